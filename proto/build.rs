@@ -1,0 +1,12 @@
+//! Generates the Rust code for `proto/sysmon/v1/*.proto` with protox (a pure-Rust
+//! protobuf compiler), so building sysmon needs no system `protoc`.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = ["proto/sysmon/v1/ingest.proto"];
+    for file in files {
+        println!("cargo:rerun-if-changed={file}");
+    }
+    let descriptors = protox::compile(files, ["proto"])?;
+    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(descriptors)?;
+    Ok(())
+}

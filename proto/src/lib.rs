@@ -1,0 +1,20 @@
+//! sysmon's wire protocol.
+//!
+//! The agent -> aggregator `Ingest` stream (DESIGN.md, data path step 3): protobuf
+//! messages generated from `proto/sysmon/v1/ingest.proto` by protox and tonic's build
+//! crate, plus the gRPC client and server for the `Ingest` service.
+//!
+//! The module [`v1`] holds everything generated; [`ingest_client`] and [`ingest_server`]
+//! are re-exported for brevity.
+#![warn(missing_docs, unreachable_pub)]
+
+/// Generated protobuf messages and gRPC stubs of package `sysmon.v1`.
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod v1 {
+    tonic::include_proto!("sysmon.v1");
+}
+
+pub use v1::{ingest_client, ingest_server};
+
+/// The largest encoded message either side accepts (16 MiB).
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;

@@ -1,0 +1,22 @@
+//! sysmon's fleet certificate authority and mutual-TLS plumbing.
+//!
+//! Nothing in a fleet connects without a certificate from the fleet CA (DESIGN.md,
+//! "Contracts that tests hold"). This crate owns that CA:
+//!
+//! - [`FleetCa`] creates or loads the CA and issues agent and server certificates
+//!   (`sysmon certs init / issue`, and the dev CA of `sysmon up`);
+//! - [`server_config`] builds the rustls server configuration that requires a client
+//!   certificate signed by the fleet CA;
+//! - [`peer_identity`] reads the identity (the subject common name) out of a verified
+//!   peer certificate: for an agent, that is its agent id.
+#![warn(missing_docs, unreachable_pub)]
+
+mod ca;
+mod error;
+mod identity;
+mod server;
+
+pub use ca::{CertFiles, FleetCa, IssuedCert};
+pub use error::{Error, Result};
+pub use identity::peer_identity;
+pub use server::server_config;
