@@ -1,1 +1,25 @@
-//! placeholder
+//! The sysmon aggregator: the gRPC ingest server (mutual TLS), the store, the host
+//! registry and the HTTP APIs (DESIGN.md, data path steps 3, 4 and 7).
+//!
+//! Agents stream batches over [`sysmon_proto`]'s `Ingest` service. Each batch is validated,
+//! group-committed with other agents' batches into one redb file, and acknowledged only
+//! once durable; replays (seq at or below the agent's durable seq) are dropped, so storage
+//! holds every sample exactly once. The HTTP port serves `/api/hosts`, `/healthz`,
+//! `/readyz`, `/metrics`, and whatever routes the caller adds (the dashboard).
+//!
+//! Start one with [`start`] from checked [`Settings`] (see [`AggregatorConfig`]).
+#![warn(missing_docs, unreachable_pub)]
+
+mod config;
+mod error;
+mod http;
+mod ingest;
+mod metrics;
+mod registry;
+mod server;
+mod store;
+mod summary;
+
+pub use config::{AggregatorConfig, AggregatorSection, Limits, LimitsSection, Settings, TlsSection};
+pub use error::{Error, Result};
+pub use server::{RunningAggregator, start};

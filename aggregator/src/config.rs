@@ -1,0 +1,314 @@
+//! The aggregator's configuration (`aggregator.toml`): raw TOML structs, then
+//! [`AggregatorConfig::validate`] into checked [`Settings`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sysmon_config::ConfigError;
+
+/// `aggregator.toml` as written. Every key is documented in `deploy/aggregator.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregatorConfig {
+    /// `[aggregator]`: identity, listeners, storage.
+    #[serde(default)]
+    pub aggregator: AggregatorSection,
+    /// `[tls]`: the fleet CA and this aggregator's certificate.
+    pub tls: TlsSection,
+    /// `[limits]`: what a batch may hold.
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// `[aggregator]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregatorSection {
+    /// The region this aggregator serves; stamped on every series as `region`. Default "default".
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Where the store (`sysmon.redb`) lives. Default "/var/lib/sysmon".
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// gRPC listener for agents (mutual TLS). Default "127.0.0.1:9801".
+    #[serde(default = "default_grpc_listen")]
+    pub grpc_listen: String,
+    /// HTTP listener: dashboard, JSON API, health. Default "127.0.0.1:9800".
+    #[serde(default = "default_http_listen")]
+    pub http_listen: String,
+    /// Most batches written in one group commit. Default 512.
+    #[serde(default = "default_max_group_batches")]
+    pub max_group_batches: usize,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The fleet CA certificate (PEM); agents must present a certificate it signed.
+    pub ca_cert: PathBuf,
+    /// This aggregator's certificate (PEM), from `sysmon certs issue --server NAME`.
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Most samples in one batch. Default 100000.
+    #[serde(default = "default_max_batch_samples")]
+    pub max_batch_samples: usize,
+    /// Most series in one batch. Default 50000.
+    #[serde(default = "default_max_batch_series")]
+    pub max_batch_series: usize,
+    /// Most labels on one series, `__name__` included. Default 32.
+    #[serde(default = "default_max_labels_per_series")]
+    pub max_labels_per_series: usize,
+    /// Longest label value in bytes. Default 4096.
+    #[serde(default = "default_max_label_value_bytes")]
+    pub max_label_value_bytes: usize,
+    /// How far ahead of the aggregator's clock a sample may be. Default "10m".
+    #[serde(default = "default_max_future_skew")]
+    pub max_future_skew: String,
+}
+
+fn default_region() -> String {
+    "default".into()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/sysmon")
+}
+fn default_grpc_listen() -> String {
+    "127.0.0.1:9801".into()
+}
+fn default_http_listen() -> String {
+    "127.0.0.1:9800".into()
+}
+const fn default_max_group_batches() -> usize {
+    512
+}
+const fn default_max_batch_samples() -> usize {
+    100_000
+}
+const fn default_max_batch_series() -> usize {
+    50_000
+}
+const fn default_max_labels_per_series() -> usize {
+    32
+}
+const fn default_max_label_value_bytes() -> usize {
+    4096
+}
+fn default_max_future_skew() -> String {
+    "10m".into()
+}
+
+impl Default for AggregatorSection {
+    fn default() -> Self {
+        Self {
+            region: default_region(),
+            data_dir: default_data_dir(),
+            grpc_listen: default_grpc_listen(),
+            http_listen: default_http_listen(),
+            max_group_batches: default_max_group_batches(),
+        }
+    }
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            max_batch_samples: default_max_batch_samples(),
+            max_batch_series: default_max_batch_series(),
+            max_labels_per_series: default_max_labels_per_series(),
+            max_label_value_bytes: default_max_label_value_bytes(),
+            max_future_skew: default_max_future_skew(),
+        }
+    }
+}
+
+/// A checked configuration: everything the aggregator needs, nothing optional.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// See [`AggregatorSection::region`].
+    pub region: String,
+    /// See [`AggregatorSection::data_dir`].
+    pub data_dir: PathBuf,
+    /// gRPC listener (port 0 picks a free port).
+    pub grpc_listen: SocketAddr,
+    /// HTTP listener (port 0 picks a free port).
+    pub http_listen: SocketAddr,
+    /// See [`AggregatorSection::max_group_batches`].
+    pub max_group_batches: usize,
+    /// The fleet CA certificate.
+    pub ca_cert: PathBuf,
+    /// This aggregator's certificate.
+    pub cert: PathBuf,
+    /// Its key.
+    pub key: PathBuf,
+    /// Batch limits.
+    pub limits: Limits,
+}
+
+/// Checked batch limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// See [`LimitsSection::max_batch_samples`].
+    pub max_batch_samples: usize,
+    /// See [`LimitsSection::max_batch_series`].
+    pub max_batch_series: usize,
+    /// See [`LimitsSection::max_labels_per_series`].
+    pub max_labels_per_series: usize,
+    /// See [`LimitsSection::max_label_value_bytes`].
+    pub max_label_value_bytes: usize,
+    /// See [`LimitsSection::max_future_skew`], in milliseconds.
+    pub max_future_skew_ms: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_batch_samples: default_max_batch_samples(),
+            max_batch_series: default_max_batch_series(),
+            max_labels_per_series: default_max_labels_per_series(),
+            max_label_value_bytes: default_max_label_value_bytes(),
+            max_future_skew_ms: 600_000,
+        }
+    }
+}
+
+impl AggregatorConfig {
+    /// Loads `path` with `SYSMON_*` overrides from the process environment, then validates it.
+    ///
+    /// # Errors
+    /// Every problem found, each naming its key (and line, when known).
+    pub fn load(path: &Path) -> Result<Settings, Vec<ConfigError>> {
+        let config: AggregatorConfig = sysmon_config::load(path, std::env::vars()).map_err(|e| vec![e])?;
+        config
+            .validate()
+            .map_err(|errors| errors.into_iter().map(|e| ConfigError { file: Some(path.to_path_buf()), ..e }).collect())
+    }
+
+    /// Checks every value and returns the settings, or every problem at once.
+    ///
+    /// # Errors
+    /// One [`ConfigError`] per bad key.
+    pub fn validate(self) -> Result<Settings, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let a = &self.aggregator;
+        if a.region.is_empty() || a.region.contains('\0') {
+            errors.push(ConfigError::key("aggregator.region", "must be a non-empty name"));
+        }
+        let mut addr = |key: &str, value: &str| match value.parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                errors.push(ConfigError::key(
+                    key,
+                    format!("must be an IP address and port like 127.0.0.1:9801, got {value:?}"),
+                ));
+                None
+            }
+        };
+        let grpc_listen = addr("aggregator.grpc_listen", &a.grpc_listen);
+        let http_listen = addr("aggregator.http_listen", &a.http_listen);
+        if a.max_group_batches == 0 {
+            errors.push(ConfigError::key("aggregator.max_group_batches", "must be at least 1"));
+        }
+        let l = &self.limits;
+        for (key, value) in [
+            ("limits.max_batch_samples", l.max_batch_samples),
+            ("limits.max_batch_series", l.max_batch_series),
+            ("limits.max_labels_per_series", l.max_labels_per_series),
+            ("limits.max_label_value_bytes", l.max_label_value_bytes),
+        ] {
+            if value == 0 {
+                errors.push(ConfigError::key(key, "must be at least 1"));
+            }
+        }
+        let skew = match humantime::parse_duration(&l.max_future_skew) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                errors.push(ConfigError::key(
+                    "limits.max_future_skew",
+                    format!("must be a duration like \"10m\", got {:?} ({e})", l.max_future_skew),
+                ));
+                None
+            }
+        };
+        for (key, path) in
+            [("tls.ca_cert", &self.tls.ca_cert), ("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)]
+        {
+            if !path.is_file() {
+                errors.push(ConfigError::key(key, format!("no such file: {}", path.display())));
+            }
+        }
+        match (grpc_listen, http_listen, skew) {
+            (Some(grpc_listen), Some(http_listen), Some(skew)) if errors.is_empty() => Ok(Settings {
+                region: self.aggregator.region,
+                data_dir: self.aggregator.data_dir,
+                grpc_listen,
+                http_listen,
+                max_group_batches: self.aggregator.max_group_batches,
+                ca_cert: self.tls.ca_cert,
+                cert: self.tls.cert,
+                key: self.tls.key,
+                limits: Limits {
+                    max_batch_samples: l.max_batch_samples,
+                    max_batch_series: l.max_batch_series,
+                    max_labels_per_series: l.max_labels_per_series,
+                    max_label_value_bytes: l.max_label_value_bytes,
+                    max_future_skew_ms: duration_ms(skew),
+                },
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_value_is_reported_with_its_key() {
+        let text = r#"
+[aggregator]
+grpc_listen = "localhost"
+max_group_batches = 0
+[tls]
+ca_cert = "/nonexistent/ca.pem"
+cert = "/nonexistent/server.pem"
+key = "/nonexistent/server-key.pem"
+[limits]
+max_future_skew = "soon"
+"#;
+        let config: AggregatorConfig = sysmon_config::parse(text, []).unwrap();
+        let errors: Vec<String> = config.validate().unwrap_err().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            [
+                "aggregator.grpc_listen: must be an IP address and port like 127.0.0.1:9801, got \"localhost\"",
+                "aggregator.max_group_batches: must be at least 1",
+                "limits.max_future_skew: must be a duration like \"10m\", got \"soon\" (expected number at 0)",
+                "tls.ca_cert: no such file: /nonexistent/ca.pem",
+                "tls.cert: no such file: /nonexistent/server.pem",
+                "tls.key: no such file: /nonexistent/server-key.pem",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_typo_names_its_line() {
+        let err = sysmon_config::parse::<AggregatorConfig>("[aggregator]\nregoin = \"eu\"\n", []).unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(err.message.starts_with("unknown field `regoin`"), "{}", err.message);
+    }
+}

@@ -1,0 +1,194 @@
+//! The `Ingest` stream: Hello, identity check, then batches in and acks out.
+//!
+//! Each stream has a reader task and an acker task joined by a bounded queue of pending
+//! commits. The reader validates a batch and queues it for the group commit; the acker
+//! waits for the commits in order and sends `Ack{durable_seq}` for each. The queue bounds
+//! how many batches an agent may have in flight; when it is full the reader stops reading,
+//! and gRPC flow control pushes back on the agent, which keeps its batches.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sysmon_proto::ingest_server::Ingest;
+use sysmon_proto::v1::{self, agent_message, aggregator_message};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{Instrument as _, debug, info, info_span, warn};
+
+use super::decode::decode_batch;
+use super::tls::PeerIdentity;
+use crate::config::Limits;
+use crate::error::{DisplayChain, Result};
+use crate::metrics::IngestMetrics;
+use crate::registry::{HostRecord, now_ms};
+use crate::store::{CommitOutcome, Store};
+
+/// How long an agent may take to send its Hello after connecting.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+/// Batches of one stream queued for commit at once.
+const IN_FLIGHT_PER_STREAM: usize = 64;
+
+type Outbound = mpsc::Sender<Result<v1::AggregatorMessage, Status>>;
+
+/// The `Ingest` gRPC service.
+#[derive(Clone)]
+pub(crate) struct IngestService {
+    pub(crate) store: Store,
+    pub(crate) region: String,
+    pub(crate) limits: Arc<Limits>,
+    pub(crate) metrics: Arc<IngestMetrics>,
+}
+
+/// A batch on its way to disk, or already answered.
+enum Pending {
+    Commit { seq: u64, samples: usize, reply: oneshot::Receiver<Result<CommitOutcome>> },
+    Rejected { seq: u64, reason: String },
+}
+
+#[tonic::async_trait]
+impl Ingest for IngestService {
+    type StreamStream = ReceiverStream<Result<v1::AggregatorMessage, Status>>;
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<v1::AgentMessage>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        let peer = request
+            .extensions()
+            .get::<PeerIdentity>()
+            .cloned()
+            .ok_or_else(|| Status::unauthenticated("no verified client certificate on this connection"))?;
+        let mut inbound = request.into_inner();
+        let hello = match tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await {
+            Ok(Ok(Some(v1::AgentMessage { kind: Some(agent_message::Kind::Hello(hello)) }))) => hello,
+            Ok(Ok(Some(_))) => return Err(Status::invalid_argument("the first message of a stream must be a Hello")),
+            Ok(Ok(None)) => return Err(Status::cancelled("stream closed before Hello")),
+            Ok(Err(status)) => return Err(status),
+            Err(_) => return Err(Status::deadline_exceeded("no Hello within 30 s of connecting")),
+        };
+        if hello.agent_id != peer.name {
+            self.metrics.refused_streams.inc();
+            warn!(peer = %peer.addr, certificate = %peer.name, claimed = %hello.agent_id, "agent id does not match its certificate; stream refused");
+            return Err(Status::permission_denied(format!(
+                "agent id {:?} in Hello does not match the identity {:?} of the client certificate: an agent may only write as itself",
+                hello.agent_id, peer.name
+            )));
+        }
+        if hello.agent_id.is_empty() || hello.agent_id.len() > 253 || hello.agent_id.contains('\0') {
+            return Err(Status::invalid_argument("agent id must be 1 to 253 bytes without NUL"));
+        }
+        let record = HostRecord {
+            host: hello.agent_id.clone(),
+            region: self.region.clone(),
+            agent_version: hello.agent_version.clone(),
+            interval_ms: hello.interval_ms,
+            inventory: hello.inventory.clone().unwrap_or_default().into(),
+            first_seen_ms: now_ms(),
+        };
+        let durable_seq = self.store.register_host(record).await?;
+        let span = info_span!("ingest", agent_id = %hello.agent_id, peer = %peer.addr);
+        span.in_scope(|| info!(durable_seq, agent_highest_seq = hello.highest_seq, agent_version = %hello.agent_version, "agent connected"));
+
+        let (outbound, outbound_rx) = mpsc::channel(IN_FLIGHT_PER_STREAM + 1);
+        let _ = outbound.send(Ok(ack(durable_seq))).await;
+        let (pending_tx, pending_rx) = mpsc::channel(IN_FLIGHT_PER_STREAM);
+        tokio::spawn(
+            self.clone().read_batches(inbound, hello.agent_id, pending_tx, outbound.clone()).instrument(span.clone()),
+        );
+        tokio::spawn(send_acks(pending_rx, outbound, self.metrics.clone()).instrument(span));
+        Ok(Response::new(ReceiverStream::new(outbound_rx)))
+    }
+}
+
+impl IngestService {
+    async fn read_batches(
+        self,
+        mut inbound: Streaming<v1::AgentMessage>,
+        agent_id: String,
+        pending: mpsc::Sender<Pending>,
+        outbound: Outbound,
+    ) {
+        loop {
+            let message = match inbound.message().await {
+                Ok(Some(message)) => message,
+                Ok(None) => {
+                    info!("agent closed its stream");
+                    return;
+                }
+                Err(status) => {
+                    info!(code = ?status.code(), message = status.message(), "agent stream ended");
+                    return;
+                }
+            };
+            let batch = match message.kind {
+                Some(agent_message::Kind::Batch(batch)) => batch,
+                Some(agent_message::Kind::Hello(_)) | None => {
+                    let _ =
+                        outbound.send(Err(Status::invalid_argument("only Batch messages may follow the Hello"))).await;
+                    return;
+                }
+            };
+            let seq = batch.seq;
+            let item = match decode_batch(batch, &agent_id, &self.region, &self.limits, now_ms()) {
+                Ok(accepted) => {
+                    let samples = accepted.samples.len();
+                    match self.store.commit_batch(accepted).await {
+                        Ok(reply) => Pending::Commit { seq, samples, reply },
+                        Err(err) => {
+                            let _ = outbound.send(Err(err.into())).await;
+                            return;
+                        }
+                    }
+                }
+                Err(err) => {
+                    self.metrics.rejected_batches.inc();
+                    warn!(seq, error = %err, "batch rejected");
+                    Pending::Rejected { seq, reason: err.to_string() }
+                }
+            };
+            if pending.send(item).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Answers each pending batch, in the order they arrived.
+async fn send_acks(mut pending: mpsc::Receiver<Pending>, outbound: Outbound, metrics: Arc<IngestMetrics>) {
+    while let Some(item) = pending.recv().await {
+        let message = match item {
+            Pending::Rejected { seq, reason } => v1::AggregatorMessage {
+                kind: Some(aggregator_message::Kind::Rejected(v1::BatchRejected { seq, reason })),
+            },
+            Pending::Commit { seq, samples, reply } => match reply.await {
+                Ok(Ok(CommitOutcome::Stored)) => {
+                    metrics.stored_samples.inc_by(samples as u64);
+                    debug!(seq, samples, "batch durable");
+                    ack(seq)
+                }
+                Ok(Ok(CommitOutcome::Replay)) => {
+                    metrics.replayed_batches.inc();
+                    debug!(seq, "batch was a replay; already durable");
+                    ack(seq)
+                }
+                Ok(Err(err)) => {
+                    warn!(seq, error = %DisplayChain(&err), "batch not stored; the agent will resend it");
+                    let _ = outbound.send(Err(err.into())).await;
+                    return;
+                }
+                Err(_) => {
+                    let _ = outbound.send(Err(Status::unavailable("the aggregator is shutting down"))).await;
+                    return;
+                }
+            },
+        };
+        if outbound.send(Ok(message)).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn ack(durable_seq: u64) -> v1::AggregatorMessage {
+    v1::AggregatorMessage { kind: Some(aggregator_message::Kind::Ack(v1::Ack { durable_seq })) }
+}

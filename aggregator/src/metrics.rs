@@ -1,0 +1,39 @@
+//! The aggregator's own health figures, served at `/metrics`.
+//!
+//! Every drop or refusal is counted here by the same code that logs it, so the log and
+//! `/metrics` always agree.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
+
+/// Counters of the ingest path.
+#[derive(Default)]
+pub(crate) struct IngestMetrics {
+    /// Samples committed to disk.
+    pub(crate) stored_samples: Counter,
+    /// Batches refused for breaking a rule or limit.
+    pub(crate) rejected_batches: Counter,
+    /// Batches received again after they were durable (dropped, already stored).
+    pub(crate) replayed_batches: Counter,
+    /// Streams refused because the agent id did not match the certificate.
+    pub(crate) refused_streams: Counter,
+}
+
+impl IngestMetrics {
+    /// Registers every counter in `registry` under the `sysmon_ingest_` prefix.
+    pub(crate) fn register(&self, registry: &mut Registry) {
+        let sub = registry.sub_registry_with_prefix("sysmon_ingest");
+        sub.register("stored_samples", "Samples committed to disk", self.stored_samples.clone());
+        sub.register("rejected_batches", "Batches refused for breaking a rule or limit", self.rejected_batches.clone());
+        sub.register(
+            "replayed_batches",
+            "Batches received again after they were durable",
+            self.replayed_batches.clone(),
+        );
+        sub.register(
+            "refused_streams",
+            "Streams refused because the agent id did not match the certificate",
+            self.refused_streams.clone(),
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! Starting and stopping an aggregator: store, gRPC ingest listener, HTTP listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::http::{AppState, router};
+use crate::ingest::{IngestService, accept_loop};
+use crate::metrics::IngestMetrics;
+use crate::store::{Store, StoreWriterThread};
+
+/// How long open agent streams get to finish when the aggregator stops.
+const STREAM_DRAIN: Duration = Duration::from_secs(3);
+
+/// A running aggregator. Stop it with [`RunningAggregator::shutdown`].
+pub struct RunningAggregator {
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    cancel: CancellationToken,
+    tasks: JoinSet<()>,
+    writer: StoreWriterThread,
+}
+
+/// Opens the store and starts serving gRPC ingest and HTTP; `extra_routes` (the dashboard)
+/// are served on the HTTP port beside the API.
+///
+/// # Errors
+/// The store cannot be opened, the TLS files cannot be used, or a port cannot be bound.
+pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<RunningAggregator> {
+    let tls = sysmon_tls::server_config(&settings.ca_cert, &settings.cert, &settings.key).map_err(Error::Tls)?;
+    let data_dir = settings.data_dir.clone();
+    let max_group = settings.max_group_batches;
+    let (store, writer) = tokio::task::spawn_blocking(move || Store::open(&data_dir, max_group))
+        .await
+        .map_err(|_| Error::WriterStopped)??;
+
+    let grpc = TcpListener::bind(settings.grpc_listen)
+        .await
+        .map_err(|source| Error::BindListener { addr: settings.grpc_listen, source })?;
+    let http = TcpListener::bind(settings.http_listen)
+        .await
+        .map_err(|source| Error::BindListener { addr: settings.http_listen, source })?;
+    let grpc_addr = grpc.local_addr().map_err(|source| Error::BindListener { addr: settings.grpc_listen, source })?;
+    let http_addr = http.local_addr().map_err(|source| Error::BindListener { addr: settings.http_listen, source })?;
+
+    let metrics = Arc::new(IngestMetrics::default());
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+
+    let cancel = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+
+    let (conns_tx, conns_rx) = mpsc::channel(64);
+    tasks.spawn(accept_loop(grpc, Arc::new(tls), conns_tx, cancel.clone()));
+    let service = IngestService {
+        store: store.clone(),
+        region: settings.region.clone(),
+        limits: Arc::new(settings.limits.clone()),
+        metrics: metrics.clone(),
+    };
+    let grpc_server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .add_service(
+            sysmon_proto::ingest_server::IngestServer::new(service)
+                .max_decoding_message_size(sysmon_proto::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(sysmon_proto::MAX_MESSAGE_BYTES),
+        );
+    let grpc_cancel = cancel.clone();
+    tasks.spawn(async move {
+        let incoming = ReceiverStream::new(conns_rx);
+        if let Err(error) = grpc_server.serve_with_incoming_shutdown(incoming, grpc_cancel.cancelled()).await {
+            warn!(%error, "gRPC server stopped with an error");
+        }
+    });
+
+    let app = router(AppState { store, registry: Arc::new(registry) }).merge(extra_routes);
+    let http_cancel = cancel.clone();
+    tasks.spawn(async move {
+        let serve = axum::serve(http, app).with_graceful_shutdown(async move { http_cancel.cancelled().await });
+        if let Err(error) = serve.await {
+            warn!(%error, "HTTP server stopped with an error");
+        }
+    });
+
+    info!(grpc = %grpc_addr, http = %http_addr, region = %settings.region, data_dir = %settings.data_dir.display(), "aggregator started");
+    Ok(RunningAggregator { grpc_addr, http_addr, cancel, tasks, writer })
+}
+
+impl RunningAggregator {
+    /// The bound gRPC address (useful with port 0).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The bound HTTP address (useful with port 0).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Stops accepting, gives open streams a moment, lets the writer commit what it holds,
+    /// and returns once the store is closed.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        let drained =
+            tokio::time::timeout(STREAM_DRAIN, async { while self.tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
+        // Every Store handle lived in the tasks; with them gone the writer's queue closes.
+        let writer = self.writer;
+        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        info!("aggregator stopped");
+    }
+}
