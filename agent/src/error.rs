@@ -22,6 +22,34 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// The filesystem collector's helper thread, which runs `statvfs` with a timeout, could
+    /// not be started.
+    #[error("cannot start the statvfs thread")]
+    SpawnStatWorker {
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Connecting to an aggregator failed.
+    #[error("cannot connect to {endpoint}: {reason}")]
+    Connect {
+        /// The endpoint.
+        endpoint: String,
+        /// Why, with the transport's causes.
+        reason: String,
+    },
+    /// The aggregator refused or ended the stream.
+    #[error("aggregator answered {}: {}", .0.code(), .0.message())]
+    Refused(tonic::Status),
+    /// The aggregator did not answer in time.
+    #[error("timed out waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: &'static str,
+    },
+    /// The aggregator broke the protocol or closed the stream.
+    #[error("{0}")]
+    Protocol(String),
 }
 
 /// Result with the agent's [`Error`].

@@ -1,0 +1,247 @@
+//! The agent's configuration (`agent.toml`): raw TOML structs, then
+//! [`AgentConfig::validate`] into checked [`AgentSettings`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sysmon_config::ConfigError;
+
+use crate::collectors::SystemPaths;
+
+/// `agent.toml` as written. Every key is documented in `deploy/agent.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// `[agent]`: identity and collection.
+    #[serde(default)]
+    pub agent: AgentSection,
+    /// `[aggregator]`: where to send.
+    pub aggregator: AggregatorSection,
+    /// `[tls]`: the fleet CA and this agent's certificate.
+    pub tls: TlsSection,
+}
+
+/// `[agent]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSection {
+    /// The agent id, also the `host` label of every series. Must equal the common name of
+    /// the agent's certificate. Default: the machine's hostname.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Time between collections, 1s to 1h. Default "10s".
+    #[serde(default = "default_interval")]
+    pub interval: String,
+    /// Most batches kept while the aggregator is away; beyond it the oldest is dropped and
+    /// counted. Default 8640 (24 hours at 10 s).
+    #[serde(default = "default_max_pending_batches")]
+    pub max_pending_batches: usize,
+    /// Where procfs is mounted. Default "/proc".
+    #[serde(default = "default_procfs")]
+    pub procfs: PathBuf,
+    /// Where sysfs is mounted. Default "/sys".
+    #[serde(default = "default_sysfs")]
+    pub sysfs: PathBuf,
+}
+
+/// `[aggregator]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregatorSection {
+    /// Aggregator gRPC endpoints, preferred first, like "https://aggregator.example.com:9801".
+    pub endpoints: Vec<String>,
+    /// The name the aggregator's certificate must carry. Default: each endpoint's host.
+    #[serde(default)]
+    pub server_name: Option<String>,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The fleet CA certificate (PEM).
+    pub ca_cert: PathBuf,
+    /// This agent's certificate (PEM), from `sysmon certs issue --agent ID`.
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+}
+
+fn default_interval() -> String {
+    "10s".into()
+}
+const fn default_max_pending_batches() -> usize {
+    8640
+}
+fn default_procfs() -> PathBuf {
+    PathBuf::from("/proc")
+}
+fn default_sysfs() -> PathBuf {
+    PathBuf::from("/sys")
+}
+
+impl Default for AgentSection {
+    fn default() -> Self {
+        Self {
+            id: None,
+            interval: default_interval(),
+            max_pending_batches: default_max_pending_batches(),
+            procfs: default_procfs(),
+            sysfs: default_sysfs(),
+        }
+    }
+}
+
+/// A checked agent configuration.
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    /// The agent id (= `host` label = certificate common name).
+    pub id: String,
+    /// Time between collections.
+    pub interval: Duration,
+    /// See [`AgentSection::max_pending_batches`].
+    pub max_pending_batches: usize,
+    /// procfs and sysfs roots.
+    pub paths: SystemPaths,
+    /// Aggregator endpoints, preferred first.
+    pub endpoints: Vec<String>,
+    /// See [`AggregatorSection::server_name`].
+    pub server_name: Option<String>,
+    /// The fleet CA certificate.
+    pub ca_cert: PathBuf,
+    /// This agent's certificate.
+    pub cert: PathBuf,
+    /// Its key.
+    pub key: PathBuf,
+}
+
+impl AgentConfig {
+    /// Loads `path` with `SYSMON_*` overrides from the process environment, then validates it.
+    ///
+    /// # Errors
+    /// Every problem found, each naming its key (and line, when known).
+    pub fn load(path: &Path) -> Result<AgentSettings, Vec<ConfigError>> {
+        let config: AgentConfig = sysmon_config::load(path, std::env::vars()).map_err(|e| vec![e])?;
+        config.validate().map_err(|errors| {
+            errors.into_iter().map(|e| ConfigError { file: Some(path.to_path_buf()), ..e }).collect()
+        })
+    }
+
+    /// Checks every value and returns the settings, or every problem at once.
+    ///
+    /// # Errors
+    /// One [`ConfigError`] per bad key.
+    pub fn validate(self) -> Result<AgentSettings, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let id = match self.agent.id {
+            Some(id) => id,
+            None => hostname(),
+        };
+        if id.is_empty() || id.len() > 253 || id.contains('\0') {
+            errors.push(ConfigError::key("agent.id", format!("must be 1 to 253 bytes without NUL, got {id:?}")));
+        }
+        let interval = match humantime::parse_duration(&self.agent.interval) {
+            Ok(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(3600) => Some(d),
+            Ok(d) => {
+                errors.push(ConfigError::key(
+                    "agent.interval",
+                    format!("must be between 1s and 1h, got {}", humantime::format_duration(d)),
+                ));
+                None
+            }
+            Err(e) => {
+                errors.push(ConfigError::key(
+                    "agent.interval",
+                    format!("must be a duration like \"10s\", got {:?} ({e})", self.agent.interval),
+                ));
+                None
+            }
+        };
+        if self.agent.max_pending_batches == 0 {
+            errors.push(ConfigError::key("agent.max_pending_batches", "must be at least 1"));
+        }
+        if self.aggregator.endpoints.is_empty() {
+            errors.push(ConfigError::key("aggregator.endpoints", "must list at least one endpoint"));
+        }
+        for endpoint in &self.aggregator.endpoints {
+            if let Err(reason) = check_endpoint(endpoint) {
+                errors.push(ConfigError::key("aggregator.endpoints", reason));
+            }
+        }
+        for (key, path) in [("tls.ca_cert", &self.tls.ca_cert), ("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)] {
+            if !path.is_file() {
+                errors.push(ConfigError::key(key, format!("no such file: {}", path.display())));
+            }
+        }
+        match interval {
+            Some(interval) if errors.is_empty() => Ok(AgentSettings {
+                id,
+                interval,
+                max_pending_batches: self.agent.max_pending_batches,
+                paths: SystemPaths { proc: self.agent.procfs, sys: self.agent.sysfs },
+                endpoints: self.aggregator.endpoints,
+                server_name: self.aggregator.server_name.filter(|s| !s.is_empty()),
+                ca_cert: self.tls.ca_cert,
+                cert: self.tls.cert,
+                key: self.tls.key,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let rest = endpoint
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("{endpoint:?} must start with https:// (agents only speak mutual TLS)"))?;
+    let has_port = rest.trim_end_matches('/').rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+    if !has_port {
+        return Err(format!("{endpoint:?} must name a port, like https://aggregator.example.com:9801"));
+    }
+    Ok(())
+}
+
+/// The machine's hostname, from the kernel.
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_value_is_reported_with_its_key() {
+        let text = r#"
+[agent]
+interval = "0s"
+[aggregator]
+endpoints = ["http://agg:9801", "https://agg"]
+[tls]
+ca_cert = "/nonexistent/ca.pem"
+cert = "/nonexistent/agent.pem"
+key = "/nonexistent/agent-key.pem"
+"#;
+        let config: AgentConfig = sysmon_config::parse(text, []).unwrap();
+        let errors: Vec<String> = config.validate().unwrap_err().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            [
+                "agent.interval: must be between 1s and 1h, got 0s",
+                "aggregator.endpoints: \"http://agg:9801\" must start with https:// (agents only speak mutual TLS)",
+                "aggregator.endpoints: \"https://agg\" must name a port, like https://aggregator.example.com:9801",
+                "tls.ca_cert: no such file: /nonexistent/ca.pem",
+                "tls.cert: no such file: /nonexistent/agent.pem",
+                "tls.key: no such file: /nonexistent/agent-key.pem",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_typo_names_its_line() {
+        let err = sysmon_config::parse::<AgentConfig>("[agent]\nintreval = \"5s\"\n", []).unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(err.message.starts_with("unknown field `intreval`"), "{}", err.message);
+    }
+}

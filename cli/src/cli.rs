@@ -1,0 +1,129 @@
+//! The command line: every subcommand, flag and help text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// sysmon: fleet monitoring. One binary: agent, aggregator and fleet CLI.
+#[derive(Debug, Parser)]
+#[command(name = "sysmon", version, about, long_about = None, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// All-in-one on this machine: aggregator, local agent and dashboard, with a dev CA.
+    Up(UpArgs),
+    /// Run the agent: collect this host's metrics and stream them to an aggregator.
+    Agent(AgentArgs),
+    /// Run an aggregator: receive agents' batches, store them, serve the API and dashboard.
+    Aggregator(AggregatorArgs),
+    /// The fleet: list hosts, show one.
+    #[command(subcommand)]
+    Hosts(HostsCommand),
+    /// The fleet CA: create it, issue agent and server certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// Where the store, the dev CA and the certificates live.
+    #[arg(long, default_value = "./sysmon-data", env = "SYSMON_DATA_DIR")]
+    pub(crate) data_dir: PathBuf,
+    /// Dashboard and HTTP API address.
+    #[arg(long, default_value = "127.0.0.1:9800")]
+    pub(crate) http_listen: SocketAddr,
+    /// gRPC address the local agent sends to.
+    #[arg(long, default_value = "127.0.0.1:9801")]
+    pub(crate) grpc_listen: SocketAddr,
+    /// Collection interval of the local agent (1s to 1h).
+    #[arg(long, default_value = "10s")]
+    pub(crate) interval: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
+    /// The agent's config file (see deploy/agent.toml).
+    #[arg(long, short, default_value = "/etc/sysmon/agent.toml", env = "SYSMON_AGENT_CONFIG")]
+    pub(crate) config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AggregatorArgs {
+    /// The aggregator's config file (see deploy/aggregator.toml).
+    #[arg(long, short, default_value = "/etc/sysmon/aggregator.toml", env = "SYSMON_AGGREGATOR_CONFIG")]
+    pub(crate) config: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum Output {
+    /// Aligned columns for people.
+    Table,
+    /// The API's JSON, for scripts.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    /// The aggregator's HTTP address.
+    #[arg(long, default_value = "http://127.0.0.1:9800", env = "SYSMON_SERVER")]
+    pub(crate) server: String,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Output::Table)]
+    pub(crate) output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum HostsCommand {
+    /// Every host: status, last seen, CPU %, memory %, fullest filesystem, load.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// One host: inventory and latest values.
+    Show {
+        /// The host (agent id).
+        host: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CertsCommand {
+    /// Create the fleet CA (ca.pem, ca-key.pem) in DIR.
+    Init {
+        /// Where to write the CA.
+        #[arg(long, default_value = "./certs")]
+        dir: PathBuf,
+        /// The CA's common name.
+        #[arg(long, default_value = "sysmon fleet CA")]
+        name: String,
+        /// Replace an existing CA (every certificate it issued stops being trusted).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue an agent or server certificate signed by the CA in DIR.
+    #[command(group(clap::ArgGroup::new("kind").required(true).args(["agent", "server"])))]
+    Issue {
+        /// Issue a client certificate for this agent id (its common name = the agent id).
+        #[arg(long, value_name = "ID")]
+        agent: Option<String>,
+        /// Issue a server certificate for this DNS name (what agents put in server_name).
+        #[arg(long, value_name = "NAME")]
+        server: Option<String>,
+        /// More names or IP addresses for a server certificate (repeatable).
+        #[arg(long = "san", value_name = "NAME_OR_IP")]
+        sans: Vec<String>,
+        /// Where the CA is and where the certificate is written.
+        #[arg(long, default_value = "./certs")]
+        dir: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = 397)]
+        days: i64,
+    },
+}
