@@ -55,8 +55,10 @@ impl StringTable {
 mod tests {
     use super::*;
 
+    type DecodedSample = (Vec<(String, String)>, i64, f64);
+
     /// Decodes a batch back into (sorted labels, timestamp, value) for comparison.
-    fn decode(batch: &v1::Batch) -> Vec<(Vec<(String, String)>, i64, f64)> {
+    fn decode(batch: &v1::Batch) -> Vec<DecodedSample> {
         let samples = batch.samples.as_ref().unwrap();
         (0..samples.series.len())
             .map(|i| {

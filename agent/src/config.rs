@@ -123,9 +123,9 @@ impl AgentConfig {
     /// Every problem found, each naming its key (and line, when known).
     pub fn load(path: &Path) -> Result<AgentSettings, Vec<ConfigError>> {
         let config: AgentConfig = sysmon_config::load(path, std::env::vars()).map_err(|e| vec![e])?;
-        config.validate().map_err(|errors| {
-            errors.into_iter().map(|e| ConfigError { file: Some(path.to_path_buf()), ..e }).collect()
-        })
+        config
+            .validate()
+            .map_err(|errors| errors.into_iter().map(|e| ConfigError { file: Some(path.to_path_buf()), ..e }).collect())
     }
 
     /// Checks every value and returns the settings, or every problem at once.
@@ -169,7 +169,9 @@ impl AgentConfig {
                 errors.push(ConfigError::key("aggregator.endpoints", reason));
             }
         }
-        for (key, path) in [("tls.ca_cert", &self.tls.ca_cert), ("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)] {
+        for (key, path) in
+            [("tls.ca_cert", &self.tls.ca_cert), ("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)]
+        {
             if !path.is_file() {
                 errors.push(ConfigError::key(key, format!("no such file: {}", path.display())));
             }

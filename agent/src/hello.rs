@@ -17,7 +17,12 @@ impl From<Inventory> for v1::HostInventory {
             disks: inv
                 .disks
                 .into_iter()
-                .map(|d| v1::Disk { device: d.device, size_bytes: d.size_bytes, model: d.model, rotational: d.rotational })
+                .map(|d| v1::Disk {
+                    device: d.device,
+                    size_bytes: d.size_bytes,
+                    model: d.model,
+                    rotational: d.rotational,
+                })
                 .collect(),
             interfaces: inv
                 .interfaces

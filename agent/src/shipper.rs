@@ -33,7 +33,12 @@ pub(crate) struct HelloInfo {
 }
 
 /// Ships the outbox until `cancel`.
-pub(crate) async fn ship(settings: Arc<AgentSettings>, hello: HelloInfo, outbox: Arc<Outbox>, cancel: CancellationToken) {
+pub(crate) async fn ship(
+    settings: Arc<AgentSettings>,
+    hello: HelloInfo,
+    outbox: Arc<Outbox>,
+    cancel: CancellationToken,
+) {
     let mut failures: u32 = 0;
     let mut endpoint_index = 0;
     loop {
@@ -192,8 +197,11 @@ fn explain(error: &Error) -> Explanation {
     {
         return Explanation { text: status.message().to_string(), permanent: true };
     }
-    if lower.contains("unknownca") || lower.contains("unknown ca") || lower.contains("badcertificate")
-        || lower.contains("bad certificate") || lower.contains("certificaterequired")
+    if lower.contains("unknownca")
+        || lower.contains("unknown ca")
+        || lower.contains("badcertificate")
+        || lower.contains("bad certificate")
+        || lower.contains("certificaterequired")
     {
         return Explanation {
             text: format!(

@@ -225,22 +225,16 @@ mod tests {
     }
 
     #[test]
-    fn real_proc_all_collectors_succeed_quickly() {
+    fn real_proc_all_collectors_succeed_repeatedly() {
+        // Speed is measured by benches, not here; this checks that rounds keep succeeding
+        // (state carried between rounds, the statvfs worker thread).
         let mut collectors = default_collectors(&SystemPaths::default());
         let mut out = Vec::new();
-        // The first round warms the page cache and starts the statvfs thread.
-        let failures = collect_all(&mut collectors, &mut out);
-        assert!(failures.is_empty(), "{failures:?}");
-        let rounds = 20;
-        let start = std::time::Instant::now();
-        for _ in 0..rounds {
+        for _ in 0..5 {
             out.clear();
-            assert!(collect_all(&mut collectors, &mut out).is_empty());
+            let failures = collect_all(&mut collectors, &mut out);
+            assert!(failures.is_empty(), "{failures:?}");
         }
-        let per_round = start.elapsed() / rounds;
         assert!(out.len() > 50, "only {} samples", out.len());
-        // Debug builds are several times slower than release; this still catches a regression
-        // such as a regex compiled per line.
-        assert!(per_round < std::time::Duration::from_millis(25), "one round took {per_round:?}");
     }
 }
