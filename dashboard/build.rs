@@ -7,7 +7,15 @@
 //! `uPlot.iife.min.js` and `uPlot.min.css` skips npm altogether (offline and distro builds).
 //!
 //! The output is `$OUT_DIR/assets.rs`: a sorted static table of `Asset`s whose bytes come from
-//! `include_bytes!` on absolute paths, so rustc tracks every embedded file.
+//! `include_bytes!` on absolute paths, so rustc tracks every embedded file. uPlot's two files are copied
+//! into `$OUT_DIR/vendor/` first: the crate then never reads `node_modules` after this script ran, so
+//! deleting `node_modules` breaks nothing, and nothing that `npm ci` writes has to be watched.
+//!
+//! Watching: every served file, every folder below `web/` but `node_modules` (a new file there re-runs this
+//! script), `package.json` and `package-lock.json`. `web/` itself is not watched as a folder: cargo scans
+//! a folder recursively, `node_modules` included, so after the first `npm ci` the next build would re-run
+//! this script for nothing. A new file directly in `web/` is picked up with the next change to a watched
+//! file, normally the page that links it.
 
 use std::collections::BTreeMap;
 use std::env;
@@ -28,15 +36,18 @@ fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let web = manifest_dir.join("web");
 
-    // The whole folder, recursively: a new file anywhere in web/ and an `npm install` of another uPlot
-    // both re-run this script.
-    println!("cargo:rerun-if-changed={}", web.display());
     println!("cargo:rerun-if-changed={}", web.join("package.json").display());
     println!("cargo:rerun-if-changed={}", web.join("package-lock.json").display());
     println!("cargo:rerun-if-env-changed=SYSMON_UPLOT_DIST");
 
     let uplot_dist = match env::var_os("SYSMON_UPLOT_DIST") {
-        Some(dir) => PathBuf::from(dir),
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            for name in UPLOT_FILES {
+                println!("cargo:rerun-if-changed={}", dir.join(name).display());
+            }
+            dir
+        }
         None => {
             ensure_uplot_installed(&web);
             web.join("node_modules").join("uplot").join("dist")
@@ -46,13 +57,13 @@ fn main() {
     // url path -> file on disk; BTreeMap keeps the table sorted for binary search.
     let mut files = BTreeMap::new();
     collect_web_files(&web, &web, &mut files);
+    let vendor = out_dir.join("vendor");
+    fs::create_dir_all(&vendor).unwrap_or_else(|err| panic!("cannot create {}: {err}", vendor.display()));
     for name in UPLOT_FILES {
-        let file = uplot_dist.join(name);
-        // Watched on its own too, so deleting node_modules after a build re-runs `npm ci`.
-        println!("cargo:rerun-if-changed={}", file.display());
-        assert!(file.is_file(), "uPlot file {} is missing", file.display());
+        let (from, to) = (uplot_dist.join(name), vendor.join(name));
+        fs::copy(&from, &to).unwrap_or_else(|err| panic!("cannot copy uPlot's {}: {err}", from.display()));
         let url = format!("/assets/vendor/{name}");
-        assert!(files.insert(url.clone(), file).is_none(), "web/vendor/{name} would shadow uPlot's {url}");
+        assert!(files.insert(url.clone(), to).is_none(), "web/vendor/{name} would shadow uPlot's {url}");
     }
 
     let mut table = String::from("&[\n");
@@ -142,6 +153,7 @@ fn collect_web_files(root: &Path, dir: &Path, files: &mut BTreeMap<String, PathB
             continue;
         }
         if path.is_dir() {
+            println!("cargo:rerun-if-changed={}", path.display());
             collect_web_files(root, &path, files);
         } else {
             let relative = path.strip_prefix(root).expect("collected paths lie below web/");

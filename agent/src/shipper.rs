@@ -190,19 +190,23 @@ struct Explanation {
 
 /// Turns a stream failure into a sentence that tells the operator what to fix.
 fn explain(error: &Error) -> Explanation {
-    let text = chain(error);
+    let text = match error {
+        // A status's own Display dumps its internals; its message and causes read better.
+        Error::Refused(status) => match std::error::Error::source(status) {
+            Some(cause) => format!("{}: {}", status.message(), chain(cause)),
+            None => format!("{}: {}", status.code(), status.message()),
+        },
+        other => chain(other),
+    };
     let lower = text.to_ascii_lowercase();
     if let Error::Refused(status) = error
         && status.code() == tonic::Code::PermissionDenied
     {
         return Explanation { text: status.message().to_string(), permanent: true };
     }
-    if lower.contains("unknownca")
-        || lower.contains("unknown ca")
-        || lower.contains("badcertificate")
-        || lower.contains("bad certificate")
-        || lower.contains("certificaterequired")
-    {
+    // The aggregator ends the handshake with an alert when it does not trust our certificate:
+    // UnknownCA, BadCertificate, or DecryptError when a different CA of the same name signed it.
+    if lower.contains("received fatal alert") {
         return Explanation {
             text: format!(
                 "the aggregator did not accept this agent's certificate; is it issued by the fleet CA the aggregator trusts? ({text})"

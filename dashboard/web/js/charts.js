@@ -8,7 +8,10 @@ const uPlot = globalThis.uPlot;
 const HEIGHT = 210;
 
 /** Distinct colours that read on light and dark backgrounds. */
-export const PALETTE = ["#3b82f6", "#ef4444", "#10b981", "#f59e0b", "#8b5cf6", "#ec4899", "#14b8a6", "#84cc16", "#f97316", "#6366f1", "#a16207", "#64748b"];
+export const PALETTE = [
+  "#3b82f6", "#ef4444", "#10b981", "#f59e0b", "#8b5cf6", "#ec4899",
+  "#14b8a6", "#84cc16", "#f97316", "#6366f1", "#a16207", "#64748b",
+];
 
 // Binary steps (…, 256 MiB, 512 MiB, 1 GiB, …) so byte axes tick at round numbers.
 const BYTE_INCRS = Array.from({ length: 51 }, (_, i) => 2 ** i);
@@ -23,7 +26,7 @@ const TIME_VALUES = [
   [1, "{HH}:{mm}:{ss}", "\n{MMM} {D}", null, "\n{MMM} {D}", null, null, null, 1],
 ];
 
-/** Units: tick format, legend format, axis label position, y range. */
+/** Per unit: tick labels, legend values, tick increments (uPlot's default when absent) and the y range. */
 const UNITS = {
   percent: { tick: (v) => `${fmt.number(v)}%`, value: fmt.percent, range: (min, max) => [0, Math.max(100, max ?? 0)] },
   bytes: { tick: fmt.bytes, value: fmt.bytes, incrs: BYTE_INCRS, range: (min, max) => [0, max > 0 ? max * 1.08 : 1024] },

@@ -16,7 +16,7 @@ const CPU_MODES = { user: "#3b82f6", nice: "#06b6d4", system: "#ef4444", iowait:
 const MEMORY_COLORS = { used: "#3b82f6", cached: "#10b981", buffers: "#8b5cf6", free: "#f59e0b", total: "#94a3b8", swap: "#ef4444" };
 const DASH_SECOND = [5, 3];
 
-const host = decodeURIComponent(location.pathname.replace(/^\/host\//, "").replace(/\/+$/, ""));
+const host = hostFromPath(location.pathname);
 const params = new URLSearchParams(location.search);
 const state = {
   range: RANGES[params.get("range")] ? params.get("range") : LIVE_RANGE,
@@ -30,6 +30,16 @@ const state = {
 };
 
 const $ = (id) => document.getElementById(id);
+
+/** "/host/web%2D01" -> "web-01"; a malformed escape is shown as it is rather than failing the page. */
+function hostFromPath(path) {
+  const raw = path.replace(/^\/host\//, "").replace(/\/+$/, "");
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
 
 /** The first series of a metric, as a bucket map (memory figures have exactly one series per host). */
 const single = (data, metric, w) => (data[metric]?.[0] ? s.gauge(data[metric][0], w.stepMs) : new Map());
@@ -257,7 +267,7 @@ async function loadCharts() {
 }
 
 function fact(name, value, title) {
-  return [el("div", { class: "fact" }, el("dt", {}, name), el("dd", { title: title ?? value }, value || fmt.NONE))];
+  return el("div", { class: "fact" }, el("dt", {}, name), el("dd", { title: title ?? value }, value || fmt.NONE));
 }
 
 /** The newest value of a metric among the detail's `latest` samples. */
@@ -278,17 +288,18 @@ function renderDetail(detail) {
   const swapTotal = latest(detail, "node_memory_SwapTotal_bytes");
   const swapFree = latest(detail, "node_memory_SwapFree_bytes");
   const kernel = [inv.kernel_release, inv.architecture].filter(Boolean).join(" · ");
-  $("facts").replaceChildren(
-    ...(inv.hostname && inv.hostname !== host ? fact("Hostname", inv.hostname) : []),
-    ...fact("OS", inv.os_name),
-    ...fact("Kernel", kernel),
-    ...fact("CPU", cpu),
-    ...fact("RAM", inv.memory_bytes ? fmt.bytes(inv.memory_bytes) : ""),
-    ...(swapTotal > 0 ? fact("Swap", `${fmt.bytes(swapTotal - (swapFree ?? 0))} of ${fmt.bytes(swapTotal)} used`) : []),
-    ...fact("Uptime", bootMs ? fmt.duration(Date.now() - bootMs) : "", bootMs ? `booted ${fmt.dateTime(bootMs)}` : undefined),
-    ...fact("Region", summary.region),
-    ...fact("Agent", summary.agent_version),
-  );
+  const facts = [
+    inv.hostname && inv.hostname !== host && fact("Hostname", inv.hostname),
+    fact("OS", inv.os_name),
+    fact("Kernel", kernel),
+    fact("CPU", cpu),
+    fact("RAM", inv.memory_bytes ? fmt.bytes(inv.memory_bytes) : ""),
+    swapTotal > 0 && fact("Swap", `${fmt.bytes(swapTotal - (swapFree ?? 0))} of ${fmt.bytes(swapTotal)} used`),
+    fact("Uptime", bootMs ? fmt.duration(Date.now() - bootMs) : "", bootMs ? `booted ${fmt.dateTime(bootMs)}` : undefined),
+    fact("Region", summary.region),
+    fact("Agent", summary.agent_version),
+  ];
+  $("facts").replaceChildren(...facts.filter(Boolean));
 
   const disks = inv.disks ?? [];
   $("disks").replaceChildren(

@@ -1,0 +1,325 @@
+//! The end-to-end harness: real `sysmon` processes on loopback, each test in its own temp
+//! dir, with certificates made by the real `sysmon certs` commands.
+#![allow(dead_code, clippy::print_stderr)]
+
+use std::fs;
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The `sysmon` binary under test.
+pub fn sysmon() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sysmon"))
+}
+
+/// Runs `sysmon ARGS` to completion; panics with its output if it fails.
+pub fn run_ok(args: &[&str]) -> String {
+    let output = sysmon().args(args).output().expect("sysmon runs");
+    if !output.status.success() {
+        panic!("sysmon {} failed:\n{}", args.join(" "), describe(&output));
+    }
+    String::from_utf8(output.stdout).expect("stdout is UTF-8")
+}
+
+/// Runs `sysmon ARGS` to completion and returns its output, whatever the exit status.
+pub fn run(args: &[&str]) -> Output {
+    sysmon().args(args).output().expect("sysmon runs")
+}
+
+pub fn describe(output: &Output) -> String {
+    format!(
+        "status: {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A fresh directory with a fleet CA in `certs/`.
+pub struct Fleet {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    pub fn new() -> Fleet {
+        let dir = tempfile::Builder::new().prefix("sysmon-e2e-").tempdir().expect("temp dir");
+        let fleet = Fleet { dir };
+        run_ok(&["certs", "init", "--dir", fleet.certs().to_str().unwrap()]);
+        run_ok(&[
+            "certs",
+            "issue",
+            "--server",
+            "localhost",
+            "--san",
+            "127.0.0.1",
+            "--dir",
+            fleet.certs().to_str().unwrap(),
+        ]);
+        fleet
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn certs(&self) -> PathBuf {
+        self.path().join("certs")
+    }
+
+    /// Issues an agent certificate (`certs/agent-ID.pem`).
+    pub fn issue_agent(&self, id: &str) {
+        run_ok(&["certs", "issue", "--agent", id, "--dir", self.certs().to_str().unwrap()]);
+    }
+
+    /// Starts an aggregator on free loopback ports and waits until it is ready.
+    pub fn start_aggregator(&self, name: &str) -> Aggregator {
+        let grpc = free_addr();
+        let http = free_addr();
+        self.start_aggregator_on(name, grpc, http)
+    }
+
+    /// Starts an aggregator on the given ports (to restart one where its agents expect it).
+    pub fn start_aggregator_on(&self, name: &str, grpc: SocketAddr, http: SocketAddr) -> Aggregator {
+        let data = self.path().join(format!("{name}-data"));
+        let config = self.path().join(format!("{name}.toml"));
+        let certs = self.certs();
+        fs::write(
+            &config,
+            format!(
+                r#"[aggregator]
+region = "test"
+data_dir = "{data}"
+grpc_listen = "{grpc}"
+http_listen = "{http}"
+
+[tls]
+ca_cert = "{certs}/ca.pem"
+cert = "{certs}/server-localhost.pem"
+key = "{certs}/server-localhost-key.pem"
+"#,
+                data = data.display(),
+                certs = certs.display()
+            ),
+        )
+        .unwrap();
+        let process = Process::spawn(self.path(), name, &["aggregator", "--config", config.to_str().unwrap()], &[]);
+        let aggregator = Aggregator { process, grpc, http, data };
+        aggregator.wait_ready();
+        aggregator
+    }
+
+    /// Starts an agent with id `id` presenting the certificate of `cert_id` (normally the same).
+    pub fn start_agent(&self, id: &str, cert_id: &str, grpc: SocketAddr, interval: &str) -> Process {
+        self.start_agent_with_certs(id, cert_id, &self.certs(), grpc, interval)
+    }
+
+    pub fn start_agent_with_certs(
+        &self,
+        id: &str,
+        cert_id: &str,
+        certs: &Path,
+        grpc: SocketAddr,
+        interval: &str,
+    ) -> Process {
+        let config = self.path().join(format!("agent-{id}.toml"));
+        fs::write(
+            &config,
+            format!(
+                r#"[agent]
+id = "{id}"
+interval = "{interval}"
+
+[aggregator]
+endpoints = ["https://{grpc}"]
+server_name = "localhost"
+
+[tls]
+ca_cert = "{fleet}/ca.pem"
+cert = "{certs}/agent-{cert_id}.pem"
+key = "{certs}/agent-{cert_id}-key.pem"
+"#,
+                fleet = self.certs().display(),
+                certs = certs.display()
+            ),
+        )
+        .unwrap();
+        Process::spawn(
+            self.path(),
+            &format!("agent-{id}"),
+            &["agent", "--config", config.to_str().unwrap()],
+            &[("SYSMON_LOG", "info,sysmon_agent=debug")],
+        )
+    }
+}
+
+/// A running aggregator.
+pub struct Aggregator {
+    pub process: Process,
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub data: PathBuf,
+}
+
+impl Aggregator {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    pub fn wait_ready(&self) {
+        let url = format!("{}/readyz", self.url());
+        wait_until(Duration::from_secs(30), &format!("{} ready at {url}", self.process.name), || {
+            self.process.assert_running();
+            matches!(http_get(&url), Ok((200, _)))
+        });
+    }
+
+    /// GET a JSON API path; panics (with the aggregator's log) unless it answers 200.
+    pub fn get_json(&self, path: &str) -> Value {
+        let url = format!("{}{path}", self.url());
+        match http_get(&url) {
+            Ok((200, body)) => serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: not JSON ({e}): {body}")),
+            other => panic!("{url}: {other:?}\n{}", self.process.log()),
+        }
+    }
+}
+
+/// A child process whose stderr goes to a file, killed when dropped.
+pub struct Process {
+    pub name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    pub fn spawn(dir: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> Process {
+        let log = dir.join(format!("{name}.log"));
+        let stderr = fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let mut command = sysmon();
+        command.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
+        command.env_remove("SYSMON_LOG");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Process { name: name.to_string(), child, log }
+    }
+
+    /// Everything the process wrote to stderr so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Panics with the process's log if it has exited.
+    pub fn assert_running(&self) {
+        // `Child::try_wait` needs `&mut self`; the kernel's view of the pid works through `&self`.
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).unwrap_or("X");
+        if state == "Z" || state == "X" {
+            panic!("{} has exited:\n{}", self.name, self.log());
+        }
+    }
+
+    /// SIGKILL, as a crash or power loss would.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        self.child.wait().expect("wait for child")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- {} log ({}) ----\n{}", self.name, self.log.display(), self.log());
+        }
+    }
+}
+
+/// A loopback address with a port that was free a moment ago.
+pub fn free_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// Polls `condition` until it holds, or panics after `timeout` naming what was awaited.
+pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::park_timeout(Duration::from_millis(100));
+    }
+}
+
+/// A minimal HTTP/1.1 GET: (status, body).
+pub fn http_get(url: &str) -> std::io::Result<(u16, String)> {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    Ok((status, body))
+}
+
+/// The response headers of a GET, lower-cased names.
+pub fn http_head(url: &str) -> std::io::Result<(u16, Vec<(String, String)>)> {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = TcpStream::connect(host)?;
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response).to_string();
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok((status, headers))
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// MemTotal of this machine in bytes, from /proc/meminfo.
+pub fn mem_total_bytes() -> f64 {
+    let meminfo = fs::read_to_string("/proc/meminfo").unwrap();
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:")).unwrap();
+    let kb: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb * 1024.0
+}
