@@ -246,4 +246,10 @@ key = "/nonexistent/agent-key.pem"
         assert_eq!(err.line, Some(2));
         assert!(err.message.starts_with("unknown field `intreval`"), "{}", err.message);
     }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let example = include_str!("../../deploy/agent.toml");
+        sysmon_config::parse::<AgentConfig>(example, []).unwrap();
+    }
 }

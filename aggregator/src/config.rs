@@ -311,4 +311,10 @@ max_future_skew = "soon"
         assert_eq!(err.line, Some(2));
         assert!(err.message.starts_with("unknown field `regoin`"), "{}", err.message);
     }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let example = include_str!("../../deploy/aggregator.toml");
+        sysmon_config::parse::<AggregatorConfig>(example, []).unwrap();
+    }
 }

@@ -118,17 +118,22 @@ const CHARTS = [
   {
     id: "filesystems",
     title: "Filesystems",
-    hint: "% of each filesystem used",
+    hint: "% used, as df counts it",
     unit: "percent",
     axisLabel: "% used",
-    metrics: ["node_filesystem_size_bytes", "node_filesystem_avail_bytes"],
+    metrics: ["node_filesystem_size_bytes", "node_filesystem_avail_bytes", "node_filesystem_free_bytes"],
     lines(data, w) {
-      const avail = new Map(perLabel(data.node_filesystem_avail_bytes, "mountpoint", (x) => s.gauge(x, w.stepMs)));
-      return perLabel(data.node_filesystem_size_bytes, "mountpoint", (x) => s.gauge(x, w.stepMs))
+      const byMount = (metric) => new Map(perLabel(data[metric], "mountpoint", (x) => s.gauge(x, w.stepMs)));
+      const [avail, free] = [byMount("node_filesystem_avail_bytes"), byMount("node_filesystem_free_bytes")];
+      return [...byMount("node_filesystem_size_bytes")]
         .filter(([mount]) => avail.has(mount))
         .map(([mount, size]) => ({
           label: mount,
-          points: s.combine([size, avail.get(mount)], (sz, av) => (sz > 0 ? (1 - av / sz) * 100 : NaN)),
+          // As df and the fleet page: used / (used + avail), with used = size - free; blocks reserved for
+          // root count neither way. Without a free figure: 1 - avail / size.
+          points: free.has(mount)
+            ? s.combine([size, free.get(mount), avail.get(mount)], (sz, fr, av) => percentUsed(sz - fr, av))
+            : s.combine([size, avail.get(mount)], (sz, av) => (sz > 0 ? (1 - av / sz) * 100 : NaN)),
         }));
     },
   },
@@ -194,6 +199,9 @@ const CHARTS = [
       ),
   },
 ];
+
+/** df's "Use%": used / (used + avail), in percent. */
+const percentUsed = (used, avail) => (used + avail > 0 ? (100 * used) / (used + avail) : NaN);
 
 /** Lines for per-device pairs (rx/tx, read/write): one colour per device, the second of the pair dashed. */
 function pairs(first, second, firstName, secondName) {
