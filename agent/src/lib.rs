@@ -11,6 +11,7 @@ mod outbox;
 mod run;
 mod sample;
 mod shipper;
+mod tls_probe;
 
 pub use collectors::SystemPaths;
 pub use config::{AgentConfig, AgentSection, AgentSettings, AggregatorSection, TlsSection};

@@ -17,6 +17,7 @@ use tracing::{debug, error, info, warn};
 use crate::config::AgentSettings;
 use crate::error::{Error, Result};
 use crate::outbox::Outbox;
+use crate::tls_probe::certificate_refusal;
 
 /// Batches sent but not yet acked, at most.
 const WINDOW: u64 = 32;
@@ -57,7 +58,17 @@ pub(crate) async fn ship(
                 }
                 failures += 1;
                 let delay = backoff(failures);
-                let explanation = explain(&error);
+                let mut explanation = explain(&error);
+                if !welcomed && !explanation.permanent {
+                    // A refused client certificate often shows up only as a closed connection.
+                    let refusal = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        refusal = certificate_refusal(&settings, endpoint) => refusal,
+                    };
+                    if let Some(alert) = refusal {
+                        explanation = explain(&Error::Protocol(format!("{}; {alert}", explanation.text)));
+                    }
+                }
                 if explanation.permanent {
                     error!(%endpoint, reason = %explanation.text, retry_in_ms = delay.as_millis() as u64, "aggregator refused this agent");
                 } else {

@@ -40,7 +40,7 @@ fn key_name(cert: &Path) -> String {
     format!("the key for {}", cert.display())
 }
 
-fn load_certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>> {
+pub(crate) fn load_certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| invalid(path, what, e.to_string()))?
         .collect::<Result<Vec<_>, _>>()
@@ -51,6 +51,6 @@ fn load_certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'sta
     Ok(certs)
 }
 
-fn invalid(path: &Path, what: &'static str, reason: String) -> Error {
+pub(crate) fn invalid(path: &Path, what: &'static str, reason: String) -> Error {
     Error::InvalidPem { path: path.to_path_buf(), what, reason }
 }
