@@ -42,8 +42,17 @@ pub(crate) struct IngestService {
 
 /// A batch on its way to disk, or already answered.
 enum Pending {
-    Commit { seq: u64, samples: usize, reply: oneshot::Receiver<Result<CommitOutcome>> },
-    Rejected { seq: u64, reason: String },
+    Commit {
+        seq: u64,
+        samples: usize,
+        reply: oneshot::Receiver<Result<CommitOutcome>>,
+    },
+    Rejected {
+        seq: u64,
+        reason: String,
+    },
+    /// The stream broke (e.g. an oversized message): tell the agent why, after the acks before it.
+    End(Status),
 }
 
 #[tonic::async_trait]
@@ -118,6 +127,7 @@ impl IngestService {
                 }
                 Err(status) => {
                     info!(code = ?status.code(), message = status.message(), "agent stream ended");
+                    let _ = pending.send(Pending::End(status)).await;
                     return;
                 }
             };
@@ -161,6 +171,10 @@ async fn send_acks(mut pending: mpsc::Receiver<Pending>, outbound: Outbound, met
             Pending::Rejected { seq, reason } => v1::AggregatorMessage {
                 kind: Some(aggregator_message::Kind::Rejected(v1::BatchRejected { seq, reason })),
             },
+            Pending::End(status) => {
+                let _ = outbound.send(Err(status)).await;
+                return;
+            }
             Pending::Commit { seq, samples, reply } => match reply.await {
                 Ok(Ok(CommitOutcome::Stored)) => {
                     metrics.stored_samples.inc_by(samples as u64);
