@@ -208,6 +208,28 @@ impl Process {
         Process { name: name.to_string(), child, log }
     }
 
+    /// Starts a program other than sysmon (Prometheus, node_exporter); its stdout and stderr go
+    /// to `NAME.log` in `dir`.
+    pub fn spawn_program(dir: &Path, name: &str, program: &str, args: &[&str]) -> Process {
+        let log = dir.join(format!("{name}.log"));
+        let out = fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({program}): {e}"));
+        Process { name: name.to_string(), child, log }
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`, ...) and returns at once.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
+        assert!(matches!(status, Ok(s) if s.success()), "kill -{signal} {} failed: {status:?}", self.name);
+    }
+
     /// Everything the process wrote to stderr so far.
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
@@ -273,6 +295,28 @@ pub fn http_get(url: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(host)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    Ok((status, body))
+}
+
+/// A minimal HTTP/1.1 POST of `body` with `content_type`: (status, body).
+pub fn http_post(url: &str, content_type: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response)?;
     let text = String::from_utf8_lossy(&response).to_string();
