@@ -6,10 +6,11 @@
 
 mod engine;
 mod error;
+mod eval;
 mod storage;
 mod value;
 
-pub use engine::{DEFAULT_LOOKBACK_MS, Engine, QueryLimits};
+pub use engine::{DEFAULT_LOOKBACK_MS, DEFAULT_SUBQUERY_STEP_MS, Engine, MAX_POINTS_PER_SERIES, QueryLimits};
 pub use error::{Error, Result};
 pub use storage::{STALE_MARKER_BITS, SeriesSamples, Storage, is_stale_marker};
 pub use value::{InstantSample, QueryResult, RangeSeries, Value};

@@ -1,0 +1,302 @@
+//! Functions over range vectors (`rate`, `*_over_time`, ...): each series' window slides
+//! over its sorted samples with two indices, never re-reading storage.
+
+use crate::error::{Error, Result};
+use crate::eval::labels::drop_metric_name;
+use crate::eval::series_set::ensure_distinct_labels;
+use crate::eval::stats::{kahan_inc, linear_regression, quantile};
+use crate::eval::types::{RangeInput, Series, Steps};
+
+/// A function that reads a window of samples per step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RangeFunction {
+    Rate,
+    Increase,
+    Delta,
+    Irate,
+    Idelta,
+    Deriv,
+    PredictLinear,
+    Resets,
+    Changes,
+    AvgOverTime,
+    MinOverTime,
+    MaxOverTime,
+    SumOverTime,
+    CountOverTime,
+    LastOverTime,
+    QuantileOverTime,
+    StddevOverTime,
+    StdvarOverTime,
+    PresentOverTime,
+    HoltWinters,
+}
+
+impl RangeFunction {
+    /// The function called `name` in PromQL, if it takes a range vector.
+    pub(crate) fn from_name(name: &str) -> Option<RangeFunction> {
+        use RangeFunction::*;
+        Some(match name {
+            "rate" => Rate,
+            "increase" => Increase,
+            "delta" => Delta,
+            "irate" => Irate,
+            "idelta" => Idelta,
+            "deriv" => Deriv,
+            "predict_linear" => PredictLinear,
+            "resets" => Resets,
+            "changes" => Changes,
+            "avg_over_time" => AvgOverTime,
+            "min_over_time" => MinOverTime,
+            "max_over_time" => MaxOverTime,
+            "sum_over_time" => SumOverTime,
+            "count_over_time" => CountOverTime,
+            "last_over_time" => LastOverTime,
+            "quantile_over_time" => QuantileOverTime,
+            "stddev_over_time" => StddevOverTime,
+            "stdvar_over_time" => StdvarOverTime,
+            "present_over_time" => PresentOverTime,
+            "holt_winters" => HoltWinters,
+            _ => return None,
+        })
+    }
+
+    /// Which argument is the range vector.
+    pub(crate) fn range_arg_index(self) -> usize {
+        if self == RangeFunction::QuantileOverTime { 1 } else { 0 }
+    }
+
+    fn is_counter(self) -> bool {
+        matches!(self, RangeFunction::Rate | RangeFunction::Increase)
+    }
+}
+
+/// What a window's computation may look at besides the samples.
+struct WindowContext<'a> {
+    /// The step's evaluation time.
+    ts: i64,
+    range_start: i64,
+    range_end: i64,
+    range_ms: i64,
+    /// Whether a counter reset falls inside the window (for rate and increase).
+    has_reset: bool,
+    /// The step's values of the function's scalar arguments.
+    scalars: &'a [f64],
+}
+
+/// Evaluates `func` over `input` at every step. `scalars` holds the other arguments'
+/// values per step, in argument order.
+pub(crate) fn eval_range_function(
+    func: RangeFunction,
+    input: &RangeInput,
+    steps: Steps,
+    scalars: &[Vec<f64>],
+    check_deadline: &dyn Fn() -> Result<()>,
+) -> Result<Vec<Series>> {
+    let n = steps.len();
+    let mut out = Vec::with_capacity(input.series.len());
+    let mut resets_before: Vec<u32> = Vec::new();
+    let mut step_scalars = vec![0.0; scalars.len()];
+    for (index, s) in input.series.iter().enumerate() {
+        if index % 256 == 255 {
+            check_deadline()?;
+        }
+        let points = &s.points;
+        if points.is_empty() {
+            continue;
+        }
+        if func.is_counter() {
+            resets_before.clear();
+            let mut count = 0u32;
+            resets_before.push(0);
+            for w in points.windows(2) {
+                if w[1].1 < w[0].1 {
+                    count += 1;
+                }
+                resets_before.push(count);
+            }
+        }
+        let mut values = vec![None; n];
+        let (mut lo, mut hi) = (0usize, 0usize);
+        for (step, value) in values.iter_mut().enumerate() {
+            let ts = steps.time(step);
+            let range_end = input.window_end(ts);
+            let range_start = range_end - input.range_ms;
+            while hi < points.len() && points[hi].0 <= range_end {
+                hi += 1;
+            }
+            while lo < hi && points[lo].0 < range_start {
+                lo += 1;
+            }
+            if lo == hi {
+                continue;
+            }
+            for (slot, arg) in step_scalars.iter_mut().zip(scalars) {
+                *slot = arg[step];
+            }
+            let ctx = WindowContext {
+                ts,
+                range_start,
+                range_end,
+                range_ms: input.range_ms,
+                has_reset: func.is_counter() && resets_before[hi - 1] > resets_before[lo],
+                scalars: &step_scalars,
+            };
+            *value = compute(func, &points[lo..hi], &ctx)?;
+        }
+        let labels = if func == RangeFunction::LastOverTime { s.labels.clone() } else { drop_metric_name(&s.labels) };
+        out.push(Series { labels, values });
+    }
+    ensure_distinct_labels(out)
+}
+
+fn compute(func: RangeFunction, w: &[(i64, f64)], ctx: &WindowContext<'_>) -> Result<Option<f64>> {
+    use RangeFunction::*;
+    Ok(match func {
+        Rate => extrapolated_rate(w, ctx, true, true),
+        Increase => extrapolated_rate(w, ctx, true, false),
+        Delta => extrapolated_rate(w, ctx, false, false),
+        Irate => instant_value(w, true),
+        Idelta => instant_value(w, false),
+        Deriv => (w.len() >= 2).then(|| linear_regression(w, w[0].0).0),
+        PredictLinear => (w.len() >= 2).then(|| {
+            let (slope, intercept) = linear_regression(w, ctx.ts);
+            slope * ctx.scalars[0] + intercept
+        }),
+        Resets => Some(w.windows(2).filter(|p| p[1].1 < p[0].1).count() as f64),
+        Changes => {
+            Some(w.windows(2).filter(|p| p[1].1 != p[0].1 && !(p[1].1.is_nan() && p[0].1.is_nan())).count() as f64)
+        }
+        AvgOverTime => Some(avg_over_time(w)),
+        MinOverTime => Some(w.iter().fold(w[0].1, |min, &(_, v)| if v < min || min.is_nan() { v } else { min })),
+        MaxOverTime => Some(w.iter().fold(w[0].1, |max, &(_, v)| if v > max || max.is_nan() { v } else { max })),
+        SumOverTime => {
+            let (mut sum, mut c) = (0.0, 0.0);
+            for &(_, v) in w {
+                (sum, c) = kahan_inc(v, sum, c);
+            }
+            Some(if sum.is_infinite() { sum } else { sum + c })
+        }
+        CountOverTime => Some(w.len() as f64),
+        LastOverTime => Some(w[w.len() - 1].1),
+        QuantileOverTime => {
+            let mut values: Vec<f64> = w.iter().map(|&(_, v)| v).collect();
+            Some(quantile(ctx.scalars[0], &mut values))
+        }
+        StddevOverTime => Some(variance(w).sqrt()),
+        StdvarOverTime => Some(variance(w)),
+        PresentOverTime => Some(1.0),
+        HoltWinters => holt_winters(w, ctx.scalars[0], ctx.scalars[1])?,
+    })
+}
+
+/// `rate`, `increase` and `delta`: the change over the window, corrected for counter
+/// resets, extrapolated towards the window's edges unless the gap there is more than 1.1
+/// average intervals, and never extrapolated below zero for counters.
+fn extrapolated_rate(w: &[(i64, f64)], ctx: &WindowContext<'_>, is_counter: bool, is_rate: bool) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let (first_t, first_v) = w[0];
+    let (last_t, last_v) = w[w.len() - 1];
+    let mut result = last_v - first_v;
+    if is_counter && ctx.has_reset {
+        for p in w.windows(2) {
+            if p[1].1 < p[0].1 {
+                result += p[0].1;
+            }
+        }
+    }
+    let mut duration_to_start = (first_t - ctx.range_start) as f64 / 1000.0;
+    let duration_to_end = (ctx.range_end - last_t) as f64 / 1000.0;
+    let sampled_interval = (last_t - first_t) as f64 / 1000.0;
+    let average_between_samples = sampled_interval / (w.len() - 1) as f64;
+    if is_counter && result > 0.0 && first_v >= 0.0 {
+        let duration_to_zero = sampled_interval * (first_v / result);
+        if duration_to_zero < duration_to_start {
+            duration_to_start = duration_to_zero;
+        }
+    }
+    let threshold = average_between_samples * 1.1;
+    let mut extrapolate_to = sampled_interval;
+    extrapolate_to += if duration_to_start < threshold { duration_to_start } else { average_between_samples / 2.0 };
+    extrapolate_to += if duration_to_end < threshold { duration_to_end } else { average_between_samples / 2.0 };
+    let mut factor = extrapolate_to / sampled_interval;
+    if is_rate {
+        factor /= ctx.range_ms as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+/// `irate` and `idelta`: from the window's last two samples.
+fn instant_value(w: &[(i64, f64)], is_rate: bool) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let (last_t, last_v) = w[w.len() - 1];
+    let (prev_t, prev_v) = w[w.len() - 2];
+    let mut result = if is_rate && last_v < prev_v { last_v } else { last_v - prev_v };
+    let interval = last_t - prev_t;
+    if interval == 0 {
+        return None;
+    }
+    if is_rate {
+        result /= interval as f64 / 1000.0;
+    }
+    Some(result)
+}
+
+/// The mean, computed incrementally (and compensated) as Prometheus does, so that
+/// infinities and huge values behave the same.
+fn avg_over_time(w: &[(i64, f64)]) -> f64 {
+    let (mut mean, mut count, mut c) = (0.0f64, 0.0f64, 0.0f64);
+    for &(_, v) in w {
+        count += 1.0;
+        if mean.is_infinite() {
+            if v.is_infinite() && (mean > 0.0) == (v > 0.0) {
+                continue;
+            }
+            if !v.is_infinite() && !v.is_nan() {
+                continue;
+            }
+        }
+        (mean, c) = kahan_inc(v / count - mean / count, mean, c);
+    }
+    if mean.is_infinite() { mean } else { mean + c }
+}
+
+/// Population variance by Welford's method with compensated sums.
+fn variance(w: &[(i64, f64)]) -> f64 {
+    let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0f64, 0.0, 0.0, 0.0, 0.0);
+    for &(_, v) in w {
+        count += 1.0;
+        let delta = v - (mean + c_mean);
+        (mean, c_mean) = kahan_inc(delta / count, mean, c_mean);
+        (aux, c_aux) = kahan_inc(delta * (v - (mean + c_mean)), aux, c_aux);
+    }
+    (aux + c_aux) / count
+}
+
+/// Double exponential smoothing with smoothing factor `sf` and trend factor `tf`.
+fn holt_winters(w: &[(i64, f64)], sf: f64, tf: f64) -> Result<Option<f64>> {
+    if sf <= 0.0 || sf >= 1.0 {
+        return Err(Error::Execution(format!("invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}")));
+    }
+    if tf <= 0.0 || tf >= 1.0 {
+        return Err(Error::Execution(format!("invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}")));
+    }
+    if w.len() < 2 {
+        return Ok(None);
+    }
+    let (mut s0, mut s1) = (0.0, w[0].1);
+    let mut b = w[1].1 - w[0].1;
+    for (i, &(_, v)) in w.iter().enumerate().skip(1) {
+        let x = sf * v;
+        if i > 1 {
+            b = tf * (s1 - s0) + (1.0 - tf) * b;
+        }
+        let y = (1.0 - sf) * (s1 + b);
+        (s0, s1) = (s1, x + y);
+    }
+    Ok(Some(s1))
+}
