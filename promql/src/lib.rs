@@ -8,6 +8,10 @@ mod engine;
 mod error;
 mod eval;
 mod storage;
+#[cfg(test)]
+mod testutil;
+#[cfg(test)]
+mod tests;
 mod value;
 
 pub use engine::{DEFAULT_LOOKBACK_MS, DEFAULT_SUBQUERY_STEP_MS, Engine, MAX_POINTS_PER_SERIES, QueryLimits};

@@ -1,0 +1,9 @@
+//! Evaluation tests against hand-computed expectations from Prometheus's documented semantics.
+
+mod aggregate;
+mod binary;
+mod functions;
+mod limits;
+mod range_functions;
+mod selectors;
+mod subquery;
