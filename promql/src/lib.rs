@@ -9,9 +9,9 @@ mod error;
 mod eval;
 mod storage;
 #[cfg(test)]
-mod testutil;
-#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod testutil;
 mod value;
 
 pub use engine::{DEFAULT_LOOKBACK_MS, DEFAULT_SUBQUERY_STEP_MS, Engine, MAX_POINTS_PER_SERIES, QueryLimits};

@@ -1,1 +1,43 @@
-//! placeholder
+//! Query limits: samples, series per selector, time.
+
+use std::time::Duration;
+
+use crate::testutil::load;
+use crate::{Engine, Error, QueryLimits};
+
+fn data() -> crate::testutil::MemStorage {
+    load("load 1m\n  m{i=\"1\"} 1 2 3\n  m{i=\"2\"} 1 2 3\n")
+}
+
+#[test]
+fn too_many_samples() {
+    let engine = Engine::new(QueryLimits { max_samples: 5, ..QueryLimits::default() });
+    let err = engine.instant(&data(), "m[5m]", 120_000).unwrap_err();
+    assert!(matches!(err, Error::TooManySamples { limit: 5 }), "{err}");
+    assert_eq!(err.error_type(), "execution");
+    assert!(err.to_string().contains("max_samples_per_query = 5"));
+    assert!(engine.instant(&data(), "m{i=\"1\"}", 120_000).is_ok());
+}
+
+#[test]
+fn too_many_series_names_the_selector() {
+    let engine = Engine::new(QueryLimits { max_series_per_selector: 1, ..QueryLimits::default() });
+    let err = engine.instant(&data(), "sum(m)", 0).unwrap_err();
+    assert_eq!(err.to_string(), "selector m matched 2 series; limit max_series_per_selector = 1");
+    assert!(engine.instant(&data(), "m{i=\"1\"}", 0).is_ok());
+}
+
+#[test]
+fn timeout() {
+    let engine = Engine::new(QueryLimits { timeout: Duration::ZERO, ..QueryLimits::default() });
+    let err = engine.range(&data(), "m", 0, 120_000, 60_000).unwrap_err();
+    assert_eq!(err.error_type(), "timeout");
+}
+
+#[test]
+fn range_steps_are_checked() {
+    let engine = Engine::new(QueryLimits::default());
+    assert_eq!(engine.range(&data(), "m", 0, 60_000, 0).unwrap_err().error_type(), "bad_data");
+    assert_eq!(engine.range(&data(), "m", 60_000, 0, 1000).unwrap_err().error_type(), "bad_data");
+    assert_eq!(engine.range(&data(), "m", 0, 100_000_000, 1000).unwrap_err().error_type(), "bad_data");
+}

@@ -136,9 +136,6 @@ fn equal_label_sets_after_dropping_the_name_are_an_error() {
 #[test]
 fn at_pins_the_window() {
     let s = data();
-    assert_eq!(
-        range(&s, "increase(http_requests[2m] @ 120)", 0, 600, 300),
-        ["{job=\"api\"} 20@0 20@300 20@600"]
-    );
+    assert_eq!(range(&s, "increase(http_requests[2m] @ 120)", 0, 600, 300), ["{job=\"api\"} 20@0 20@300 20@600"]);
     assert_eq!(instant(&s, "sum_over_time(gauge[1m] @ 180 offset 1m)", 0), ["{} 6"]);
 }

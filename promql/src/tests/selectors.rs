@@ -52,10 +52,7 @@ fn offset_and_at_shift_the_read_time() {
     assert_eq!(instant(&s, "metric{job=\"a\"} offset -1m", 60), ["metric{job=\"a\"} 3"]);
     assert_eq!(instant(&s, "metric{job=\"a\"} @ 60", 10_000), ["metric{job=\"a\"} 2"]);
     assert_eq!(instant(&s, "metric{job=\"a\"} @ 180 offset 1m", 0), ["metric{job=\"a\"} 3"]);
-    assert_eq!(
-        range(&s, "metric{job=\"a\"} @ start()", 60, 180, 60),
-        ["metric{job=\"a\"} 2@60 2@120 2@180"]
-    );
+    assert_eq!(range(&s, "metric{job=\"a\"} @ start()", 60, 180, 60), ["metric{job=\"a\"} 2@60 2@120 2@180"]);
     assert_eq!(range(&s, "metric{job=\"a\"} @ end()", 60, 180, 60), ["metric{job=\"a\"} 4@60 4@120 4@180"]);
 }
 
