@@ -58,7 +58,49 @@ impl Labels {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Appends the canonical key, `name\0value\0name\0value`, to `buf`. This is the encoding the
+    /// series table stores; names and values never contain `\0` (see [`Labels::key_error`]).
+    pub(crate) fn write_key(&self, buf: &mut String) {
+        for (i, (name, value)) in self.0.iter().enumerate() {
+            if i > 0 {
+                buf.push(SEPARATOR);
+            }
+            buf.push_str(name);
+            buf.push(SEPARATOR);
+            buf.push_str(value);
+        }
+    }
+
+    /// Why these labels cannot be stored, if they cannot: no labels at all, or a `\0` inside
+    /// a name or value (it would break the key encoding).
+    pub(crate) fn key_error(&self) -> Option<String> {
+        if self.0.is_empty() {
+            return Some("a series has no labels".to_string());
+        }
+        let bad = self.0.iter().find(|(n, v)| n.is_empty() || n.contains(SEPARATOR) || v.contains(SEPARATOR))?;
+        Some(format!("label {:?} has an empty name or a NUL byte", bad.0))
+    }
+
+    /// Parses a canonical key back into labels.
+    pub(crate) fn from_key(key: &str) -> Result<Labels, String> {
+        let mut pairs = Vec::new();
+        let mut parts = key.split(SEPARATOR);
+        while let Some(name) = parts.next() {
+            let Some(value) = parts.next() else {
+                return Err(format!("odd number of parts in {key:?}"));
+            };
+            if pairs.last().is_some_and(|(last, _): &(String, String)| last.as_str() >= name) {
+                return Err(format!("names not sorted in {key:?}"));
+            }
+            pairs.push((name.to_string(), value.to_string()));
+        }
+        Ok(Labels(pairs))
+    }
 }
+
+/// Separates names and values in a canonical key.
+const SEPARATOR: char = '\0';
 
 impl fmt::Display for Labels {
     /// Prometheus's notation: `name{a="1", b="2"}`.
@@ -94,5 +136,19 @@ mod tests {
         assert_eq!(labels.get("b"), Some("2"));
         assert_eq!(labels.get("a"), None);
         assert_eq!(labels.to_string(), "up{b=\"2\"}");
+    }
+
+    #[test]
+    fn key_round_trips_and_refuses_bad_keys() {
+        let labels = Labels::new(pairs(&[("__name__", "node_cpu_seconds_total"), ("cpu", "0"), ("mode", "idle")]));
+        let mut key = String::new();
+        labels.write_key(&mut key);
+        assert_eq!(key, "__name__\0node_cpu_seconds_total\0cpu\x000\0mode\0idle");
+        assert_eq!(Labels::from_key(&key).unwrap(), labels);
+        assert!(Labels::from_key("a\0b\0c").is_err());
+        assert!(Labels::from_key("b\0x\0a\0y").is_err());
+        assert!(labels.key_error().is_none());
+        assert!(Labels::default().key_error().is_some());
+        assert!(Labels::new(pairs(&[("a", "x\0y")])).key_error().is_some());
     }
 }

@@ -1,0 +1,14 @@
+//! Sample encodings: the bit stream, Gorilla's delta-of-delta and XOR streams, scaled-decimal
+//! integer sequences, and the sealed chunk format that picks the smallest of them.
+
+mod bits;
+mod chunk;
+mod decimal;
+mod gorilla;
+mod intseq;
+mod varint;
+
+pub(crate) use bits::BitWriter;
+pub(crate) use chunk::{ChunkEncoder, ChunkHeader, decode_chunk, read_header};
+pub(crate) use gorilla::{GorillaEncoder, GorillaStreams};
+pub(crate) use varint::{get_uvarint, get_zigzag, put_uvarint, put_zigzag};

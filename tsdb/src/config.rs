@@ -1,0 +1,181 @@
+//! The engine's settings and its clock.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Settings of a [`crate::Tsdb`]. Build one with [`TsdbConfig::default`] and change what you
+/// need; [`crate::Tsdb::open`] checks it.
+#[derive(Debug, Clone)]
+pub struct TsdbConfig {
+    /// How long raw samples (sealed chunks) are kept, by wall clock. Default 15 days.
+    pub raw_retention: Duration,
+    /// How long 1-minute rollup buckets are kept. Default 90 days.
+    pub minute_retention: Duration,
+    /// How long 1-hour rollup buckets are kept. Default 2 years (730 days).
+    pub hour_retention: Duration,
+    /// A head chunk is sealed once it holds this many samples. Default 240 (40 minutes at a
+    /// 10 s interval). Larger chunks compress better; the WAL keeps a head's samples until
+    /// it is sealed.
+    pub chunk_max_samples: usize,
+    /// A head chunk is sealed before a sample would make it span more than this. Default 2 h.
+    pub chunk_max_span: Duration,
+    /// Head chunks opened longer ago than this (wall clock) are sealed even if not full, so
+    /// the WAL of quiet or stopped series is trimmed. Default 1 h.
+    pub head_max_age: Duration,
+    /// How often the sealer wakes up when not nudged by the writer. Default 1 s.
+    pub seal_interval: Duration,
+    /// How often expired data is deleted. Default 5 minutes.
+    pub retention_interval: Duration,
+    /// The most batches one group commit takes. Default 1024.
+    pub max_group_batches: usize,
+    /// The most samples one group commit takes (a single larger batch still goes alone).
+    /// Default 200 000.
+    pub max_group_samples: usize,
+    /// The most batches waiting for the writer; beyond it [`crate::Tsdb::submit`] refuses with
+    /// [`Error::QueueFull`]. Default 4096.
+    pub max_queued_batches: usize,
+    /// The most samples waiting for the writer; beyond it [`crate::Tsdb::submit`] refuses with
+    /// [`Error::QueueFull`]. Default 4 000 000.
+    pub max_queued_samples: usize,
+    /// The most chunks one sealing transaction writes. Default 8192.
+    pub max_chunks_per_seal: usize,
+    /// The most keys one retention transaction deletes. Default 10 000.
+    pub max_deletes_per_retention_txn: usize,
+    /// zstd level for WAL records, 0 for none. Default 1.
+    pub wal_zstd_level: i32,
+    /// zstd level for sealed chunks (used only when it makes a chunk smaller), 0 for none.
+    /// Default 3.
+    pub chunk_zstd_level: i32,
+    /// Where retention and head ageing read the time. Default: the system clock.
+    pub clock: Clock,
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+impl Default for TsdbConfig {
+    fn default() -> Self {
+        TsdbConfig {
+            raw_retention: DAY * 15,
+            minute_retention: DAY * 90,
+            hour_retention: DAY * 730,
+            chunk_max_samples: 240,
+            chunk_max_span: Duration::from_secs(2 * 3600),
+            head_max_age: Duration::from_secs(3600),
+            seal_interval: Duration::from_secs(1),
+            retention_interval: Duration::from_secs(300),
+            max_group_batches: 1024,
+            max_group_samples: 200_000,
+            max_queued_batches: 4096,
+            max_queued_samples: 4_000_000,
+            max_chunks_per_seal: 8192,
+            max_deletes_per_retention_txn: 10_000,
+            wal_zstd_level: 1,
+            chunk_zstd_level: 3,
+            clock: Clock::system(),
+        }
+    }
+}
+
+impl TsdbConfig {
+    /// Checks every field's range.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the first field out of range.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("chunk_max_samples", self.chunk_max_samples),
+            ("max_group_batches", self.max_group_batches),
+            ("max_group_samples", self.max_group_samples),
+            ("max_queued_batches", self.max_queued_batches),
+            ("max_queued_samples", self.max_queued_samples),
+            ("max_chunks_per_seal", self.max_chunks_per_seal),
+            ("max_deletes_per_retention_txn", self.max_deletes_per_retention_txn),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err(Error::InvalidConfig { field, reason: "must be at least 1, got 0".to_string() });
+            }
+        }
+        if self.chunk_max_samples > 65_536 {
+            return Err(Error::InvalidConfig {
+                field: "chunk_max_samples",
+                reason: format!("must be at most 65536, got {}", self.chunk_max_samples),
+            });
+        }
+        let durations = [
+            ("raw_retention", self.raw_retention),
+            ("minute_retention", self.minute_retention),
+            ("hour_retention", self.hour_retention),
+            ("chunk_max_span", self.chunk_max_span),
+            ("head_max_age", self.head_max_age),
+            ("seal_interval", self.seal_interval),
+            ("retention_interval", self.retention_interval),
+        ];
+        for (field, value) in durations {
+            if value.is_zero() || value.as_millis() > i64::MAX as u128 / 4 {
+                return Err(Error::InvalidConfig { field, reason: format!("must be positive and finite, got {value:?}") });
+            }
+        }
+        for (field, level) in [("wal_zstd_level", self.wal_zstd_level), ("chunk_zstd_level", self.chunk_zstd_level)] {
+            if !(0..=19).contains(&level) {
+                return Err(Error::InvalidConfig { field, reason: format!("must be between 0 and 19, got {level}") });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Milliseconds of a validated duration.
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Where the engine reads the wall clock, in unix milliseconds. Tests give a fake one.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Clock {
+        Clock(Arc::new(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or(0)
+        }))
+    }
+
+    /// A clock that calls `now_ms`.
+    pub fn from_fn(now_ms: impl Fn() -> i64 + Send + Sync + 'static) -> Clock {
+        Clock(Arc::new(now_ms))
+    }
+
+    /// The time now, unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_values_are_named() {
+        TsdbConfig::default().validate().unwrap();
+        let err = TsdbConfig { chunk_max_samples: 0, ..TsdbConfig::default() }.validate().unwrap_err();
+        assert_eq!(err.to_string(), "tsdb.chunk_max_samples: must be at least 1, got 0");
+        let err = TsdbConfig { wal_zstd_level: 30, ..TsdbConfig::default() }.validate().unwrap_err();
+        assert_eq!(err.to_string(), "tsdb.wal_zstd_level: must be between 0 and 19, got 30");
+        assert_eq!(Clock::from_fn(|| 42).now_ms(), 42);
+    }
+}

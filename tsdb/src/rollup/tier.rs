@@ -1,0 +1,39 @@
+//! The rollup tiers and their bucket widths.
+
+use std::fmt;
+
+/// A rollup tier: buckets of a fixed width, half-open `[start, start + width)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// 1-minute buckets.
+    Minute,
+    /// 1-hour buckets.
+    Hour,
+}
+
+impl Tier {
+    /// Both tiers, finest first.
+    pub const ALL: [Tier; 2] = [Tier::Minute, Tier::Hour];
+
+    /// The bucket width in milliseconds.
+    pub const fn width_ms(self) -> i64 {
+        match self {
+            Tier::Minute => 60_000,
+            Tier::Hour => 3_600_000,
+        }
+    }
+
+    /// The start of the bucket holding `ts_ms`.
+    pub const fn bucket_start(self, ts_ms: i64) -> i64 {
+        ts_ms.div_euclid(self.width_ms()) * self.width_ms()
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Tier::Minute => "1m",
+            Tier::Hour => "1h",
+        })
+    }
+}
