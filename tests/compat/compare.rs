@@ -108,7 +108,13 @@ fn index<'a, T>(name: &str, items: &'a [(Labels, T)], out: &mut Vec<String>) -> 
 
 fn diff_point(what: &str, na: &str, pa: &Point, nb: &str, pb: &Point) -> Option<String> {
     if pa.t_ms != pb.t_ms {
-        return Some(format!("{what}: timestamps differ: {na} = {}, {nb} = {}", seconds(pa.t_ms), seconds(pb.t_ms)));
+        return Some(format!(
+            "{what}: timestamps differ: {na} = {} @ {}, {nb} = {} @ {}",
+            show_value(pa.v),
+            seconds(pa.t_ms),
+            show_value(pb.v),
+            seconds(pb.t_ms)
+        ));
     }
     if !same_value(pa.v, pb.v) {
         return Some(format!("{what}: {na} = {}, {nb} = {}", show_value(pa.v), show_value(pb.v)));
@@ -176,5 +182,68 @@ mod tests {
         assert!(!same_value(1.0, 1.0 + 1e-8));
         assert!(same_value(0.0, -0.0));
         assert!(same_value(0.0, 1e-12));
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn vector(items: &[(&str, f64)]) -> Outcome {
+        Outcome::Success(Data::Vector(
+            items.iter().map(|(dev, v)| (labels(&[("dev", dev)]), Point { t_ms: 1000, v: *v })).collect(),
+        ))
+    }
+
+    fn diff(a: &Outcome, b: &Outcome) -> Vec<String> {
+        Compare::default().diff("p", a, "s", b)
+    }
+
+    #[test]
+    fn vectors_compare_by_label_set_in_any_order() {
+        assert!(diff(&vector(&[("a", 1.0), ("b", f64::NAN)]), &vector(&[("b", f64::NAN), ("a", 1.0)])).is_empty());
+        assert_eq!(diff(&vector(&[("a", 1.0)]), &vector(&[("a", 2.0)])), [r#"{dev="a"}: p = 1, s = 2"#]);
+        assert_eq!(
+            diff(&vector(&[("a", 1.0)]), &vector(&[("b", f64::INFINITY)])),
+            [r#"only in p: {dev="a"} = 1"#, r#"only in s: {dev="b"} = +Inf"#]
+        );
+        assert_eq!(
+            diff(&vector(&[("a", 1.0)]), &vector(&[("a", 1.0), ("a", 1.0)])),
+            [r#"s returned {dev="a"} more than once"#]
+        );
+        let ordered = Compare { ordered: true };
+        let (up, down) = (vector(&[("a", 1.0), ("b", 2.0)]), vector(&[("b", 2.0), ("a", 1.0)]));
+        assert_eq!(ordered.diff("p", &up, "s", &down), ["order of values: p = [1, 2], s = [2, 1]"]);
+    }
+
+    #[test]
+    fn errors_compare_by_type() {
+        let error = |t: &str| Outcome::Error { error_type: t.into(), error: "whatever".into() };
+        assert!(diff(&error("bad_data"), &error("bad_data")).is_empty());
+        assert_eq!(diff(&error("bad_data"), &error("execution")).len(), 2);
+        assert_eq!(
+            diff(&error("bad_data"), &vector(&[])),
+            ["p: error bad_data: whatever", "s: success, vector with 0 samples"]
+        );
+        assert_eq!(diff(&vector(&[]), &Outcome::Broken("HTTP 404".into())).len(), 2);
+    }
+
+    #[test]
+    fn matrices_compare_point_by_point() {
+        let series = |points: &[(i64, f64)]| {
+            Outcome::Success(Data::Matrix(vec![(
+                labels(&[("__name__", "m")]),
+                points.iter().map(|(t, v)| Point { t_ms: *t, v: *v }).collect(),
+            )]))
+        };
+        assert!(diff(&series(&[(1000, 1.0), (2000, f64::NAN)]), &series(&[(1000, 1.0), (2000, f64::NAN)])).is_empty());
+        assert_eq!(
+            diff(&series(&[(1000, 1.0), (2000, 2.0)]), &series(&[(1000, 1.5), (3000, 2.0)])),
+            [
+                "m{}: 3 of 3 points differ:\n        t=1.000: p = 1, s = 1.5\n        t=2.000: p = 2, s = (none)\n        \
+              t=3.000: p = (none), s = 2"
+            ]
+        );
+        let scalar = Outcome::Success(Data::Scalar(Point { t_ms: 1000, v: 1.0 }));
+        assert_eq!(diff(&scalar, &vector(&[])), ["resultType: p = scalar (1 samples), s = vector (0 samples)"]);
     }
 }

@@ -125,14 +125,14 @@ pub fn exposition(n: u64, now_ms: i64) -> String {
         out.sample("edge_gappy_total", &[("shard", "1")], 0.5 * nf + 100.0);
     }
     out.family("edge_flaky_gauge", "gauge", "A gauge absent from every fourth scrape.");
-    if n % 4 != 0 {
+    if !n.is_multiple_of(4) {
         out.sample("edge_flaky_gauge", &[("slot", "x")], (n % 11) as f64 - 5.0);
     }
 
     // NaN and infinities.
     out.family("edge_nan_gauge", "gauge", "NaN always or sometimes.");
     out.sample("edge_nan_gauge", &[("kind", "always")], f64::NAN);
-    out.sample("edge_nan_gauge", &[("kind", "sometimes")], if n % 3 == 0 { f64::NAN } else { 0.5 * nf });
+    out.sample("edge_nan_gauge", &[("kind", "sometimes")], if n.is_multiple_of(3) { f64::NAN } else { 0.5 * nf });
     out.family("edge_inf_gauge", "gauge", "Infinite values.");
     out.sample("edge_inf_gauge", &[("sign", "pos")], f64::INFINITY);
     out.sample("edge_inf_gauge", &[("sign", "neg")], f64::NEG_INFINITY);

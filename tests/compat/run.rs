@@ -1,6 +1,7 @@
 //! One compatibility run: collect data into a reference Prometheus that remote-writes it to
 //! the store under test, freeze both, then evaluate the corpus against both query APIs.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -86,6 +87,13 @@ struct Report {
     expressions: usize,
     evaluations: usize,
     mismatches: Vec<Mismatch>,
+    /// What the reference answered, per corpus line, in evaluation order: for reviewing what
+    /// the corpus exercises (written to the report file).
+    answers: BTreeMap<usize, (String, Vec<String>)>,
+    /// Reference answers with samples, without, and errors.
+    with_data: usize,
+    empty: usize,
+    errors: usize,
 }
 
 impl Report {
@@ -99,15 +107,33 @@ impl Report {
         b: (&PromApi, &Outcome),
     ) {
         self.evaluations += 1;
-        if let Outcome::Broken(what) = a.1 {
-            panic!("the reference Prometheus gave a broken answer to {expr} ({how}): {what}");
-        }
+        let answer = match a.1 {
+            Outcome::Broken(what) => panic!("the reference Prometheus gave a broken answer to {expr} ({how}): {what}"),
+            Outcome::Error { error_type, .. } => {
+                self.errors += 1;
+                format!("error {error_type}")
+            }
+            Outcome::Success(data) if data.sample_count() == 0 => {
+                self.empty += 1;
+                "empty".to_string()
+            }
+            Outcome::Success(data) => {
+                self.with_data += 1;
+                match data {
+                    Data::Vector(v) => format!("vector {}", v.len()),
+                    Data::Matrix(m) => format!("matrix {}x{}", m.len(), data.sample_count()),
+                    other => other.result_type().to_string(),
+                }
+            }
+        };
+        self.answers.entry(line).or_insert_with(|| (expr.to_string(), Vec::new())).1.push(answer);
         let diffs = compare.diff(&a.0.name, a.1, &b.0.name, b.1);
         if !diffs.is_empty() {
             self.mismatches.push(Mismatch { line, expr: expr.to_string(), how, diffs });
         }
     }
 
+    /// Every mismatch, the mismatching expressions and the summary line.
     fn render(&self, reference: &PromApi, other: &PromApi, span: &Span) -> String {
         let mut out = String::new();
         for m in &self.mismatches {
@@ -116,11 +142,21 @@ impl Report {
                 let _ = writeln!(out, "      {diff}");
             }
         }
-        let failing: std::collections::BTreeSet<usize> = self.mismatches.iter().map(|m| m.line).collect();
+        let mut failing: BTreeMap<usize, (&str, usize)> = BTreeMap::new();
+        for m in &self.mismatches {
+            failing.entry(m.line).or_insert((&m.expr, 0)).1 += 1;
+        }
+        if !failing.is_empty() {
+            let _ = writeln!(out, "mismatching expressions (corpus line: evaluations that disagree):");
+            for (line, (expr, count)) in &failing {
+                let total = self.answers.get(line).map_or(0, |(_, answers)| answers.len());
+                let _ = writeln!(out, "  {line}: {count} of {total}: {expr}");
+            }
+        }
         let _ = writeln!(
             out,
-            "promql compat, {} vs {}: data {}..{} ({} s); {} expressions, {} evaluations, {} mismatching \
-             evaluations in {} expressions",
+            "promql compat, {} vs {}: data {}..{} ({} s); {} expressions, {} evaluations ({} answers \
+             with samples, {} empty, {} errors in {}); {} mismatching evaluations in {} expressions",
             reference.name,
             other.name,
             seconds(span.start),
@@ -128,9 +164,22 @@ impl Report {
             (span.end - span.start) / 1000,
             self.expressions,
             self.evaluations,
+            self.with_data,
+            self.empty,
+            self.errors,
+            reference.name,
             self.mismatches.len(),
             failing.len()
         );
+        out
+    }
+
+    /// What the reference answered to each expression, one line each.
+    fn render_answers(&self) -> String {
+        let mut out = String::from("reference answers per corpus line (instant times, then ranges):\n");
+        for (line, (expr, answers)) in &self.answers {
+            let _ = writeln!(out, "  {line}: {expr}\n      {}", answers.join(" | "));
+        }
         out
     }
 }
@@ -213,7 +262,7 @@ pub fn run(target: Target) {
 
     let text = report.render(&reference, &other, &span);
     let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("promql_compat-{}.txt", other.name));
-    let _ = std::fs::write(&file, &text);
+    let _ = std::fs::write(&file, format!("{text}\n{}", report.render_answers()));
     eprintln!("{text}(report written to {})", file.display());
     assert!(
         report.mismatches.is_empty(),
