@@ -191,7 +191,12 @@ fn corpus_path() -> PathBuf {
 /// Runs the whole comparison against `target`; panics after printing every mismatch.
 pub fn run(target: Target) {
     servers::require_binaries();
-    let corpus = corpus::load(&corpus_path());
+    let mut corpus = corpus::load(&corpus_path());
+    // A debugging aid: only the expressions containing this text.
+    if let Ok(only) = std::env::var("SYSMON_COMPAT_ONLY") {
+        corpus.retain(|entry| entry.expr.contains(&only));
+        eprintln!("SYSMON_COMPAT_ONLY={only:?}: {} expressions", corpus.len());
+    }
     let clock = Instant::now();
     let progress = |what: &str| eprintln!("[{:6.1}s] {what}", clock.elapsed().as_secs_f64());
 
@@ -219,8 +224,14 @@ pub fn run(target: Target) {
     let reference = PromApi::new("prometheus", &scraper.url());
     progress(&format!("started: node_exporter {}, edge {}, {} <- {write_url}", node.addr, edge.addr(), reference.base));
 
+    let mut checked = Instant::now();
     wait_until(Duration::from_secs(SCRAPES + 60), &format!("{SCRAPES} scrapes of the edge exporter"), || {
         scraper.process.assert_running();
+        // A receiver that refuses remote write fails the test now, not after the collection.
+        if checked.elapsed() > Duration::from_secs(2) {
+            scraper.assert_remote_write_ok(&scraper.metrics());
+            checked = Instant::now();
+        }
         edge.scrapes() >= SCRAPES
     });
     // Freeze: stop scraping (same remote-write config, so the queue is kept) and let remote
@@ -230,7 +241,10 @@ pub fn run(target: Target) {
     scraper.wait_remote_write_drained(Duration::from_secs(60));
     let span = Span::measure(&reference);
     let (start_s, mid_s, end_s) = (seconds(span.start), seconds(span.mid()), seconds(span.end));
-    progress(&format!("frozen: data from {start_s} to {end_s}"));
+    let m = scraper.metrics();
+    let sent = m.get("prometheus_remote_storage_samples_total").copied().unwrap_or(0.0);
+    let retried = m.get("prometheus_remote_storage_samples_retried_total").copied().unwrap_or(0.0);
+    progress(&format!("frozen: data from {start_s} to {end_s}; remote write sent {sent} samples, retried {retried}"));
 
     // Both stores must now hold the same raw samples. The receiver may still be committing
     // the last batch, so wait a little for the counts to agree; differences are reported.

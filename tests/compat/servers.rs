@@ -123,23 +123,30 @@ impl Prometheus {
         self.metrics().get(name).copied().unwrap_or(0.0)
     }
 
+    /// Panics if remote write has given up on samples (the receiver answered 4xx, which
+    /// Prometheus does not retry): the other store would miss them.
+    pub fn assert_remote_write_ok(&self, metrics: &BTreeMap<String, f64>) {
+        let get = |name: &str| metrics.get(name).copied().unwrap_or(0.0);
+        let failed = get("prometheus_remote_storage_samples_failed_total")
+            + get("prometheus_remote_storage_samples_dropped_total");
+        assert!(
+            failed == 0.0,
+            "{} could not remote-write {failed} samples (refused by the receiver?); its log:\n{}",
+            self.process.name,
+            self.process.log()
+        );
+    }
+
     /// Waits until everything appended so far has been sent by remote write: nothing pending
-    /// and the highest sent timestamp caught up with the highest appended one, twice in a row.
-    /// Panics if samples were refused or dropped: the other store would then miss them.
+    /// and the highest sent timestamp caught up with the highest appended one, for a while.
+    /// Panics if samples were refused or dropped.
     pub fn wait_remote_write_drained(&self, timeout: Duration) {
         let mut caught_up_since: Option<Instant> = None;
         wait_until(timeout, &format!("{}'s remote-write queue to drain", self.process.name), || {
             self.process.assert_running();
             let m = self.metrics();
+            self.assert_remote_write_ok(&m);
             let get = |name: &str| m.get(name).copied().unwrap_or(0.0);
-            let failed = get("prometheus_remote_storage_samples_failed_total")
-                + get("prometheus_remote_storage_samples_dropped_total");
-            assert!(
-                failed == 0.0,
-                "{} could not remote-write {failed} samples (refused by the receiver?); its log:\n{}",
-                self.process.name,
-                self.process.log()
-            );
             let caught_up = get("prometheus_remote_storage_samples_pending") == 0.0
                 && get("prometheus_remote_storage_queue_highest_sent_timestamp_seconds")
                     >= get("prometheus_remote_storage_highest_timestamp_in_seconds");
