@@ -31,23 +31,17 @@ impl PromApi {
         PromApi { name: name.to_string(), base: base.trim_end_matches('/').to_string() }
     }
 
-    /// `/api/v1/query` with `query` and `time` (seconds, millisecond precision).
-    pub fn instant(&self, expr: &str, time_ms: i64, method: Method) -> Outcome {
-        self.call("/api/v1/query", &[("query", expr.to_string()), ("time", seconds(time_ms))], method)
+    /// `/api/v1/query` with `query` and `time`.
+    pub fn instant(&self, expr: &str, time: &str, method: Method) -> Outcome {
+        self.call("/api/v1/query", &[("query", expr), ("time", time)], method)
     }
 
-    /// `/api/v1/query_range` with `query`, `start`, `end` and `step` (seconds).
-    pub fn range(&self, expr: &str, start_ms: i64, end_ms: i64, step_ms: i64, method: Method) -> Outcome {
-        let params = [
-            ("query", expr.to_string()),
-            ("start", seconds(start_ms)),
-            ("end", seconds(end_ms)),
-            ("step", seconds(step_ms)),
-        ];
-        self.call("/api/v1/query_range", &params, method)
+    /// `/api/v1/query_range` with `query`, `start`, `end` and `step`.
+    pub fn range(&self, expr: &str, start: &str, end: &str, step: &str, method: Method) -> Outcome {
+        self.call("/api/v1/query_range", &[("query", expr), ("start", start), ("end", end), ("step", step)], method)
     }
 
-    fn call(&self, path: &str, params: &[(&str, String)], method: Method) -> Outcome {
+    fn call(&self, path: &str, params: &[(&str, &str)], method: Method) -> Outcome {
         let form: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect();
         let form = form.join("&");
         let response = match method {
@@ -67,6 +61,23 @@ impl PromApi {
 pub fn seconds(ms: i64) -> String {
     let sign = if ms < 0 { "-" } else { "" };
     format!("{sign}{}.{:03}", ms.abs() / 1000, ms.abs() % 1000)
+}
+
+/// RFC 3339 in UTC with milliseconds (`2026-11-23T11:15:37.718Z`), the API's other time form.
+pub fn rfc3339(ms: i64) -> String {
+    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s, milli) = (ms_of_day / 3_600_000, ms_of_day / 60_000 % 60, ms_of_day / 1000 % 60, ms_of_day % 1000);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
 }
 
 fn url_encode(s: &str) -> String {

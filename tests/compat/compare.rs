@@ -184,6 +184,16 @@ mod tests {
         assert!(same_value(0.0, 1e-12));
     }
 
+    #[test]
+    fn time_formats() {
+        use super::super::api::rfc3339;
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_431_249_975), "2026-11-23T10:54:09.975Z");
+        assert_eq!(rfc3339(951_782_400_001), "2000-02-29T00:00:00.001Z");
+        assert_eq!(seconds(1_795_431_249_975), "1795431249.975");
+        assert_eq!(seconds(-1500), "-1.500");
+    }
+
     fn labels(pairs: &[(&str, &str)]) -> Labels {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::api::{Data, Method, Outcome, PromApi, seconds};
+use super::api::{Data, Method, Outcome, PromApi, rfc3339, seconds};
 use super::compare::Compare;
 use super::corpus::{self, Entry};
 use super::exporter::EdgeExporter;
@@ -40,7 +40,8 @@ pub struct Span {
 
 impl Span {
     fn measure(reference: &PromApi) -> Span {
-        let Outcome::Success(Data::Matrix(series)) = reference.instant("up[10m]", now_ms(), Method::Get) else {
+        let Outcome::Success(Data::Matrix(series)) = reference.instant("up[10m]", &seconds(now_ms()), Method::Get)
+        else {
             panic!("the reference has no up[10m]");
         };
         let start = series.iter().filter_map(|(_, p)| p.first()).map(|p| p.t_ms).min().expect("up has samples");
@@ -249,14 +250,15 @@ pub fn run(target: Target) {
     // Both stores must now hold the same raw samples. The receiver may still be committing
     // the last batch, so wait a little for the counts to agree; differences are reported.
     let dump_at = span.end + 1_000;
-    let reference_dump = reference.instant(DUMP_EXPR, dump_at, Method::Get);
+    let dump_time = seconds(dump_at);
+    let reference_dump = reference.instant(DUMP_EXPR, &dump_time, Method::Get);
     let Outcome::Success(reference_data) = &reference_dump else { panic!("reference dump: {reference_dump}") };
     let total = reference_data.sample_count();
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut other_dump = other.instant(DUMP_EXPR, dump_at, Method::Get);
+    let mut other_dump = other.instant(DUMP_EXPR, &dump_time, Method::Get);
     while !matches!(&other_dump, Outcome::Success(d) if d.sample_count() == total) && Instant::now() < deadline {
         std::thread::park_timeout(Duration::from_millis(500));
-        other_dump = other.instant(DUMP_EXPR, dump_at, Method::Get);
+        other_dump = other.instant(DUMP_EXPR, &dump_time, Method::Get);
     }
     progress(&format!("stored samples: {} {total}, {} {other_dump}", reference.name, other.name));
 
@@ -292,19 +294,26 @@ fn evaluate(report: &mut Report, entry: &Entry, expr: &str, span: &Span, referen
     let compare = Compare { ordered: entry.ordered };
     if entry.instant {
         for (i, (name, t)) in span.instant_times().into_iter().enumerate() {
+            // Both methods, and both time forms the API takes.
             let method = if i % 2 == 0 { Method::Get } else { Method::Post };
-            let a = reference.instant(expr, t, method);
-            let b = other.instant(expr, t, method);
-            let how = format!("instant @ {name} = {} ({method:?})", seconds(t));
+            let time = if i == 4 { rfc3339(t) } else { seconds(t) };
+            let a = reference.instant(expr, &time, method);
+            let b = other.instant(expr, &time, method);
+            let how = format!("instant @ {name} = {} ({method:?} time={time})", seconds(t));
             report.check(entry.line, expr, how, compare, (reference, &a), (other, &b));
         }
     }
     if entry.range {
         for (i, (start, end, step)) in span.ranges().into_iter().enumerate() {
-            let method = if i % 2 == 0 { Method::Post } else { Method::Get };
-            let a = reference.range(expr, start, end, step, method);
-            let b = other.range(expr, start, end, step, method);
-            let how = format!("range {}..{} step {}s ({method:?})", seconds(start), seconds(end), step as f64 / 1000.0);
+            // POST with float seconds; GET with RFC 3339 times and a duration step.
+            let (method, start, end, step) = if i % 2 == 0 {
+                (Method::Post, seconds(start), seconds(end), format!("{}", step as f64 / 1000.0))
+            } else {
+                (Method::Get, rfc3339(start), rfc3339(end), format!("{}s", step / 1000))
+            };
+            let a = reference.range(expr, &start, &end, &step, method);
+            let b = other.range(expr, &start, &end, &step, method);
+            let how = format!("range start={start} end={end} step={step} ({method:?})");
             // Order is only defined for instant vectors.
             report.check(entry.line, expr, how, Compare::default(), (reference, &a), (other, &b));
         }
