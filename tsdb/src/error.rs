@@ -86,9 +86,9 @@ pub enum Error {
     CommitWal {
         /// How many batches the failed group held.
         batches: usize,
-        /// What redb said.
+        /// What redb said (shared by every batch of the group).
         #[source]
-        source: redb::Error,
+        source: std::sync::Arc<redb::Error>,
     },
 
     /// The writer thread has stopped (the engine is closing or a thread panicked).

@@ -1,19 +1,57 @@
 //! sysmon's time-series engine (DESIGN.md, data path steps 4 and 5).
 //!
-//! One redb file holds everything: an inverted index of label pairs, a write-ahead log
-//! written by group commit before any batch is acknowledged, sealed Gorilla-compressed
-//! chunks, and 1-minute and 1-hour rollup tiers, each with its own retention.
+//! One redb file, shared with the aggregator's other tables, holds everything:
+//!
+//! - a **series index**: series id <-> [`Labels`], with an in-memory inverted index (label
+//!   pair -> series ids) that answers any mix of the four PromQL [`Matcher`]s;
+//! - a **write-ahead log**: [`Tsdb::submit`] queues a [`WriteBatch`]; one writer thread
+//!   group-commits many batches in one fsynced transaction (one compact record per batch,
+//!   plus the producer's seq for exactly-once delivery) and only then answers;
+//! - **head chunks** in memory, Gorilla-encoded as samples arrive, which a sealer thread
+//!   turns into **sealed chunks** (the smallest of Gorilla, packed integer and scaled
+//!   decimal encodings, zstd when it pays) and writes together with their **1-minute and
+//!   1-hour rollups** while trimming the WAL;
+//! - **retention** per tier ([`TsdbConfig`]).
+//!
+//! Reads ([`Tsdb::select`], [`Tsdb::series`], [`Tsdb::label_names`],
+//! [`Tsdb::label_values`], [`Tsdb::select_rollup`]) use redb snapshots and short copies of
+//! the heads; they never wait for a commit.
+//!
+//! The crate has no feature flags. All its calls block: async callers run them with
+//! `spawn_blocking` (except [`Tsdb::submit`] and [`Tsdb::write_rollups`], which never block
+//! and answer on a tokio oneshot).
 #![warn(missing_docs, unreachable_pub)]
 
+mod batch;
 mod codec;
+mod config;
+mod db;
 mod error;
+mod head;
+mod index;
 mod labels;
 mod matcher;
+mod postings;
+mod read;
+mod recovery;
+mod retention;
 mod rollup;
+mod schema;
+mod seal;
+mod shared;
+mod stats;
+mod wal;
+mod writer;
 
+pub use batch::{CommitOutcome, WriteBatch};
+pub use config::{Clock, TsdbConfig};
+pub use db::Tsdb;
 pub use error::{Error, Result};
 pub use labels::{Labels, METRIC_NAME};
 pub use matcher::{MatchKind, Matcher};
+pub use read::{RollupSeries, SeriesData};
+pub use rollup::{RollupPoint, STALE_MARKER_BITS, Tier, is_stale_marker};
+pub use stats::TsdbStats;
 
 /// The chunk codec, for the benches in `benches/`. Not part of the API.
 #[doc(hidden)]

@@ -40,6 +40,7 @@ impl BitWriter {
     }
 
     /// How many bits were written.
+    #[cfg(test)]
     pub(crate) fn bit_len(&self) -> usize {
         self.bytes.len() * 8 + self.pending as usize
     }

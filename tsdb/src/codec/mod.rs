@@ -8,7 +8,6 @@ mod gorilla;
 mod intseq;
 mod varint;
 
-pub(crate) use bits::BitWriter;
-pub(crate) use chunk::{ChunkEncoder, ChunkHeader, decode_chunk, read_header};
+pub(crate) use chunk::{ChunkEncoder, decode_chunk, read_header};
 pub(crate) use gorilla::{GorillaEncoder, GorillaStreams};
 pub(crate) use varint::{get_uvarint, get_zigzag, put_uvarint, put_zigzag};

@@ -23,9 +23,9 @@ impl Tier {
         }
     }
 
-    /// The start of the bucket holding `ts_ms`.
+    /// The start of the bucket holding `ts_ms` (saturating at the far ends of time).
     pub const fn bucket_start(self, ts_ms: i64) -> i64 {
-        ts_ms.div_euclid(self.width_ms()) * self.width_ms()
+        ts_ms.saturating_sub(ts_ms.rem_euclid(self.width_ms()))
     }
 }
 
@@ -35,5 +35,23 @@ impl fmt::Display for Tier {
             Tier::Minute => "1m",
             Tier::Hour => "1h",
         })
+    }
+}
+
+impl Tier {
+    /// The table holding this tier.
+    pub(crate) const fn table(self) -> redb::TableDefinition<'static, (u64, i64), &'static [u8]> {
+        match self {
+            Tier::Minute => crate::schema::ROLLUP_1M,
+            Tier::Hour => crate::schema::ROLLUP_1H,
+        }
+    }
+
+    /// Index into per-tier arrays.
+    pub(crate) const fn index(self) -> usize {
+        match self {
+            Tier::Minute => 0,
+            Tier::Hour => 1,
+        }
     }
 }

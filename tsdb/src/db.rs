@@ -1,0 +1,267 @@
+//! The engine handle: open (recovery, then the writer and sealer threads), submit, queries,
+//! stats, close.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::oneshot;
+use tracing::{debug, error, info};
+
+use crate::batch::{CommitOutcome, PreparedBatch, WriteBatch};
+use crate::config::TsdbConfig;
+use crate::error::{Error, Result};
+use crate::labels::Labels;
+use crate::matcher::Matcher;
+use crate::read::{self, RollupSeries, SeriesData};
+use crate::recovery::recover;
+use crate::rollup::Tier;
+use crate::schema::create_tables;
+use crate::seal::{self, SealerSignal};
+use crate::shared::Shared;
+use crate::stats::{TsdbStats, add};
+use crate::writer::{self, Request, WriterState};
+
+/// The time-series engine over one redb file. Cheap to share behind an `Arc`; every method
+/// takes `&self` except [`Tsdb::close`].
+///
+/// Dropping it without [`Tsdb::close`] stops its threads without sealing the heads: the next
+/// open replays them from the WAL, exactly as after a crash.
+pub struct Tsdb {
+    shared: Arc<Shared>,
+    writer_tx: SyncSender<Request>,
+    threads: Option<Threads>,
+}
+
+struct Threads {
+    writer: JoinHandle<()>,
+    sealer: JoinHandle<Result<()>>,
+    sealer_tx: SyncSender<SealerSignal>,
+}
+
+impl Tsdb {
+    /// Opens the engine on `db`: creates its tables if needed, loads the series index,
+    /// replays the WAL into head chunks, and starts the writer and sealer threads.
+    ///
+    /// Blocking: run it off async worker threads.
+    ///
+    /// # Errors
+    /// An invalid config, an unreadable file, or a corrupt series key or WAL record (named
+    /// with its number).
+    pub fn open(db: Arc<redb::Database>, config: TsdbConfig) -> Result<Tsdb> {
+        config.validate()?;
+        create_tables(&db)?;
+        let recovered = recover(&db, &config)?;
+        let shared = Arc::new(Shared {
+            db,
+            index: RwLock::new(recovered.index),
+            heads: Mutex::new(recovered.heads),
+            producer_seqs: RwLock::new(recovered.producer_seqs),
+            counters: Default::default(),
+            rolled_up_until: [AtomicI64::new(i64::MIN), AtomicI64::new(i64::MIN)],
+            config,
+        });
+        let counters = &shared.counters;
+        add(&counters.wal_records, recovered.wal_records);
+        add(&counters.wal_bytes, recovered.wal_bytes);
+        add(&counters.sealed_chunks, recovered.sealed_chunks);
+
+        let (writer_tx, writer_rx) = sync_channel(shared.config.max_queued_batches);
+        // One slot: a nudge while one is pending adds nothing.
+        let (sealer_tx, sealer_rx) = sync_channel(1);
+        let state = WriterState { next_series_id: recovered.next_series_id, next_wal: recovered.next_wal };
+        let writer = writer::spawn(shared.clone(), writer_rx, state, sealer_tx.clone())?;
+        let sealer = match seal::spawn(shared.clone(), sealer_rx, writer_tx.clone(), recovered.first_wal) {
+            Ok(sealer) => sealer,
+            Err(err) => {
+                let _ = writer_tx.send(Request::Stop);
+                let _ = writer.join();
+                return Err(err);
+            }
+        };
+        info!(series = shared.index.read().len(), "tsdb opened");
+        Ok(Tsdb { shared, writer_tx, threads: Some(Threads { writer, sealer, sealer_tx }) })
+    }
+
+    /// Queues a batch for the next group commit. The receiver answers once the batch is
+    /// durable (fsynced), or was a replay, or was refused.
+    ///
+    /// Never blocks: when the queue is full (`max_queued_batches`, `max_queued_samples`) the
+    /// batch is refused at once with [`Error::QueueFull`]; the producer keeps it and retries.
+    pub fn submit(&self, batch: WriteBatch) -> oneshot::Receiver<Result<CommitOutcome>> {
+        let (reply, rx) = oneshot::channel();
+        let batch = match PreparedBatch::new(batch) {
+            Ok(batch) => batch,
+            Err(err) => {
+                let _ = reply.send(Err(err));
+                return rx;
+            }
+        };
+        let counters = &self.shared.counters;
+        let samples = batch.batch.samples.len();
+        let limit = self.shared.config.max_queued_samples;
+        let queued = counters.queued_samples.fetch_add(samples, Ordering::Relaxed) + samples;
+        // A batch larger than the whole limit still goes when nothing else waits.
+        if queued > limit && queued > samples {
+            counters.queued_samples.fetch_sub(samples, Ordering::Relaxed);
+            self.refuse(reply, queued - samples, "samples", "max_queued_samples", limit);
+            return rx;
+        }
+        counters.queued_batches.fetch_add(1, Ordering::Relaxed);
+        match self.writer_tx.try_send(Request::Batch { batch, reply }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(Request::Batch { reply, .. })) => {
+                counters.queued_samples.fetch_sub(samples, Ordering::Relaxed);
+                let batches = counters.queued_batches.fetch_sub(1, Ordering::Relaxed);
+                let limit = self.shared.config.max_queued_batches;
+                self.refuse(reply, batches, "batches", "max_queued_batches", limit);
+            }
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                counters.queued_samples.fetch_sub(samples, Ordering::Relaxed);
+                counters.queued_batches.fetch_sub(1, Ordering::Relaxed);
+                // The request (and its reply sender) is dropped: the receiver reports a closed
+                // channel, which callers treat as the writer having stopped.
+            }
+        }
+        rx
+    }
+
+    fn refuse(
+        &self,
+        reply: oneshot::Sender<Result<CommitOutcome>>,
+        queued: usize,
+        unit: &'static str,
+        limit_name: &'static str,
+        limit: usize,
+    ) {
+        add(&self.shared.counters.refused_batches_total, 1);
+        debug!(queued, unit, limit, "tsdb batch refused: queue full");
+        let _ = reply.send(Err(Error::QueueFull { queued, unit, limit_name, limit }));
+    }
+
+    /// The highest committed seq of `producer`, 0 if none.
+    ///
+    /// # Errors
+    /// None today; the `Result` leaves room for a store that must read it from disk.
+    pub fn producer_seq(&self, producer: &str) -> Result<u64> {
+        Ok(self.shared.producer_seqs.read().get(producer).copied().unwrap_or(0))
+    }
+
+    /// Every series matching all `matchers` (none: every series) with at least one sample in
+    /// `start_ms..=end_ms`, with those samples, sorted by labels. Stale markers are kept.
+    ///
+    /// # Errors
+    /// The file cannot be read, or a chunk is corrupt ([`Error::CorruptChunk`]).
+    pub fn select(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<SeriesData>> {
+        read::select(&self.shared, matchers, start_ms, end_ms)
+    }
+
+    /// Labels of every series matching `matchers` whose data overlaps `start_ms..=end_ms`
+    /// (by the series' first and last sample), sorted.
+    ///
+    /// # Errors
+    /// None today; see [`Tsdb::producer_seq`].
+    pub fn series(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<Labels>> {
+        Ok(read::series(&self.shared, matchers, start_ms, end_ms))
+    }
+
+    /// Label names of the series [`Tsdb::series`] returns, sorted.
+    ///
+    /// # Errors
+    /// None today; see [`Tsdb::producer_seq`].
+    pub fn label_names(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<String>> {
+        Ok(read::label_names(&self.shared, matchers, start_ms, end_ms))
+    }
+
+    /// Values of label `name` over the series [`Tsdb::series`] returns, sorted.
+    ///
+    /// # Errors
+    /// None today; see [`Tsdb::producer_seq`].
+    pub fn label_values(&self, name: &str, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<String>> {
+        Ok(read::label_values(&self.shared, name, matchers, start_ms, end_ms))
+    }
+
+    /// Rollup buckets of `tier` whose start is in `start_ms..=end_ms`, for every series
+    /// matching `matchers`. Buckets starting at or after [`Tsdb::rolled_up_until`] may still
+    /// grow.
+    ///
+    /// # Errors
+    /// The file cannot be read, or a point is corrupt ([`Error::CorruptRollup`]).
+    pub fn select_rollup(&self, tier: Tier, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<RollupSeries>> {
+        read::select_rollup(&self.shared, tier, matchers, start_ms, end_ms)
+    }
+
+    /// Every bucket of `tier` starting before this time holds all its samples that arrived
+    /// in order (`i64::MIN` before any data). A series that sends samples older than what it
+    /// already sent, after a long silence, can still add to an older bucket.
+    pub fn rolled_up_until(&self, tier: Tier) -> i64 {
+        self.shared.rolled_up_until[tier.index()].load(Ordering::Relaxed)
+    }
+
+    /// Stores rollup points computed elsewhere (a regional's 1-minute tier, on its master),
+    /// replacing stored points of the same buckets, creating series as needed. The receiver
+    /// answers once the points are durable.
+    pub fn write_rollups(&self, tier: Tier, series: Vec<(Labels, Vec<crate::RollupPoint>)>) -> oneshot::Receiver<Result<()>> {
+        let (reply, rx) = oneshot::channel();
+        if let Err(TrySendError::Full(Request::Rollups { reply, .. })) =
+            self.writer_tx.try_send(Request::Rollups { tier, series, reply })
+        {
+            let limit = self.shared.config.max_queued_batches;
+            let _ = reply.send(Err(Error::QueueFull {
+                queued: limit,
+                unit: "batches",
+                limit_name: "max_queued_batches",
+                limit,
+            }));
+        }
+        rx
+    }
+
+    /// The engine's figures.
+    pub fn stats(&self) -> TsdbStats {
+        let mut stats = self.shared.counters.snapshot();
+        stats.series = self.shared.index.read().len();
+        let heads = self.shared.heads.lock();
+        stats.head_samples = heads.samples();
+        stats.head_chunks = heads.chunks();
+        stats.pending_seal_chunks = heads.pending_seal();
+        stats.head_bytes = heads.memory_bytes();
+        stats
+    }
+
+    /// Stops accepting batches, commits what is queued, seals every head chunk, trims the WAL
+    /// and stops the threads. Blocking.
+    ///
+    /// # Errors
+    /// The final sealing failed; nothing is lost (the WAL still holds the samples).
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown(true)
+    }
+
+    fn shutdown(&mut self, flush: bool) -> Result<()> {
+        let Some(threads) = self.threads.take() else { return Ok(()) };
+        // Blocks while the queue is full: the writer is draining it.
+        let _ = self.writer_tx.send(Request::Stop);
+        if threads.writer.join().is_err() {
+            error!("tsdb writer thread panicked");
+        }
+        let _ = threads.sealer_tx.send(SealerSignal::Stop { flush });
+        let result = match threads.sealer.join() {
+            Ok(result) => result,
+            Err(_) => {
+                error!("tsdb sealer thread panicked");
+                Err(Error::WriterStopped)
+            }
+        };
+        info!(flushed = flush, "tsdb closed");
+        result
+    }
+}
+
+impl Drop for Tsdb {
+    fn drop(&mut self) {
+        let _ = self.shutdown(false);
+    }
+}

@@ -1,0 +1,175 @@
+//! Queries: raw samples (sealed chunks merged with head chunks), series, label names and
+//! values, and rollup buckets.
+//!
+//! A read copies the heads it needs first and opens its redb snapshot second. A chunk the
+//! sealer commits in between is then seen twice (in the copy and the snapshot), never zero
+//! times; the merge keeps only head samples newer than the last sealed one.
+
+use std::collections::BTreeSet;
+
+use redb::ReadableDatabase as _;
+
+use crate::codec::{decode_chunk, read_header};
+use crate::error::{Error, Result};
+use crate::head::HeadData;
+use crate::labels::Labels;
+use crate::matcher::Matcher;
+use crate::rollup::{RollupPoint, Tier, decode_point};
+use crate::schema::CHUNKS;
+use crate::shared::Shared;
+
+/// A series and its samples in a time range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesData {
+    /// The series' labels.
+    pub labels: Labels,
+    /// `(unix ms, value)`, sorted by time, each time once.
+    pub samples: Vec<(i64, f64)>,
+}
+
+/// A series and its rollup buckets in a time range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupSeries {
+    /// The series' labels.
+    pub labels: Labels,
+    /// Buckets sorted by start.
+    pub points: Vec<RollupPoint>,
+}
+
+/// The ids of the series matching `matchers` whose data may overlap `[start, end]`.
+fn matching_ids(shared: &Shared, matchers: &[Matcher], start: i64, end: i64) -> Vec<u64> {
+    let ids = shared.index.read().select(matchers);
+    let heads = shared.heads.lock();
+    ids.into_iter().filter(|&id| heads.overlaps(id, start, end)).collect()
+}
+
+/// Labels of `ids` (skipping series removed meanwhile).
+fn labels_of(shared: &Shared, ids: &[u64]) -> Vec<(u64, Labels)> {
+    let index = shared.index.read();
+    ids.iter().filter_map(|&id| index.labels(id).map(|l| (id, l.clone()))).collect()
+}
+
+fn read_err(what: &'static str) -> impl Fn(redb::Error) -> Error {
+    move |source| Error::ReadData { what, source }
+}
+
+/// Every series matching `matchers` with at least one sample in `[start, end]`, with those
+/// samples, sorted by labels.
+pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<SeriesData>> {
+    if start > end {
+        return Ok(Vec::new());
+    }
+    let ids = matching_ids(shared, matchers, start, end);
+    let heads: Vec<HeadData> = {
+        let heads = shared.heads.lock();
+        ids.iter().map(|&id| heads.snapshot(id, start, end)).collect()
+    };
+    let labels = labels_of(shared, &ids);
+    let err = read_err("chunks");
+    let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
+    let chunks = txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
+    let mut out = Vec::with_capacity(labels.len());
+    let (mut ts, mut values) = (Vec::new(), Vec::new());
+    let mut heads = ids.iter().copied().zip(heads);
+    for (id, labels) in labels {
+        let Some(head) = heads.by_ref().find(|(h, _)| *h == id).map(|(_, data)| data) else { continue };
+        ts.clear();
+        values.clear();
+        // Chunks are keyed by their first sample; walk back from the last one starting by
+        // `end` until one ends before `start`.
+        let mut stored = Vec::new();
+        for entry in chunks.range((id, i64::MIN)..=(id, end)).map_err(|e| err(e.into()))?.rev() {
+            let (key, value) = entry.map_err(|e| err(e.into()))?;
+            let chunk_start = key.value().1;
+            let corrupt = |reason| Error::CorruptChunk { series: id, start_ms: chunk_start, reason };
+            let header = read_header(value.value()).map_err(corrupt)?;
+            if header.last_ts < start {
+                break;
+            }
+            stored.push((chunk_start, value));
+        }
+        for (chunk_start, value) in stored.into_iter().rev() {
+            decode_chunk(value.value(), &mut ts, &mut values)
+                .map_err(|reason| Error::CorruptChunk { series: id, start_ms: chunk_start, reason })?;
+        }
+        let sealed_until = ts.last().copied();
+        let (mut head_ts, mut head_values) = (Vec::new(), Vec::new());
+        head.decode_into(&mut head_ts, &mut head_values).map_err(|reason| Error::CorruptChunk {
+            series: id,
+            start_ms: head_ts.first().copied().unwrap_or_default(),
+            reason: format!("head chunk: {reason}"),
+        })?;
+        let mut samples: Vec<(i64, f64)> =
+            ts.iter().copied().zip(values.iter().copied()).filter(|(t, _)| *t >= start && *t <= end).collect();
+        samples.extend(
+            head_ts
+                .into_iter()
+                .zip(head_values)
+                .filter(|(t, _)| *t >= start && *t <= end && sealed_until.is_none_or(|s| *t > s)),
+        );
+        if !samples.is_empty() {
+            out.push(SeriesData { labels, samples });
+        }
+    }
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(out)
+}
+
+/// Labels of every series matching `matchers` whose data overlaps `[start, end]`, sorted.
+pub(crate) fn series(shared: &Shared, matchers: &[Matcher], start: i64, end: i64) -> Vec<Labels> {
+    let ids = matching_ids(shared, matchers, start, end);
+    let mut out: Vec<Labels> = labels_of(shared, &ids).into_iter().map(|(_, l)| l).collect();
+    out.sort();
+    out
+}
+
+/// Label names of those series, sorted.
+pub(crate) fn label_names(shared: &Shared, matchers: &[Matcher], start: i64, end: i64) -> Vec<String> {
+    let ids = matching_ids(shared, matchers, start, end);
+    let index = shared.index.read();
+    let names: BTreeSet<&str> =
+        ids.iter().filter_map(|&id| index.labels(id)).flat_map(|l| l.pairs().iter().map(|(n, _)| n.as_str())).collect();
+    names.into_iter().map(str::to_string).collect()
+}
+
+/// Values of label `name` over those series, sorted.
+pub(crate) fn label_values(shared: &Shared, name: &str, matchers: &[Matcher], start: i64, end: i64) -> Vec<String> {
+    let ids = matching_ids(shared, matchers, start, end);
+    let index = shared.index.read();
+    let values: BTreeSet<&str> = ids.iter().filter_map(|&id| index.labels(id)?.get(name)).collect();
+    values.into_iter().map(str::to_string).collect()
+}
+
+/// Every series matching `matchers` with buckets of `tier` starting in `[start, end]`.
+pub(crate) fn select_rollup(
+    shared: &Shared,
+    tier: Tier,
+    matchers: &[Matcher],
+    start: i64,
+    end: i64,
+) -> Result<Vec<RollupSeries>> {
+    if start > end {
+        return Ok(Vec::new());
+    }
+    let ids = shared.index.read().select(matchers);
+    let labels = labels_of(shared, &ids);
+    let err = read_err("rollups");
+    let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
+    let table = txn.open_table(tier.table()).map_err(|e| err(e.into()))?;
+    let mut out = Vec::new();
+    for (id, labels) in labels {
+        let mut points = Vec::new();
+        for entry in table.range((id, start)..=(id, end)).map_err(|e| err(e.into()))? {
+            let (key, value) = entry.map_err(|e| err(e.into()))?;
+            let bucket = key.value().1;
+            let point = decode_point(bucket, value.value())
+                .map_err(|reason| Error::CorruptRollup { tier, series: id, start_ms: bucket, reason })?;
+            points.push(point);
+        }
+        if !points.is_empty() {
+            out.push(RollupSeries { labels, points });
+        }
+    }
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(out)
+}

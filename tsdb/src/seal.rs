@@ -1,0 +1,282 @@
+//! The sealer: a background thread that encodes cut head chunks, writes them to the chunk
+//! table with their rollup buckets in batched transactions, and in the same transaction
+//! deletes the WAL records no unsealed chunk needs anymore. It also cuts heads that have
+//! been open too long, keeps `rolled_up_until` current, and runs retention.
+//!
+//! Crash safety: chunks, the series' last sealed sample (`tsdb_sealed`), rollup buckets and
+//! the WAL deletion commit atomically. Before the commit the WAL still holds every sample;
+//! after it, replay skips what `tsdb_sealed` says is sealed.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::thread::JoinHandle;
+
+use redb::{Durability, ReadableTable as _, Table};
+use tracing::{debug, error, warn};
+
+use crate::codec::ChunkEncoder;
+use crate::config::millis;
+use crate::error::{Error, Result};
+use crate::head::FrozenChunk;
+use crate::retention;
+use crate::rollup::{RollupPoint, Tier, decode_point, encode_point, fold_samples, is_stale_marker};
+use crate::schema::{CHUNKS, SEALED, WAL};
+use crate::shared::Shared;
+use crate::stats::{add, sub};
+use crate::writer::Request;
+
+/// What the sealer thread is told.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SealerSignal {
+    /// Chunks are piling up: seal now.
+    Nudge,
+    /// Stop; with `flush`, first seal every head and trim the WAL.
+    Stop {
+        /// Seal everything before stopping.
+        flush: bool,
+    },
+}
+
+/// Starts the sealer thread. It returns the final flush's result.
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    signals: Receiver<SealerSignal>,
+    writer: SyncSender<Request>,
+    first_wal: u64,
+) -> Result<JoinHandle<Result<()>>> {
+    std::thread::Builder::new()
+        .name("sysmon-tsdb-sealer".into())
+        .spawn(move || {
+            let now = shared.config.clock.now_ms();
+            let mut sealer = Sealer {
+                encoder: ChunkEncoder::new(shared.config.chunk_zstd_level),
+                shared,
+                writer,
+                wal_trimmed_below: first_wal,
+                last_retention_ms: now,
+            };
+            sealer.run(&signals)
+        })
+        .map_err(|source| Error::SpawnThread { thread: "sealer", source })
+}
+
+pub(crate) struct Sealer {
+    shared: Arc<Shared>,
+    writer: SyncSender<Request>,
+    encoder: ChunkEncoder,
+    /// Every WAL record below this is deleted.
+    wal_trimmed_below: u64,
+    last_retention_ms: i64,
+}
+
+/// A chunk ready to write: its samples (for rollups) and its encoding.
+struct Encoded {
+    ts: Vec<i64>,
+    values: Vec<f64>,
+    bytes: Vec<u8>,
+}
+
+impl Sealer {
+    fn run(&mut self, signals: &Receiver<SealerSignal>) -> Result<()> {
+        let interval = self.shared.config.seal_interval;
+        loop {
+            match signals.recv_timeout(interval) {
+                Ok(SealerSignal::Stop { flush: true }) => return self.flush_all(),
+                Ok(SealerSignal::Stop { flush: false }) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Ok(SealerSignal::Nudge) | Err(RecvTimeoutError::Timeout) => self.tick(),
+            }
+        }
+    }
+
+    /// One round of background work; failures are logged and retried next round.
+    fn tick(&mut self) {
+        let config = &self.shared.config;
+        let now = config.clock.now_ms();
+        let (head_max_age_ms, retention_interval_ms) = (millis(config.head_max_age), millis(config.retention_interval));
+        let cut = self.shared.heads.lock().freeze_opened_before(now.saturating_sub(head_max_age_ms));
+        if cut > 0 {
+            debug!(chunks = cut, "tsdb cut old head chunks");
+        }
+        if let Err(err) = self.seal_pending(Durability::Immediate) {
+            add(&self.shared.counters.seal_errors_total, 1);
+            error!(error = %err, "tsdb sealing failed");
+        }
+        self.update_rolled_up_until();
+        if now.saturating_sub(self.last_retention_ms) >= retention_interval_ms {
+            self.last_retention_ms = now;
+            if let Err(err) = retention::apply(&self.shared, now, &self.writer) {
+                error!(error = %err, "tsdb retention failed");
+            }
+        }
+    }
+
+    /// Seals every head and trims the WAL (at close).
+    fn flush_all(&mut self) -> Result<()> {
+        self.shared.heads.lock().freeze_all();
+        self.seal_pending(Durability::Immediate)?;
+        self.update_rolled_up_until();
+        Ok(())
+    }
+
+    /// Seals every chunk waiting, in bounded transactions.
+    pub(crate) fn seal_pending(&mut self, durability: Durability) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let n = self.seal_round(durability)?;
+            total += n;
+            if n < self.shared.config.max_chunks_per_seal {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Seals up to `max_chunks_per_seal` chunks and trims the WAL; returns how many chunks.
+    fn seal_round(&mut self, durability: Durability) -> Result<usize> {
+        let (chunks, low_water) = {
+            let mut heads = self.shared.heads.lock();
+            let chunks = heads.take_for_seal(self.shared.config.max_chunks_per_seal);
+            let low_water = heads.wal_low_water(&chunks);
+            (chunks, low_water)
+        };
+        if chunks.is_empty() && low_water <= self.wal_trimmed_below {
+            return Ok(0);
+        }
+        let encoded = match self.encode(&chunks) {
+            Ok(encoded) => encoded,
+            Err(err) => {
+                self.shared.heads.lock().return_unsealed(chunks);
+                return Err(err);
+            }
+        };
+        match self.write(&chunks, &encoded, low_water, durability) {
+            Ok((wal_records, wal_bytes)) => {
+                self.shared.heads.lock().finish_seal(&chunks);
+                self.wal_trimmed_below = self.wal_trimmed_below.max(low_water);
+                let counters = &self.shared.counters;
+                add(&counters.sealed_chunks, chunks.len() as u64);
+                add(&counters.sealed_bytes_total, encoded.iter().map(|e| e.bytes.len() as u64).sum());
+                add(&counters.sealed_samples_total, encoded.iter().map(|e| e.ts.len() as u64).sum());
+                sub(&counters.wal_records, wal_records);
+                sub(&counters.wal_bytes, wal_bytes);
+                debug!(chunks = chunks.len(), wal_records, low_water, "tsdb sealed chunks");
+                Ok(chunks.len())
+            }
+            Err(err) => {
+                self.shared.heads.lock().return_unsealed(chunks);
+                Err(err)
+            }
+        }
+    }
+
+    fn encode(&mut self, chunks: &[Arc<FrozenChunk>]) -> Result<Vec<Encoded>> {
+        let mut out = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            let (mut ts, mut values) = (Vec::new(), Vec::new());
+            // A head chunk is this process's own memory: failing to decode it is a bug, but it
+            // is reported as corruption rather than taking the process down.
+            chunk.streams.decode_into(&mut ts, &mut values).map_err(|reason| Error::CorruptChunk {
+                series: chunk.series,
+                start_ms: chunk.streams.first_ts,
+                reason: format!("head chunk: {reason}"),
+            })?;
+            let bytes = self.encoder.encode(&ts, &values, Some(&chunk.streams));
+            out.push(Encoded { ts, values, bytes });
+        }
+        Ok(out)
+    }
+
+    /// Writes chunks, seals, rollups and the WAL trim in one transaction; returns the WAL
+    /// records and bytes deleted.
+    fn write(
+        &self,
+        chunks: &[Arc<FrozenChunk>],
+        encoded: &[Encoded],
+        low_water: u64,
+        durability: Durability,
+    ) -> Result<(u64, u64)> {
+        let err = |source: redb::Error| Error::SealChunks { chunks: chunks.len(), source };
+        let mut txn = self.shared.db.begin_write().map_err(|e| err(e.into()))?;
+        txn.set_durability(durability).map_err(|e| err(e.into()))?;
+        let trimmed = (|| -> std::result::Result<(u64, u64), redb::Error> {
+            let mut chunk_table = txn.open_table(CHUNKS)?;
+            let mut sealed = txn.open_table(SEALED)?;
+            let mut minute = txn.open_table(Tier::Minute.table())?;
+            let mut hour = txn.open_table(Tier::Hour.table())?;
+            let mut wal = txn.open_table(WAL)?;
+            for (chunk, enc) in chunks.iter().zip(encoded) {
+                let id = chunk.series;
+                let first_ts = chunk.streams.first_ts;
+                chunk_table.insert((id, first_ts), enc.bytes.as_slice())?;
+                let min_ts = match sealed.get(id)? {
+                    Some(prev) => prev.value().0.min(first_ts),
+                    None => first_ts,
+                };
+                sealed.insert(id, (min_ts, chunk.last_ts, chunk.last_bits))?;
+                roll_up(&mut minute, Tier::Minute, id, &enc.ts, &enc.values)?;
+                roll_up(&mut hour, Tier::Hour, id, &enc.ts, &enc.values)?;
+            }
+            let (mut records, mut bytes) = (0u64, 0u64);
+            for entry in wal.extract_from_if(..low_water, |_, _| true)? {
+                let (_, value) = entry?;
+                records += 1;
+                bytes += value.value().len() as u64;
+            }
+            Ok((records, bytes))
+        })()
+        .map_err(err)?;
+        txn.commit().map_err(|e| err(e.into()))?;
+        Ok(trimmed)
+    }
+
+    /// Publishes, per tier, the start of the oldest bucket that may still change: every
+    /// sample before the oldest unsealed one is sealed and rolled up.
+    fn update_rolled_up_until(&self) {
+        let frontier = {
+            let heads = self.shared.heads.lock();
+            match heads.oldest_unsealed_ts() {
+                Some(ts) => ts,
+                None if heads.max_ts() == i64::MIN => return,
+                None => heads.max_ts().saturating_add(1),
+            }
+        };
+        for tier in Tier::ALL {
+            self.shared.rolled_up_until[tier.index()].store(tier.bucket_start(frontier), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Folds a sealed chunk's samples into `tier`'s buckets, merging with the bucket an earlier
+/// chunk left partly filled.
+fn roll_up(
+    table: &mut Table<'_, (u64, i64), &'static [u8]>,
+    tier: Tier,
+    id: u64,
+    ts: &[i64],
+    values: &[f64],
+) -> std::result::Result<(), redb::Error> {
+    let Some(first) = ts.iter().zip(values).find(|(_, v)| !is_stale_marker(**v)).map(|(t, _)| *t) else {
+        return Ok(());
+    };
+    let start = tier.bucket_start(first);
+    let mut open: Option<RollupPoint> = match table.get((id, start))? {
+        Some(stored) => match decode_point(start, stored.value()) {
+            Ok(point) => Some(point),
+            Err(reason) => {
+                warn!(series = id, tier = %tier, start_ms = start, reason, "corrupt rollup point replaced");
+                None
+            }
+        },
+        None => None,
+    };
+    let mut done = Vec::new();
+    fold_samples(tier, ts, values, &mut open, |p| done.push(p));
+    done.extend(open);
+    let mut buf = Vec::with_capacity(64);
+    for point in done {
+        buf.clear();
+        encode_point(&point, &mut buf);
+        table.insert((id, point.start_ms), buf.as_slice())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,392 @@
+//! The group-commit writer: one thread that takes every batch waiting (up to a cap), writes
+//! their new series, one WAL record per batch and the producers' seqs in ONE redb write
+//! transaction, commits it (fsync), and only then appends the samples to the heads and
+//! answers the senders (DESIGN.md, data path step 4).
+//!
+//! It is also the only thread that adds or removes series, so series ids are handed out
+//! without locks and never race with retention.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use redb::{Durability, ReadableTable as _, WriteTransaction};
+use rustc_hash::FxHashMap;
+use tokio::sync::oneshot;
+use tracing::{debug, error, warn};
+
+use crate::batch::{CommitOutcome, PreparedBatch};
+use crate::error::{Error, Result};
+use crate::head::AppendOutcome;
+use crate::labels::Labels;
+use crate::rollup::{RollupPoint, Tier, encode_point};
+use crate::schema::{CHUNKS, META, NEXT_SERIES_ID, PRODUCER_SEQ, SEALED, SERIES, WAL};
+use crate::seal::SealerSignal;
+use crate::shared::Shared;
+use crate::stats::add;
+use crate::wal::WalEncoder;
+
+/// Nudge the sealer once this many chunks wait, rather than waiting for its next tick.
+const NUDGE_PENDING_CHUNKS: usize = 256;
+
+/// What the writer thread is asked to do.
+pub(crate) enum Request {
+    /// Store a batch.
+    Batch { batch: PreparedBatch, reply: oneshot::Sender<Result<CommitOutcome>> },
+    /// Store rollup points received from elsewhere.
+    Rollups { tier: Tier, series: Vec<(Labels, Vec<RollupPoint>)>, reply: oneshot::Sender<Result<()>> },
+    /// Remove series that retention found empty (checked again here).
+    RemoveSeries { ids: Vec<u64> },
+    /// Commit what is queued before this, then stop.
+    Stop,
+}
+
+/// Counters only the writer advances.
+pub(crate) struct WriterState {
+    pub(crate) next_series_id: u64,
+    pub(crate) next_wal: u64,
+}
+
+/// Starts the writer thread.
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    requests: Receiver<Request>,
+    state: WriterState,
+    sealer: SyncSender<SealerSignal>,
+) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("sysmon-tsdb-writer".into())
+        .spawn(move || Writer::new(shared, state, sealer).run(&requests))
+        .map_err(|source| Error::SpawnThread { thread: "writer", source })
+}
+
+struct Writer {
+    shared: Arc<Shared>,
+    state: WriterState,
+    sealer: SyncSender<SealerSignal>,
+    wal: WalEncoder,
+}
+
+/// A batch's place in a group: its WAL record and series ids, or a replay.
+enum Staged {
+    Record { number: u64, ids: Vec<u64> },
+    Replay,
+}
+
+impl Writer {
+    fn new(shared: Arc<Shared>, state: WriterState, sealer: SyncSender<SealerSignal>) -> Writer {
+        let wal = WalEncoder::new(shared.config.wal_zstd_level);
+        Writer { shared, state, sealer, wal }
+    }
+
+    fn run(mut self, requests: &Receiver<Request>) {
+        let config = &self.shared.config;
+        let (max_batches, max_samples) = (config.max_group_batches, config.max_group_samples);
+        let mut group: Vec<(PreparedBatch, oneshot::Sender<Result<CommitOutcome>>)> = Vec::new();
+        let mut others = Vec::new();
+        while let Ok(first) = requests.recv() {
+            let (mut stop, mut samples) = (false, 0);
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    Request::Batch { batch, reply } => {
+                        samples += batch.batch.samples.len();
+                        group.push((batch, reply));
+                    }
+                    Request::Stop => stop = true,
+                    other => others.push(other),
+                }
+                if !stop && group.len() < max_batches && samples < max_samples {
+                    next = requests.try_recv().ok();
+                }
+            }
+            if !group.is_empty() {
+                self.commit_group(&mut group);
+            }
+            for request in others.drain(..) {
+                match request {
+                    Request::Rollups { tier, series, reply } => {
+                        let _ = reply.send(self.write_rollups(tier, series));
+                    }
+                    Request::RemoveSeries { ids } => {
+                        if let Err(err) = self.remove_series(&ids) {
+                            warn!(error = %err, series = ids.len(), "removing empty series failed");
+                        }
+                    }
+                    Request::Batch { .. } | Request::Stop => {}
+                }
+            }
+            if stop {
+                break;
+            }
+        }
+        debug!("tsdb writer stopped");
+    }
+
+    /// Commits a group and answers every batch in it.
+    fn commit_group(&mut self, group: &mut Vec<(PreparedBatch, oneshot::Sender<Result<CommitOutcome>>)>) {
+        let shared = self.shared.clone();
+        let counters = &shared.counters;
+        let queued: usize = group.iter().map(|(b, _)| b.batch.samples.len()).sum();
+        counters.queued_samples.fetch_sub(queued, Ordering::Relaxed);
+        counters.queued_batches.fetch_sub(group.len(), Ordering::Relaxed);
+
+        let saved = (self.state.next_series_id, self.state.next_wal);
+        let mut new_series: Vec<(u64, usize, usize)> = Vec::new();
+        let mut seqs: FxHashMap<String, u64> = FxHashMap::default();
+        let mut wal_bytes = 0u64;
+        let staged = self.stage(group, &mut new_series, &mut seqs, &mut wal_bytes);
+        let staged = match staged {
+            Ok(staged) => staged,
+            Err(source) => {
+                self.state.next_series_id = saved.0;
+                self.state.next_wal = saved.1;
+                add(&counters.commit_errors_total, 1);
+                let source = Arc::new(source);
+                let batches = group.len();
+                error!(error = %source, batches, "tsdb group commit failed");
+                for (_, reply) in group.drain(..) {
+                    let _ = reply.send(Err(Error::CommitWal { batches, source: source.clone() }));
+                }
+                return;
+            }
+        };
+        add(&counters.commits_total, 1);
+        add(&counters.wal_bytes, wal_bytes);
+        add(&counters.wal_records, staged.iter().filter(|s| matches!(s, Staged::Record { .. })).count() as u64);
+
+        if !new_series.is_empty() {
+            let mut index = self.shared.index.write();
+            for &(id, b, s) in &new_series {
+                let (batch, _) = &group[b];
+                index.insert(id, batch.keys[s].as_str().into(), batch.batch.series[s].clone());
+            }
+        }
+        if !seqs.is_empty() {
+            self.shared.producer_seqs.write().extend(seqs);
+        }
+
+        let now_ms = self.shared.config.clock.now_ms();
+        let mut outcomes = Vec::with_capacity(group.len());
+        let (mut appended_total, mut out_of_order_total, mut duplicates_total, mut replays) = (0, 0, 0, 0);
+        let pending_seal = {
+            let mut heads = self.shared.heads.lock();
+            for ((batch, _), staged) in group.iter().zip(&staged) {
+                let Staged::Record { number, ids } = staged else {
+                    replays += 1;
+                    outcomes.push(CommitOutcome::Replay);
+                    continue;
+                };
+                let (mut appended, mut out_of_order, mut duplicates) = (0, 0, 0);
+                for &(series_ref, ts, value) in &batch.batch.samples {
+                    match heads.append(ids[series_ref as usize], ts, value, *number, now_ms) {
+                        AppendOutcome::Appended => appended += 1,
+                        AppendOutcome::OutOfOrder => out_of_order += 1,
+                        AppendOutcome::Duplicate => duplicates += 1,
+                    }
+                }
+                appended_total += appended;
+                out_of_order_total += out_of_order;
+                duplicates_total += duplicates;
+                outcomes.push(CommitOutcome::Stored { appended, out_of_order, duplicates });
+            }
+            heads.set_applied_wal(self.state.next_wal);
+            heads.pending_seal()
+        };
+        add(&counters.appended_total, appended_total as u64);
+        add(&counters.out_of_order_total, out_of_order_total as u64);
+        add(&counters.duplicates_total, duplicates_total as u64);
+        add(&counters.replays_total, replays);
+        debug!(batches = group.len(), samples = queued, replays, out_of_order = out_of_order_total, "tsdb group committed");
+        for ((_, reply), outcome) in group.drain(..).zip(outcomes) {
+            let _ = reply.send(Ok(outcome));
+        }
+        if pending_seal >= NUDGE_PENDING_CHUNKS {
+            let _ = self.sealer.try_send(SealerSignal::Nudge);
+        }
+    }
+
+    /// Writes the group's transaction and commits it. `new_series` gets (id, batch, series
+    /// index) of every series created, `seqs` the producers' new seqs.
+    fn stage(
+        &mut self,
+        group: &[(PreparedBatch, oneshot::Sender<Result<CommitOutcome>>)],
+        new_series: &mut Vec<(u64, usize, usize)>,
+        seqs: &mut FxHashMap<String, u64>,
+        wal_bytes: &mut u64,
+    ) -> std::result::Result<Vec<Staged>, redb::Error> {
+        let mut txn = self.shared.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        let mut staged = Vec::with_capacity(group.len());
+        let mut any_record = false;
+        {
+            let mut series_table = txn.open_table(SERIES)?;
+            let mut wal_table = txn.open_table(WAL)?;
+            let mut seq_table = txn.open_table(PRODUCER_SEQ)?;
+            let index = self.shared.index.read();
+            let committed = self.shared.producer_seqs.read();
+            let mut created: FxHashMap<&str, u64> = FxHashMap::default();
+            for (b, (batch, _)) in group.iter().enumerate() {
+                if let Some((producer, seq)) = &batch.batch.producer {
+                    let last = seqs.get(producer).or_else(|| committed.get(producer)).copied().unwrap_or(0);
+                    if *seq <= last {
+                        staged.push(Staged::Replay);
+                        continue;
+                    }
+                    seqs.insert(producer.clone(), *seq);
+                    seq_table.insert(producer.as_str(), *seq)?;
+                }
+                let mut ids = Vec::with_capacity(batch.keys.len());
+                for (s, key) in batch.keys.iter().enumerate() {
+                    let id = match index.id(key).or_else(|| created.get(key.as_str()).copied()) {
+                        Some(id) => id,
+                        None => {
+                            let id = self.state.next_series_id;
+                            self.state.next_series_id += 1;
+                            series_table.insert(id, key.as_str())?;
+                            created.insert(key.as_str(), id);
+                            new_series.push((id, b, s));
+                            id
+                        }
+                    };
+                    ids.push(id);
+                }
+                let record = self.wal.encode(&ids, &batch.batch.samples);
+                *wal_bytes += record.len() as u64;
+                wal_table.insert(self.state.next_wal, record.as_slice())?;
+                staged.push(Staged::Record { number: self.state.next_wal, ids });
+                self.state.next_wal += 1;
+                any_record = true;
+            }
+            if !new_series.is_empty() {
+                txn.open_table(META)?.insert(NEXT_SERIES_ID, self.state.next_series_id)?;
+            }
+        }
+        if any_record {
+            txn.commit()?;
+        } else {
+            // Only replays: nothing to make durable.
+            txn.abort()?;
+        }
+        Ok(staged)
+    }
+
+    /// Resolves (creating when needed) the ids of `labels` in `txn`.
+    fn resolve_ids(&mut self, txn: &WriteTransaction, labels: &[&Labels]) -> Result<Vec<(u64, Option<String>)>, redb::Error> {
+        let mut series_table = txn.open_table(SERIES)?;
+        let index = self.shared.index.read();
+        let mut out = Vec::with_capacity(labels.len());
+        let mut created: FxHashMap<String, u64> = FxHashMap::default();
+        for l in labels {
+            let mut key = String::new();
+            l.write_key(&mut key);
+            if let Some(id) = index.id(&key).or_else(|| created.get(&key).copied()) {
+                out.push((id, None));
+                continue;
+            }
+            let id = self.state.next_series_id;
+            self.state.next_series_id += 1;
+            series_table.insert(id, key.as_str())?;
+            created.insert(key.clone(), id);
+            out.push((id, Some(key)));
+        }
+        if !created.is_empty() {
+            txn.open_table(META)?.insert(NEXT_SERIES_ID, self.state.next_series_id)?;
+        }
+        Ok(out)
+    }
+
+    /// Stores rollup points received from elsewhere, creating their series as needed.
+    fn write_rollups(&mut self, tier: Tier, series: Vec<(Labels, Vec<RollupPoint>)>) -> Result<()> {
+        if let Some((labels, _)) = series.iter().find(|(l, _)| l.key_error().is_some()) {
+            let reason = labels.key_error().unwrap_or_default();
+            return Err(Error::InvalidBatch { reason: format!("rollup series {labels}: {reason}") });
+        }
+        let points: usize = series.iter().map(|(_, p)| p.len()).sum();
+        let saved = self.state.next_series_id;
+        let err = |source: redb::Error| Error::WriteRollups { tier, points, source };
+        let result = (|| -> std::result::Result<Vec<(u64, Option<String>)>, redb::Error> {
+            let mut txn = self.shared.db.begin_write()?;
+            txn.set_durability(Durability::Immediate)?;
+            let labels: Vec<&Labels> = series.iter().map(|(l, _)| l).collect();
+            let ids = self.resolve_ids(&txn, &labels)?;
+            {
+                let mut table = txn.open_table(tier.table())?;
+                let mut buf = Vec::new();
+                for ((id, _), (_, points)) in ids.iter().zip(&series) {
+                    for point in points {
+                        buf.clear();
+                        encode_point(point, &mut buf);
+                        table.insert((*id, tier.bucket_start(point.start_ms)), buf.as_slice())?;
+                    }
+                }
+            }
+            txn.commit()?;
+            Ok(ids)
+        })();
+        let ids = result.map_err(|e| {
+            self.state.next_series_id = saved;
+            err(e)
+        })?;
+        let mut index = self.shared.index.write();
+        for ((id, key), (labels, _)) in ids.into_iter().zip(series) {
+            if let Some(key) = key {
+                index.insert(id, key.into(), labels);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes series that hold nothing anymore: no unsealed sample, no chunk, no rollup.
+    fn remove_series(&mut self, ids: &[u64]) -> Result<()> {
+        let err = |source: redb::Error| Error::ApplyRetention { what: "series", source };
+        let candidates: Vec<u64> = {
+            let heads = self.shared.heads.lock();
+            ids.iter().copied().filter(|&id| heads.is_sealed_entirely(id)).collect()
+        };
+        let removed = (|| -> std::result::Result<Vec<u64>, redb::Error> {
+            let mut txn = self.shared.db.begin_write()?;
+            txn.set_durability(Durability::Immediate)?;
+            let mut removed = Vec::new();
+            {
+                let mut series = txn.open_table(SERIES)?;
+                let mut sealed = txn.open_table(SEALED)?;
+                let chunks = txn.open_table(CHUNKS)?;
+                let minute = txn.open_table(Tier::Minute.table())?;
+                let hour = txn.open_table(Tier::Hour.table())?;
+                for id in candidates {
+                    let range = (id, i64::MIN)..=(id, i64::MAX);
+                    if chunks.range(range.clone())?.next().is_some()
+                        || minute.range(range.clone())?.next().is_some()
+                        || hour.range(range)?.next().is_some()
+                    {
+                        continue;
+                    }
+                    series.remove(id)?;
+                    sealed.remove(id)?;
+                    removed.push(id);
+                }
+            }
+            txn.commit()?;
+            Ok(removed)
+        })()
+        .map_err(err)?;
+        if removed.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut index = self.shared.index.write();
+            for &id in &removed {
+                index.remove(id);
+            }
+        }
+        let mut heads = self.shared.heads.lock();
+        for &id in &removed {
+            heads.remove(id);
+        }
+        add(&self.shared.counters.removed_series_total, removed.len() as u64);
+        debug!(series = removed.len(), "tsdb removed empty series");
+        Ok(())
+    }
+}
