@@ -219,6 +219,32 @@ impl Tsdb {
         rx
     }
 
+    /// Seals every head chunk now, full or not, and trims the WAL. Blocking. The engine
+    /// does this by itself for full and old chunks; call it before a backup or in tests.
+    ///
+    /// # Errors
+    /// Sealing failed (nothing is lost: the WAL still holds the samples), or the engine is
+    /// closing.
+    pub fn flush(&self) -> Result<()> {
+        self.ask_sealer(SealerSignal::Flush)
+    }
+
+    /// Applies retention now instead of at the next `retention_interval`, including the
+    /// removal of series left empty. Blocking.
+    ///
+    /// # Errors
+    /// Deleting failed, or the engine is closing.
+    pub fn apply_retention(&self) -> Result<()> {
+        self.ask_sealer(SealerSignal::Retention)
+    }
+
+    fn ask_sealer(&self, signal: impl FnOnce(SyncSender<Result<()>>) -> SealerSignal) -> Result<()> {
+        let Some(threads) = &self.threads else { return Err(Error::WriterStopped) };
+        let (reply, answer) = sync_channel(1);
+        threads.sealer_tx.send(signal(reply)).map_err(|_| Error::WriterStopped)?;
+        answer.recv().map_err(|_| Error::WriterStopped)?
+    }
+
     /// The engine's figures.
     pub fn stats(&self) -> TsdbStats {
         let mut stats = self.shared.counters.snapshot();

@@ -4,7 +4,7 @@
 //!
 //! A chunk goes only when its last sample is past the cutoff; a bucket when its end is.
 
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{SyncSender, sync_channel};
 
 use redb::{Durability, ReadableDatabase as _, ReadableTable as _, Table, WriteTransaction};
 use tracing::{debug, warn};
@@ -18,8 +18,9 @@ use crate::shared::Shared;
 use crate::stats::{add, sub};
 use crate::writer::Request;
 
-/// Applies every tier's retention as of `now_ms`.
-pub(crate) fn apply(shared: &Shared, now_ms: i64, writer: &SyncSender<Request>) -> Result<()> {
+/// Applies every tier's retention as of `now_ms`. With `wait`, also waits until the writer
+/// has removed the series left empty.
+pub(crate) fn apply(shared: &Shared, now_ms: i64, writer: &SyncSender<Request>, wait: bool) -> Result<()> {
     let config = &shared.config;
     let raw_cutoff = now_ms.saturating_sub(millis(config.raw_retention));
     let ids: Vec<u64> = shared.index.read().all().to_vec();
@@ -29,8 +30,15 @@ pub(crate) fn apply(shared: &Shared, now_ms: i64, writer: &SyncSender<Request>) 
     }
     let empty = empty_series(shared, &ids, raw_cutoff)?;
     if !empty.is_empty() {
-        // When the writer's queue is full, the next run asks again.
-        let _ = writer.try_send(Request::RemoveSeries { ids: empty });
+        if wait {
+            let (done, wait_done) = sync_channel(1);
+            if writer.send(Request::RemoveSeries { ids: empty, done: Some(done) }).is_ok() {
+                let _ = wait_done.recv();
+            }
+        } else {
+            // When the writer's queue is full, the next run asks again.
+            let _ = writer.try_send(Request::RemoveSeries { ids: empty, done: None });
+        }
     }
     Ok(())
 }

@@ -27,10 +27,14 @@ use crate::stats::{add, sub};
 use crate::writer::Request;
 
 /// What the sealer thread is told.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) enum SealerSignal {
     /// Chunks are piling up: seal now.
     Nudge,
+    /// Seal every head now and answer.
+    Flush(SyncSender<Result<()>>),
+    /// Apply retention now (and wait for the writer to remove empty series), then answer.
+    Retention(SyncSender<Result<()>>),
     /// Stop; with `flush`, first seal every head and trim the WAL.
     Stop {
         /// Seal everything before stopping.
@@ -85,6 +89,14 @@ impl Sealer {
                 Ok(SealerSignal::Stop { flush: true }) => return self.flush_all(),
                 Ok(SealerSignal::Stop { flush: false }) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
                 Ok(SealerSignal::Nudge) | Err(RecvTimeoutError::Timeout) => self.tick(),
+                Ok(SealerSignal::Flush(reply)) => {
+                    let _ = reply.send(self.flush_all());
+                }
+                Ok(SealerSignal::Retention(reply)) => {
+                    let now = self.shared.config.clock.now_ms();
+                    self.last_retention_ms = now;
+                    let _ = reply.send(retention::apply(&self.shared, now, &self.writer, true));
+                }
             }
         }
     }
@@ -105,7 +117,7 @@ impl Sealer {
         self.update_rolled_up_until();
         if now.saturating_sub(self.last_retention_ms) >= retention_interval_ms {
             self.last_retention_ms = now;
-            if let Err(err) = retention::apply(&self.shared, now, &self.writer) {
+            if let Err(err) = retention::apply(&self.shared, now, &self.writer, false) {
                 error!(error = %err, "tsdb retention failed");
             }
         }

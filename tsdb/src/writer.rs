@@ -36,8 +36,9 @@ pub(crate) enum Request {
     Batch { batch: PreparedBatch, reply: oneshot::Sender<Result<CommitOutcome>> },
     /// Store rollup points received from elsewhere.
     Rollups { tier: Tier, series: Vec<(Labels, Vec<RollupPoint>)>, reply: oneshot::Sender<Result<()>> },
-    /// Remove series that retention found empty (checked again here).
-    RemoveSeries { ids: Vec<u64> },
+    /// Remove series that retention found empty (checked again here); `done` is told when
+    /// that is over.
+    RemoveSeries { ids: Vec<u64>, done: Option<SyncSender<()>> },
     /// Commit what is queued before this, then stop.
     Stop,
 }
@@ -109,9 +110,12 @@ impl Writer {
                     Request::Rollups { tier, series, reply } => {
                         let _ = reply.send(self.write_rollups(tier, series));
                     }
-                    Request::RemoveSeries { ids } => {
+                    Request::RemoveSeries { ids, done } => {
                         if let Err(err) = self.remove_series(&ids) {
                             warn!(error = %err, series = ids.len(), "removing empty series failed");
+                        }
+                        if let Some(done) = done {
+                            let _ = done.send(());
                         }
                     }
                     Request::Batch { .. } | Request::Stop => {}

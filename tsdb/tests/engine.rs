@@ -1,0 +1,200 @@
+//! The engine's contract through its public API: commits, outcomes, replays, reads across
+//! sealed and head chunks, restarts.
+
+mod util;
+
+use std::collections::BTreeMap;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sysmon_tsdb::{CommitOutcome, Labels, Matcher, TsdbConfig};
+use util::{batch, bits, commit, labels, open, small_config};
+
+#[test]
+fn stores_counts_rejections_and_drops_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsdb = open(dir.path(), small_config());
+    let series = [labels(&[("__name__", "up"), ("host", "a")]), labels(&[("__name__", "up"), ("host", "b")])];
+    let outcome = commit(&tsdb, batch(Some(("agent-a", 1)), &series, vec![(0, 1000, 1.0), (1, 1000, 2.0), (0, 2000, 1.5)]));
+    assert_eq!(outcome, CommitOutcome::Stored { appended: 3, out_of_order: 0, duplicates: 0 });
+    assert_eq!(tsdb.producer_seq("agent-a").unwrap(), 1);
+    assert_eq!(tsdb.producer_seq("nobody").unwrap(), 0);
+
+    // The same seq again is a replay, whatever it holds.
+    let replay = commit(&tsdb, batch(Some(("agent-a", 1)), &series, vec![(0, 9000, 9.0)]));
+    assert_eq!(replay, CommitOutcome::Replay);
+
+    // Same time and bits: duplicate; same time, other bits, or older: out of order.
+    let outcome = commit(
+        &tsdb,
+        batch(Some(("agent-a", 2)), &series, vec![(0, 2000, 1.5), (0, 2000, 7.0), (1, 500, 3.0), (1, 3000, 4.0)]),
+    );
+    assert_eq!(outcome, CommitOutcome::Stored { appended: 1, out_of_order: 2, duplicates: 1 });
+
+    let data = tsdb.select(&[Matcher::equal("__name__", "up")], i64::MIN, i64::MAX).unwrap();
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[0].labels, series[0]);
+    assert_eq!(data[0].samples, [(1000, 1.0), (2000, 1.5)]);
+    assert_eq!(data[1].samples, [(1000, 2.0), (3000, 4.0)]);
+    let stats = tsdb.stats();
+    assert_eq!((stats.series, stats.appended_total, stats.out_of_order_total), (2, 4, 2));
+    assert_eq!((stats.duplicates_total, stats.replays_total), (1, 1));
+
+    // Malformed batches are refused with the reason.
+    let err = tsdb.submit(batch(None, &series, vec![(5, 1, 1.0)])).blocking_recv().unwrap().unwrap_err();
+    assert_eq!(err.to_string(), "invalid batch: sample 0 refers to series 5 of 2");
+    tsdb.close().unwrap();
+}
+
+#[test]
+fn reads_merge_sealed_and_head_chunks_in_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsdb = open(dir.path(), small_config());
+    let s = [labels(&[("__name__", "load1"), ("host", "a")])];
+    // 8-sample chunks: 3 sealed chunks and 4 samples in the head.
+    for i in 0..28i64 {
+        commit(&tsdb, batch(None, &s, vec![(0, i * 10_000, i as f64 / 4.0)]));
+    }
+    tsdb.flush().unwrap();
+    for i in 28..31i64 {
+        commit(&tsdb, batch(None, &s, vec![(0, i * 10_000, i as f64 / 4.0)]));
+    }
+    let stats = tsdb.stats();
+    assert!(stats.sealed_chunks >= 4, "{stats:?}");
+    assert_eq!(stats.head_samples, 3);
+    let all = tsdb.select(&[], i64::MIN, i64::MAX).unwrap();
+    assert_eq!(all[0].samples.len(), 31);
+    let part = tsdb.select(&[Matcher::equal("host", "a")], 75_000, 285_000).unwrap();
+    let want: Vec<(i64, f64)> = (8..=28).map(|i| (i * 10_000, i as f64 / 4.0)).collect();
+    assert_eq!(part[0].samples, want);
+    assert!(tsdb.select(&[], 400_000, 500_000).unwrap().is_empty());
+    assert!(tsdb.select(&[], 5, 4).unwrap().is_empty());
+    tsdb.close().unwrap();
+}
+
+#[test]
+fn series_and_label_apis_filter_by_matchers_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsdb = open(dir.path(), small_config());
+    let series = [
+        labels(&[("__name__", "node_cpu_seconds_total"), ("host", "a"), ("mode", "idle")]),
+        labels(&[("__name__", "node_cpu_seconds_total"), ("host", "b"), ("mode", "user")]),
+        labels(&[("__name__", "node_load1"), ("host", "c")]),
+    ];
+    commit(&tsdb, batch(None, &series, vec![(0, 1_000, 1.0), (1, 1_000, 1.0), (2, 50_000, 1.0)]));
+    let cpu = [Matcher::equal("__name__", "node_cpu_seconds_total")];
+    assert_eq!(tsdb.series(&cpu, 0, 10_000).unwrap(), series[..2].to_vec());
+    assert_eq!(tsdb.series(&[], 40_000, 60_000).unwrap(), series[2..].to_vec());
+    assert_eq!(tsdb.label_names(&[], 0, 100_000).unwrap(), ["__name__", "host", "mode"]);
+    assert_eq!(tsdb.label_names(&[], 40_000, 60_000).unwrap(), ["__name__", "host"]);
+    assert_eq!(tsdb.label_values("host", &[], 0, 100_000).unwrap(), ["a", "b", "c"]);
+    assert_eq!(tsdb.label_values("host", &[Matcher::not_regex("mode", "idle").unwrap()], 0, 100_000).unwrap(), ["b", "c"]);
+    assert_eq!(tsdb.label_values("mode", &cpu, 0, 100_000).unwrap(), ["idle", "user"]);
+}
+
+#[test]
+fn data_survives_close_and_drop_without_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = [labels(&[("__name__", "x")])];
+    {
+        let tsdb = open(dir.path(), small_config());
+        for i in 0..20i64 {
+            commit(&tsdb, batch(Some(("p", i as u64 + 1)), &s, vec![(0, i, i as f64)]));
+        }
+        tsdb.close().unwrap();
+    }
+    {
+        let tsdb = open(dir.path(), small_config());
+        assert_eq!(tsdb.stats().wal_records, 0, "close seals everything and trims the WAL");
+        assert_eq!(tsdb.producer_seq("p").unwrap(), 20);
+        for i in 20..30i64 {
+            commit(&tsdb, batch(Some(("p", i as u64 + 1)), &s, vec![(0, i, i as f64)]));
+        }
+        // Dropped: the heads are only in the WAL.
+    }
+    let tsdb = open(dir.path(), small_config());
+    let data = tsdb.select(&[], i64::MIN, i64::MAX).unwrap();
+    assert_eq!(data[0].samples, (0..30).map(|i| (i, i as f64)).collect::<Vec<_>>());
+    assert_eq!(tsdb.producer_seq("p").unwrap(), 30);
+    // Samples at or before the last sealed one are still refused after the restart.
+    let outcome = commit(&tsdb, batch(None, &s, vec![(0, 29, 29.0), (0, 3, 1.0), (0, 30, 30.0)]));
+    assert_eq!(outcome, CommitOutcome::Stored { appended: 1, out_of_order: 1, duplicates: 1 });
+}
+
+/// A model of what the engine must hold: every acknowledged sample once, per series.
+type Model = BTreeMap<Labels, BTreeMap<i64, u64>>;
+
+fn check(tsdb: &sysmon_tsdb::Tsdb, model: &Model) {
+    let data = tsdb.select(&[], i64::MIN, i64::MAX).unwrap();
+    let got: Model = data.iter().map(|d| (d.labels.clone(), bits(d).into_iter().collect())).collect();
+    let want: Model = model.iter().filter(|(_, s)| !s.is_empty()).map(|(l, s)| (l.clone(), s.clone())).collect();
+    assert_eq!(got.len(), want.len());
+    for (labels, samples) in &want {
+        assert_eq!(got.get(labels), Some(samples), "{labels}");
+    }
+}
+
+#[test]
+fn random_workload_with_restarts_matches_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(11);
+    let all: Vec<Labels> =
+        (0..12).map(|i| labels(&[("__name__", "m"), ("host", &format!("h{}", i % 4)), ("i", &i.to_string())])).collect();
+    let mut model: Model = BTreeMap::new();
+    let mut last: BTreeMap<Labels, (i64, u64)> = BTreeMap::new();
+    let mut seqs: BTreeMap<String, u64> = BTreeMap::new();
+    let config = || TsdbConfig { chunk_max_samples: 5, ..small_config() };
+    let mut tsdb = open(dir.path(), config());
+    for round in 0..60 {
+        let producer = format!("agent-{}", rng.random_range(0..3));
+        let committed = seqs.get(&producer).copied().unwrap_or(0);
+        // Now and then resend an old seq, as an agent does after a crash.
+        let seq = if committed > 0 && rng.random_bool(0.15) { committed } else { committed + 1 };
+        let series: Vec<Labels> = (0..rng.random_range(1..5)).map(|_| all[rng.random_range(0..all.len())].clone()).collect();
+        let mut samples = Vec::new();
+        for _ in 0..rng.random_range(0..40) {
+            let s = rng.random_range(0..series.len()) as u32;
+            let ts = round * 1000 + rng.random_range(-1500..1000);
+            let v = if rng.random_bool(0.1) { f64::from_bits(0x7ff0_0000_0000_0002) } else { rng.random_range(0..5) as f64 };
+            samples.push((s, ts, v));
+        }
+        let outcome = commit(&tsdb, batch(Some((&producer, seq)), &series, samples.clone()));
+        if seq <= committed {
+            assert_eq!(outcome, CommitOutcome::Replay);
+        } else {
+            seqs.insert(producer, seq);
+            let (mut appended, mut ooo, mut dup) = (0, 0, 0);
+            for (s, ts, v) in samples {
+                let labels = &series[s as usize];
+                match last.get(labels) {
+                    Some(&(lt, lb)) if ts == lt && v.to_bits() == lb => dup += 1,
+                    Some(&(lt, _)) if ts <= lt => ooo += 1,
+                    _ => {
+                        appended += 1;
+                        last.insert(labels.clone(), (ts, v.to_bits()));
+                        model.entry(labels.clone()).or_default().insert(ts, v.to_bits());
+                    }
+                }
+            }
+            assert_eq!(outcome, CommitOutcome::Stored { appended, out_of_order: ooo, duplicates: dup }, "round {round}");
+        }
+        match rng.random_range(0..10) {
+            0 => {
+                drop(tsdb);
+                tsdb = open(dir.path(), config());
+                check(&tsdb, &model);
+            }
+            1 => {
+                tsdb.close().unwrap();
+                tsdb = open(dir.path(), config());
+                check(&tsdb, &model);
+            }
+            2 => tsdb.flush().unwrap(),
+            _ => {}
+        }
+    }
+    check(&tsdb, &model);
+    for (producer, seq) in &seqs {
+        assert_eq!(tsdb.producer_seq(producer).unwrap(), *seq);
+    }
+}
