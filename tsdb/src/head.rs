@@ -282,7 +282,7 @@ impl Heads {
 
     /// Whether series `id` holds data that may overlap `[start, end]`.
     pub(crate) fn overlaps(&self, id: u64, start: i64, end: i64) -> bool {
-        self.series.get(&id).is_some_and(|h| h.min_ts <= end && h.max_ts >= start)
+        self.series.get(&id).is_some_and(|h| h.min_ts <= h.max_ts && h.min_ts <= end && h.max_ts >= start)
     }
 
     /// A copy of series `id`'s unsealed chunks that may overlap `[start, end]`.

@@ -1,0 +1,172 @@
+//! Rollup tiers computed at sealing time, rollups received from elsewhere, and retention
+//! per tier under a fake clock.
+
+mod util;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use sysmon_tsdb::{Clock, Matcher, RollupPoint, STALE_MARKER_BITS, Tier, TsdbConfig};
+use util::{batch, commit, labels, open, small_config};
+
+const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000;
+
+#[test]
+fn sealed_samples_roll_up_into_minute_and_hour_buckets() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsdb = open(dir.path(), small_config());
+    let s = [labels(&[("__name__", "c_total")])];
+    // A counter every 10 s for 3 minutes, reset at 70 s, a stale marker at 130 s.
+    let mut v = 100.0;
+    let mut samples = Vec::new();
+    for i in 0..18i64 {
+        let ts = T0 + i * 10_000;
+        v = if i == 7 { 2.0 } else { v + 1.5 };
+        let value = if i == 13 { f64::from_bits(STALE_MARKER_BITS) } else { v };
+        samples.push((ts, value));
+    }
+    for (ts, value) in &samples {
+        commit(&tsdb, batch(None, &s, vec![(0, *ts, *value)]));
+    }
+    // 8-sample chunks: the last 2 samples (160 s, 170 s) are still in the head.
+    assert!(tsdb.rolled_up_until(Tier::Minute) <= T0 + 120_000);
+    tsdb.flush().unwrap();
+    // All sealed, but a sample at 175 s could still come: the minute from 120 s is open.
+    assert_eq!(tsdb.rolled_up_until(Tier::Minute), T0 + 120_000);
+    assert_eq!(tsdb.rolled_up_until(Tier::Hour), T0);
+
+    let minutes = tsdb.select_rollup(Tier::Minute, &[], T0, T0 + 3_600_000).unwrap();
+    assert_eq!(minutes.len(), 1);
+    let points = &minutes[0].points;
+    assert_eq!(points.len(), 3);
+    for (m, point) in points.iter().enumerate() {
+        let start = T0 + m as i64 * 60_000;
+        let inside: Vec<(i64, f64)> = samples
+            .iter()
+            .copied()
+            .filter(|(t, v)| *t >= start && *t < start + 60_000 && v.to_bits() != STALE_MARKER_BITS)
+            .collect();
+        assert_eq!(*point, expected(start, &inside), "minute {m}");
+    }
+    // Minute 1 (60..120 s) holds the reset: 110.5 at 60 s, 2.0 at 70 s, up to 8.0 at 110 s.
+    assert_eq!((points[1].resets, points[1].counter_correction), (1, 110.5));
+    assert_eq!(points[1].increase(), 8.0);
+    assert_eq!(points[2].count, 5, "the stale marker is left out");
+
+    let hours = tsdb.select_rollup(Tier::Hour, &[Matcher::equal("__name__", "c_total")], T0, T0).unwrap();
+    let all: Vec<(i64, f64)> = samples.iter().copied().filter(|(_, v)| v.to_bits() != STALE_MARKER_BITS).collect();
+    assert_eq!(hours[0].points, [expected(T0, &all)]);
+    // Bucket starts outside the range are not returned.
+    assert!(tsdb.select_rollup(Tier::Minute, &[], T0 + 1, T0 + 59_999).unwrap().is_empty());
+    tsdb.close().unwrap();
+}
+
+/// The point a bucket of these samples must hold, computed the obvious way.
+fn expected(start: i64, s: &[(i64, f64)]) -> RollupPoint {
+    let n = s.len();
+    let mut correction = 0.0;
+    let (mut resets, mut changes) = (0, 0);
+    for w in s.windows(2) {
+        if w[1].1 < w[0].1 {
+            resets += 1;
+            correction += w[0].1;
+        }
+        if w[1].1 != w[0].1 {
+            changes += 1;
+        }
+    }
+    RollupPoint {
+        start_ms: start,
+        count: n as u64,
+        sum: s.iter().map(|x| x.1).sum(),
+        min: s.iter().map(|x| x.1).fold(f64::INFINITY, f64::min),
+        max: s.iter().map(|x| x.1).fold(f64::NEG_INFINITY, f64::max),
+        first_ts: s[0].0,
+        first_v: s[0].1,
+        last_ts: s[n - 1].0,
+        last_v: s[n - 1].1,
+        prev_last_ts: s[n.saturating_sub(2)].0,
+        prev_last_v: s[n.saturating_sub(2)].1,
+        counter_correction: correction,
+        resets,
+        changes,
+    }
+}
+
+#[test]
+fn rollups_from_elsewhere_are_stored_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsdb = open(dir.path(), small_config());
+    let remote = labels(&[("__name__", "up"), ("region", "eu")]);
+    let mut point = RollupPoint::new(Tier::Minute, T0 + 5_000, 1.0);
+    point.push(T0 + 15_000, 0.0);
+    tsdb.write_rollups(Tier::Minute, vec![(remote.clone(), vec![point])]).blocking_recv().unwrap().unwrap();
+    let got = tsdb.select_rollup(Tier::Minute, &[Matcher::equal("region", "eu")], T0, T0).unwrap();
+    assert_eq!(got[0].labels, remote);
+    assert_eq!(got[0].points, [point]);
+    tsdb.close().unwrap();
+    let tsdb = open(dir.path(), small_config());
+    assert_eq!(tsdb.select_rollup(Tier::Minute, &[], T0, T0).unwrap()[0].points, [point]);
+    assert!(tsdb.select_rollup(Tier::Hour, &[], T0, T0).unwrap().is_empty());
+}
+
+#[test]
+fn retention_deletes_each_tier_on_its_own_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicI64::new(T0));
+    let clock_now = now.clone();
+    let config = TsdbConfig {
+        raw_retention: Duration::from_secs(3600),
+        minute_retention: Duration::from_secs(3 * 3600),
+        hour_retention: Duration::from_secs(10 * 3600),
+        clock: Clock::from_fn(move || clock_now.load(Ordering::Relaxed)),
+        max_deletes_per_retention_txn: 3,
+        ..small_config()
+    };
+    let tsdb = open(dir.path(), config);
+    let old = labels(&[("__name__", "old")]);
+    let fresh = labels(&[("__name__", "fresh")]);
+    // 20 minutes of "old" at T0; "fresh" keeps reporting.
+    for i in 0..120i64 {
+        commit(&tsdb, batch(None, &[old.clone()], vec![(0, T0 + i * 10_000, i as f64)]));
+    }
+    tsdb.flush().unwrap();
+    let count = |tier| tsdb.select_rollup(tier, &[], i64::MIN, i64::MAX).unwrap().len();
+
+    // 2 h later: raw "old" is gone, its rollups stay.
+    now.store(T0 + 2 * 3_600_000, Ordering::Relaxed);
+    commit(&tsdb, batch(None, &[fresh.clone()], vec![(0, T0 + 2 * 3_600_000, 1.0)]));
+    tsdb.apply_retention().unwrap();
+    let raw = tsdb.select(&[], i64::MIN, i64::MAX).unwrap();
+    assert_eq!(raw.len(), 1);
+    assert_eq!(raw[0].labels, fresh);
+    assert_eq!(count(Tier::Minute), 1);
+    assert_eq!(count(Tier::Hour), 1);
+    assert_eq!(tsdb.series(&[], i64::MIN, i64::MAX).unwrap(), [fresh.clone()]);
+    assert_eq!(tsdb.stats().series, 2, "old's rollups keep it in the index");
+    assert!(tsdb.stats().expired_chunks_total >= 15);
+
+    // 5 h: minute buckets are gone too, hour buckets stay.
+    now.store(T0 + 5 * 3_600_000, Ordering::Relaxed);
+    tsdb.apply_retention().unwrap();
+    assert_eq!(count(Tier::Minute), 0);
+    assert_eq!(tsdb.select_rollup(Tier::Hour, &[Matcher::equal("__name__", "old")], i64::MIN, i64::MAX).unwrap().len(), 1);
+
+    // 11 h: everything of "old" is gone and the series with it; "fresh" keeps its hour
+    // bucket.
+    now.store(T0 + 11 * 3_600_000, Ordering::Relaxed);
+    tsdb.apply_retention().unwrap();
+    assert_eq!(tsdb.select_rollup(Tier::Hour, &[Matcher::equal("__name__", "old")], i64::MIN, i64::MAX).unwrap().len(), 0);
+    let stats = tsdb.stats();
+    assert_eq!(stats.series, 1, "{stats:?}");
+    assert_eq!(stats.removed_series_total, 1);
+    tsdb.close().unwrap();
+
+    // The removal is durable, and a new "old" series gets a fresh id and starts empty.
+    let tsdb = open(dir.path(), TsdbConfig { clock: Clock::from_fn(move || now.load(Ordering::Relaxed)), ..small_config() });
+    assert_eq!(tsdb.stats().series, 1);
+    commit(&tsdb, batch(None, &[old.clone()], vec![(0, T0, 5.0)]));
+    let data = tsdb.select(&[Matcher::equal("__name__", "old")], i64::MIN, i64::MAX).unwrap();
+    assert_eq!(data[0].samples, [(T0, 5.0)]);
+}
