@@ -24,9 +24,34 @@ pub(crate) enum Command {
     /// The fleet: list hosts, show one.
     #[command(subcommand)]
     Hosts(HostsCommand),
+    /// Evaluate a PromQL expression on an aggregator, now, at --time, or over --range.
+    Query(QueryArgs),
     /// The fleet CA: create it, issue agent and server certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  sysmon query 'node_load1'\n  sysmon query 'sum by (host) (rate(node_cpu_seconds_total{mode!=\"idle\"}[5m]))' --range 1h --step 1m\n  sysmon query 'up' --time 2026-11-23T10:00:00Z --output json"
+)]
+pub(crate) struct QueryArgs {
+    /// The PromQL expression.
+    pub(crate) query: String,
+    /// Evaluation time of an instant query (RFC 3339 or unix seconds) [default: now].
+    #[arg(long, conflicts_with = "range")]
+    pub(crate) time: Option<String>,
+    /// Run a range query over this long a window ending at --end (e.g. 1h, 30m, 7d).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub(crate) range: Option<std::time::Duration>,
+    /// End of a range query (RFC 3339 or unix seconds) [default: now].
+    #[arg(long, requires = "range")]
+    pub(crate) end: Option<String>,
+    /// Resolution of a range query [default: the range / 250, at least 1s].
+    #[arg(long, requires = "range", value_parser = humantime::parse_duration)]
+    pub(crate) step: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
 }
 
 #[derive(Debug, Args)]

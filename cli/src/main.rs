@@ -7,6 +7,7 @@ mod certs;
 mod cli;
 mod hosts;
 mod logging;
+mod query;
 mod roles;
 mod table;
 mod up;
@@ -33,6 +34,7 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
     match args.command {
         cli::Command::Certs(command) => certs::run(command),
         cli::Command::Hosts(command) => runtime()?.block_on(hosts::run(command)),
+        cli::Command::Query(command) => runtime()?.block_on(query::run(command)),
         cli::Command::Up(command) => {
             logging::init();
             runtime()?.block_on(up::run(command))

@@ -4,7 +4,9 @@
 //! messages generated from `proto/sysmon/v1/ingest.proto` by protox and tonic's build
 //! crate, plus the gRPC client and server for the `Ingest` service.
 //!
-//! The module [`v1`] holds everything generated; [`ingest_client`] and [`ingest_server`]
+//! [`prometheus`] holds the remote_write `WriteRequest` that Prometheus servers push.
+//!
+//! The module [`v1`] holds everything generated for sysmon's own protocol; [`ingest_client`] and [`ingest_server`]
 //! are re-exported for brevity.
 #![warn(missing_docs, unreachable_pub)]
 
@@ -12,6 +14,12 @@
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 pub mod v1 {
     tonic::include_proto!("sysmon.v1");
+}
+
+/// Prometheus's remote_write 1.0 messages (the subset sysmon reads), package `prometheus`.
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod prometheus {
+    tonic::include_proto!("prometheus");
 }
 
 pub use v1::{ingest_client, ingest_server};

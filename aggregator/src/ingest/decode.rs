@@ -107,7 +107,7 @@ pub(crate) fn decode_batch(
     Ok(AcceptedBatch { agent_id: agent_id.to_string(), seq: batch.seq, series, samples: out })
 }
 
-fn check_label(name: &str, value: &str, limits: &Limits) -> Result<(), String> {
+pub(crate) fn check_label(name: &str, value: &str, limits: &Limits) -> Result<(), String> {
     if !is_label_name(name) {
         return Err(format!("invalid label name {name:?} (must match [a-zA-Z_][a-zA-Z0-9_]*)"));
     }

@@ -1,0 +1,51 @@
+//! The Prometheus HTTP API (`/api/v1/...`), so Grafana and Prometheus tooling use sysmon
+//! as a Prometheus data source without adapters; and the remote_write receiver.
+
+mod handlers;
+mod params;
+mod response;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use sysmon_promql::{Engine, Storage};
+use sysmon_tsdb::{Labels, Matcher};
+use tokio::sync::Semaphore;
+
+pub(crate) use response::ApiError;
+
+/// What the metadata endpoints need beyond the evaluator's [`Storage`].
+pub(crate) trait SeriesCatalog: Storage {
+    /// Series matching all `matchers` with samples in `start_ms..=end_ms`.
+    fn series(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<Labels>, String>;
+    /// Label names of the series matching `matchers` (all series when empty), sorted.
+    fn label_names(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<String>, String>;
+    /// Values of label `name` among the series matching `matchers` (all when empty), sorted.
+    fn label_values(&self, name: &str, matchers: &[Matcher], start_ms: i64, end_ms: i64)
+    -> Result<Vec<String>, String>;
+}
+
+/// What the API handlers share.
+#[derive(Clone)]
+pub(crate) struct PromApi {
+    pub(crate) catalog: Arc<dyn SeriesCatalog>,
+    pub(crate) engine: Engine,
+    /// One permit per query allowed to run at once.
+    pub(crate) query_permits: Arc<Semaphore>,
+    /// The limit behind `query_permits`, for its error message.
+    pub(crate) max_concurrent_queries: usize,
+}
+
+/// The `/api/v1` routes.
+pub(crate) fn router(api: PromApi) -> Router {
+    Router::new()
+        .route("/api/v1/query", get(handlers::query).post(handlers::query))
+        .route("/api/v1/query_range", get(handlers::query_range).post(handlers::query_range))
+        .route("/api/v1/series", get(handlers::series).post(handlers::series))
+        .route("/api/v1/labels", get(handlers::labels).post(handlers::labels))
+        .route("/api/v1/label/{name}/values", get(handlers::label_values))
+        .route("/api/v1/metadata", get(handlers::metadata))
+        .route("/api/v1/status/buildinfo", get(handlers::buildinfo))
+        .with_state(api)
+}
