@@ -7,6 +7,9 @@
 //! flight, as an agent draining its backlog does. At the end it prints acked samples per
 //! second and ack latency over the time after `--warmup`; it exits non-zero if nothing was
 //! acked, saying why.
+//!
+//! With `--dataset FILE` the samples come from a file instead (one agent per `host` label,
+//! each sending its host's samples in time order), and the run lasts until all are acked.
 
 // The modules live in `loadgen/`, next to this file; a crate root's own directory is
 // `src/bin/`, so their paths are spelled out.
@@ -14,6 +17,8 @@
 mod agent;
 #[path = "loadgen/args.rs"]
 mod args;
+#[path = "loadgen/dataset.rs"]
+mod dataset;
 #[path = "loadgen/failure.rs"]
 mod failure;
 #[path = "loadgen/report.rs"]
@@ -34,7 +39,8 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Identity};
 
 use crate::agent::{Agent, Shared};
-use crate::args::{Args, Settings};
+use crate::args::{Args, Settings, Source};
+use crate::dataset::Dataset;
 use crate::report::Report;
 use crate::stats::{Clock, Stats, Summary};
 
@@ -55,32 +61,92 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let settings = args.validate()?;
-    let (ca_pem, identities) = issue_certificates(&settings)?;
+    let dataset = match &settings.source {
+        Source::Synthetic => None,
+        Source::Dataset(path) => Some(Arc::new(load_dataset(path, settings.agents)?)),
+    };
+    let ids: Vec<String> = match &dataset {
+        Some(dataset) => dataset.hosts().iter().map(|h| h.name().to_string()).collect(),
+        None => (0..settings.agents).map(|index| settings.agent_id(index)).collect(),
+    };
+    let (ca_pem, identities) = issue_certificates(&settings, ids)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.threads)
         .thread_name("loadgen-worker")
         .enable_all()
         .build()
         .context("building the tokio runtime")?;
-    let series_per_agent = NodeLikeHost::new("x", 0, 0, 1).series_count();
-    let summary = runtime.block_on(drive(settings.clone(), ca_pem, identities));
-    let report = Report::new(&settings, series_per_agent, &summary, own_cpu_secs());
+    let fleet = match &dataset {
+        Some(dataset) => Fleet {
+            agents: dataset.hosts().len(),
+            series: dataset.series(),
+            series_per_agent: dataset.hosts().iter().map(|h| h.series_count()).max().unwrap_or(0),
+            dataset_samples: dataset.samples(),
+        },
+        None => {
+            let series_per_agent = NodeLikeHost::new("x", 0, 0, 1).series_count();
+            Fleet {
+                agents: settings.agents,
+                series: settings.agents * series_per_agent,
+                series_per_agent,
+                dataset_samples: 0,
+            }
+        }
+    };
+    let summary = runtime.block_on(drive(settings.clone(), ca_pem, identities, dataset));
+    let report = Report::new(&settings, &fleet, &summary, own_cpu_secs());
     report.print(settings.output)?;
     if summary.total.samples == 0 {
-        report::note(&report::why_nothing_acked(&settings, &summary));
+        report::note(&report::why_nothing_acked(&settings, fleet.agents, &summary));
+        return Ok(ExitCode::FAILURE);
+    }
+    if summary.total.samples < fleet.dataset_samples {
+        report::note(&format!(
+            "only {} of the dataset's {} samples were acked",
+            summary.total.samples, fleet.dataset_samples
+        ));
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Loads the fleet CA and issues one client certificate per agent (common name = agent id).
-fn issue_certificates(settings: &Settings) -> anyhow::Result<(String, Vec<(String, Identity)>)> {
+/// What the agents send, for the report.
+pub(crate) struct Fleet {
+    pub(crate) agents: usize,
+    pub(crate) series: usize,
+    /// The most series one agent has.
+    pub(crate) series_per_agent: usize,
+    /// With `--dataset`: every sample it holds (of the hosts sent); 0 otherwise.
+    pub(crate) dataset_samples: u64,
+}
+
+/// Reads the dataset and keeps its first `max_hosts` hosts.
+fn load_dataset(path: &std::path::Path, max_hosts: usize) -> anyhow::Result<Dataset> {
+    let started = Instant::now();
+    let mut dataset = Dataset::load(path)?;
+    if dataset.hosts().is_empty() {
+        anyhow::bail!("--dataset {} holds no samples", path.display());
+    }
+    dataset.truncate(max_hosts);
+    report::note(&format!(
+        "dataset {}: {} hosts, {} series, {} samples (read in {:.1} s)",
+        path.display(),
+        dataset.hosts().len(),
+        dataset.series(),
+        dataset.samples(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(dataset)
+}
+
+/// Loads the fleet CA and issues one client certificate per agent id (its common name).
+fn issue_certificates(settings: &Settings, ids: Vec<String>) -> anyhow::Result<(String, Vec<(String, Identity)>)> {
     let (cert, key) = (settings.ca_dir.join("ca.pem"), settings.ca_dir.join("ca-key.pem"));
     let ca = FleetCa::load(&cert, &key)
         .with_context(|| format!("loading the fleet CA from --ca-dir {}", settings.ca_dir.display()))?;
-    let identities = (0..settings.agents)
-        .map(|index| {
-            let id = settings.agent_id(index);
+    let identities = ids
+        .into_iter()
+        .map(|id| {
             let issued =
                 ca.issue_agent(&id, CERT_VALIDITY_DAYS).with_context(|| format!("issuing a certificate for {id}"))?;
             Ok((id, Identity::from_pem(issued.cert_pem, issued.key_pem)))
@@ -89,8 +155,14 @@ fn issue_certificates(settings: &Settings) -> anyhow::Result<(String, Vec<(Strin
     Ok((ca.cert_pem().to_string(), identities))
 }
 
-/// Runs every agent for the duration, printing progress, then lets them drain.
-async fn drive(settings: Settings, ca_pem: String, identities: Vec<(String, Identity)>) -> Summary {
+/// Runs every agent for the duration (with a dataset: until every agent has sent all its
+/// batches and had them acked, or the duration is up), printing progress, then lets them drain.
+async fn drive(
+    settings: Settings,
+    ca_pem: String,
+    identities: Vec<(String, Identity)>,
+    dataset: Option<Arc<Dataset>>,
+) -> Summary {
     let start = Instant::now();
     let clock = Clock::new(start, settings.warmup, settings.duration);
     let stats = Stats::new(clock);
@@ -98,6 +170,7 @@ async fn drive(settings: Settings, ca_pem: String, identities: Vec<(String, Iden
         settings,
         ca: Certificate::from_pem(ca_pem),
         stats: stats.clone(),
+        dataset,
         stop: CancellationToken::new(),
     });
     let mut agents = JoinSet::new();
@@ -111,7 +184,12 @@ async fn drive(settings: Settings, ca_pem: String, identities: Vec<(String, Iden
     tokio::pin!(end, interrupted);
     loop {
         tokio::select! {
-            _ = &mut end => break,
+            _ = &mut end => {
+                if shared.dataset.is_some() {
+                    report::note("--duration is up before every dataset sample was acked; stopping");
+                }
+                break;
+            }
             _ = &mut interrupted => {
                 report::note("interrupted; stopping and reporting what was measured so far");
                 break;

@@ -2,7 +2,8 @@
 //! waits for the Ack carrying its durable seq, then keeps `window` batches in flight
 //! (seq = durable + 1, + 2, ...), timing each batch from sending to the cumulative Ack that
 //! covers it. A broken stream is reopened after a pause; unacked batches are resent, as the
-//! real agent's shipper does.
+//! real agent's shipper does. Batches come from a simulated node-like host, or from one host
+//! of a `--dataset` (then the agent is done once all of that host's batches are acked).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tonic::Streaming;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::args::Settings;
+use crate::dataset::Dataset;
 use crate::failure::StreamError;
 use crate::report;
 use crate::stats::Stats;
@@ -34,6 +36,8 @@ pub(crate) struct Shared {
     pub(crate) settings: Settings,
     pub(crate) ca: Certificate,
     pub(crate) stats: Arc<Stats>,
+    /// With `--dataset`: its samples; agent `index` sends those of host `index`.
+    pub(crate) dataset: Option<Arc<Dataset>>,
     /// Cancelled when streaming ends: agents stop sending and drain their acks.
     pub(crate) stop: CancellationToken,
 }
@@ -51,7 +55,7 @@ pub(crate) struct Agent {
     id: String,
     identity: Identity,
     shared: Arc<Shared>,
-    host: NodeLikeHost,
+    batches: Batches,
     /// Whether seqs have been aligned with the aggregator's durable seq yet.
     aligned: bool,
     next_seq: u64,
@@ -59,6 +63,23 @@ pub(crate) struct Agent {
     acked: u64,
     in_flight: VecDeque<InFlight>,
     caught_up: bool,
+}
+
+/// Where an agent's batches come from.
+enum Batches {
+    /// A simulated host, collecting on the fly.
+    Synthetic(NodeLikeHost),
+    /// Host `host` of the dataset; `next` is the index of the next batch to send.
+    Dataset { dataset: Arc<Dataset>, host: usize, next: usize },
+}
+
+/// What an agent sends next.
+enum Next {
+    Batch(v1::Batch),
+    /// Nothing before this instant: the simulated host has reached the wall clock.
+    NotBefore(Instant),
+    /// The dataset host has no more batches.
+    Done,
 }
 
 /// How a stream ended without failing.
@@ -71,16 +92,21 @@ impl Agent {
     /// Agent number `index` (0-based) named `id`, presenting the client certificate `identity`.
     pub(crate) fn new(index: usize, id: String, identity: Identity, shared: Arc<Shared>) -> Self {
         let settings = &shared.settings;
-        let step = settings.step_ms;
-        // Spread the agents' collection times over the step, as a real fleet's are.
-        let offset = (index as i64 * 1_009) % step;
-        let start_ms = (unix_ms() - settings.backfill_ms) / step * step + offset;
-        let host = NodeLikeHost::new(&id, index as u64 + 1, start_ms, step);
+        let batches = match &shared.dataset {
+            Some(dataset) => Batches::Dataset { dataset: dataset.clone(), host: index, next: 0 },
+            None => {
+                let step = settings.step_ms;
+                // Spread the agents' collection times over the step, as a real fleet's are.
+                let offset = (index as i64 * 1_009) % step;
+                let start_ms = (unix_ms() - settings.backfill_ms) / step * step + offset;
+                Batches::Synthetic(NodeLikeHost::new(&id, index as u64 + 1, start_ms, step))
+            }
+        };
         Self {
             id,
             identity,
             shared,
-            host,
+            batches,
             aligned: false,
             next_seq: 1,
             acked: 0,
@@ -238,18 +264,31 @@ impl Agent {
         self.acked = self.acked.max(seq);
     }
 
-    /// The next batch, or the instant its newest sample stops being in the future.
-    fn next_batch(&mut self) -> Result<v1::Batch, Instant> {
+    /// The next batch; for a simulated host that has reached the wall clock, the instant its
+    /// next batch's newest sample stops being in the future.
+    fn next_batch(&mut self) -> Next {
         let collections = self.shared.settings.samples_per_series;
-        let ahead_ms = self.host.last_ts_ms(collections) - unix_ms();
-        if ahead_ms > 0 {
-            if !self.caught_up {
-                self.caught_up = true;
-                self.shared.stats.caught_up();
+        match &mut self.batches {
+            Batches::Synthetic(host) => {
+                let ahead_ms = host.last_ts_ms(collections) - unix_ms();
+                if ahead_ms > 0 {
+                    if !self.caught_up {
+                        self.caught_up = true;
+                        self.shared.stats.caught_up();
+                    }
+                    return Next::NotBefore(Instant::now() + Duration::from_millis(ahead_ms as u64));
+                }
+                Next::Batch(host.next_batch(collections))
             }
-            return Err(Instant::now() + Duration::from_millis(ahead_ms as u64));
+            Batches::Dataset { dataset, host, next } => {
+                let host = &dataset.hosts()[*host];
+                if *next >= host.batches(collections) {
+                    return Next::Done;
+                }
+                *next += 1;
+                Next::Batch(host.batch(*next - 1, collections))
+            }
         }
-        Ok(self.host.next_batch(collections))
     }
 
     async fn exchange(
@@ -268,11 +307,13 @@ impl Agent {
             if drain_deadline.is_none() {
                 while self.in_flight.len() < window {
                     let mut batch = match self.next_batch() {
-                        Ok(batch) => batch,
-                        Err(at) => {
+                        Next::Batch(batch) => batch,
+                        Next::NotBefore(at) => {
                             wake = Some(at);
                             break;
                         }
+                        Next::Done if self.in_flight.is_empty() => return Ok(Finished::Drained),
+                        Next::Done => break,
                     };
                     let seq = self.next_seq;
                     self.next_seq += 1;

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::args::{Output, Settings};
+use crate::Fleet;
+use crate::args::{Output, Settings, Source};
 use crate::stats::{Progress, Summary};
 
 /// Rejections printed one by one; later ones are only counted.
@@ -16,11 +17,16 @@ const PRINTED_REJECTIONS: u64 = 10;
 #[derive(Debug, Serialize)]
 pub(crate) struct Report {
     pub(crate) aggregator: String,
+    /// With `--dataset`: the file sent; the figures then cover the whole run.
+    pub(crate) dataset: Option<String>,
+    /// With `--dataset`: its samples (of the hosts sent); 0 otherwise.
+    pub(crate) dataset_samples: u64,
     pub(crate) agents: usize,
     /// Agents whose stream got as far as the Ack of its Hello.
     pub(crate) agents_connected: usize,
-    /// Series streamed: agents x series per simulated host.
+    /// Series streamed: agents x series per simulated host, or the dataset's series.
     pub(crate) series: usize,
+    /// Samples per batch (with a dataset: of the agent with the most series).
     pub(crate) samples_per_batch: usize,
     pub(crate) window: usize,
     pub(crate) warmup_secs: f64,
@@ -46,14 +52,19 @@ pub(crate) struct Report {
 }
 
 impl Report {
-    pub(crate) fn new(settings: &Settings, series_per_agent: usize, summary: &Summary, cpu_secs: f64) -> Self {
+    pub(crate) fn new(settings: &Settings, fleet: &Fleet, summary: &Summary, cpu_secs: f64) -> Self {
         let measured_secs = summary.measured_period.as_secs_f64();
         Self {
             aggregator: settings.aggregator.clone(),
-            agents: settings.agents,
+            dataset: match &settings.source {
+                Source::Synthetic => None,
+                Source::Dataset(path) => Some(path.display().to_string()),
+            },
+            dataset_samples: fleet.dataset_samples,
+            agents: fleet.agents,
             agents_connected: summary.agents_connected,
-            series: settings.agents * series_per_agent,
-            samples_per_batch: settings.samples_per_series * series_per_agent,
+            series: fleet.series,
+            samples_per_batch: settings.samples_per_series * fleet.series_per_agent,
             window: settings.window,
             warmup_secs: settings.warmup.as_secs_f64(),
             measured_secs,
@@ -83,6 +94,9 @@ impl Report {
             let _ = writeln!(out, "{label:<24}{value}");
         };
         line("aggregator", self.aggregator.clone());
+        if let Some(dataset) = &self.dataset {
+            line("dataset", format!("{dataset} ({} samples)", self.dataset_samples));
+        }
         line("agents", format!("{} ({} connected)", self.agents, self.agents_connected));
         line("series", self.series.to_string());
         line("samples per batch", format!("{} (window {} batches per agent)", self.samples_per_batch, self.window));
@@ -118,10 +132,10 @@ impl Report {
 }
 
 /// Why a run acked nothing, with its errors by kind.
-pub(crate) fn why_nothing_acked(settings: &Settings, summary: &Summary) -> String {
+pub(crate) fn why_nothing_acked(settings: &Settings, agents: usize, summary: &Summary) -> String {
     let mut why = format!(
         "no sample was acked: {} of {} agents got an Ack of their Hello from {}",
-        summary.agents_connected, settings.agents, settings.aggregator
+        summary.agents_connected, agents, settings.aggregator
     );
     if summary.errors.is_empty() {
         why.push_str("; there were no errors, the aggregator just acked nothing in time");
