@@ -116,7 +116,10 @@ impl TsdbConfig {
         ];
         for (field, value) in durations {
             if value.is_zero() || value.as_millis() > i64::MAX as u128 / 4 {
-                return Err(Error::InvalidConfig { field, reason: format!("must be positive and finite, got {value:?}") });
+                return Err(Error::InvalidConfig {
+                    field,
+                    reason: format!("must be positive and finite, got {value:?}"),
+                });
             }
         }
         for (field, level) in [("wal_zstd_level", self.wal_zstd_level), ("chunk_zstd_level", self.chunk_zstd_level)] {

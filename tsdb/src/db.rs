@@ -189,7 +189,13 @@ impl Tsdb {
     ///
     /// # Errors
     /// The file cannot be read, or a point is corrupt ([`Error::CorruptRollup`]).
-    pub fn select_rollup(&self, tier: Tier, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<RollupSeries>> {
+    pub fn select_rollup(
+        &self,
+        tier: Tier,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<RollupSeries>> {
         read::select_rollup(&self.shared, tier, matchers, start_ms, end_ms)
     }
 
@@ -203,7 +209,11 @@ impl Tsdb {
     /// Stores rollup points computed elsewhere (a regional's 1-minute tier, on its master),
     /// replacing stored points of the same buckets, creating series as needed. The receiver
     /// answers once the points are durable.
-    pub fn write_rollups(&self, tier: Tier, series: Vec<(Labels, Vec<crate::RollupPoint>)>) -> oneshot::Receiver<Result<()>> {
+    pub fn write_rollups(
+        &self,
+        tier: Tier,
+        series: Vec<(Labels, Vec<crate::RollupPoint>)>,
+    ) -> oneshot::Receiver<Result<()>> {
         let (reply, rx) = oneshot::channel();
         if let Err(TrySendError::Full(Request::Rollups { reply, .. })) =
             self.writer_tx.try_send(Request::Rollups { tier, series, reply })

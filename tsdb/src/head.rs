@@ -288,8 +288,7 @@ impl Heads {
     /// A copy of series `id`'s unsealed chunks that may overlap `[start, end]`.
     pub(crate) fn snapshot(&self, id: u64, start: i64, end: i64) -> HeadData {
         let Some(head) = self.series.get(&id) else { return HeadData::default() };
-        let frozen =
-            head.frozen.iter().filter(|c| c.streams.first_ts <= end && c.last_ts >= start).cloned().collect();
+        let frozen = head.frozen.iter().filter(|c| c.streams.first_ts <= end && c.last_ts >= start).cloned().collect();
         let open = head
             .open
             .as_ref()

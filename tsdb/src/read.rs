@@ -89,8 +89,11 @@ pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64
             stored.push((chunk_start, value));
         }
         for (chunk_start, value) in stored.into_iter().rev() {
-            decode_chunk(value.value(), &mut ts, &mut values)
-                .map_err(|reason| Error::CorruptChunk { series: id, start_ms: chunk_start, reason })?;
+            decode_chunk(value.value(), &mut ts, &mut values).map_err(|reason| Error::CorruptChunk {
+                series: id,
+                start_ms: chunk_start,
+                reason,
+            })?;
         }
         let sealed_until = ts.last().copied();
         let (mut head_ts, mut head_values) = (Vec::new(), Vec::new());
@@ -162,8 +165,12 @@ pub(crate) fn select_rollup(
         for entry in table.range((id, start)..=(id, end)).map_err(|e| err(e.into()))? {
             let (key, value) = entry.map_err(|e| err(e.into()))?;
             let bucket = key.value().1;
-            let point = decode_point(bucket, value.value())
-                .map_err(|reason| Error::CorruptRollup { tier, series: id, start_ms: bucket, reason })?;
+            let point = decode_point(bucket, value.value()).map_err(|reason| Error::CorruptRollup {
+                tier,
+                series: id,
+                start_ms: bucket,
+                reason,
+            })?;
             points.push(point);
         }
         if !points.is_empty() {

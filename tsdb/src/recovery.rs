@@ -62,10 +62,7 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
             heads.load_sealed(id.value(), min_ts, max_ts, last_bits);
         }
     }
-    let sealed_chunks = txn
-        .open_table(CHUNKS)
-        .and_then(|t| Ok(t.len()?))
-        .map_err(|e| load("chunks")(e.into()))?;
+    let sealed_chunks = txn.open_table(CHUNKS).and_then(|t| Ok(t.len()?)).map_err(|e| load("chunks")(e.into()))?;
 
     let replay = |e: redb::StorageError| Error::ReplayWal { source: e.into() };
     let wal = txn.open_table(WAL).map_err(|e| Error::ReplayWal { source: e.into() })?;
@@ -91,7 +88,13 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
         replayed += record.samples.len() as u64;
     }
     heads.set_applied_wal(next_wal);
-    info!(series = index.len(), wal_records, replayed_samples = replayed, head_samples = heads.samples(), "tsdb recovered");
+    info!(
+        series = index.len(),
+        wal_records,
+        replayed_samples = replayed,
+        head_samples = heads.samples(),
+        "tsdb recovered"
+    );
     Ok(Recovered {
         index,
         next_series_id,

@@ -102,7 +102,8 @@ impl WalDecoder {
             0 => &data[1..],
             FLAG_ZSTD => {
                 if self.decompressor.is_none() {
-                    self.decompressor = Some(zstd::bulk::Decompressor::new().map_err(|e| format!("zstd context: {e}"))?);
+                    self.decompressor =
+                        Some(zstd::bulk::Decompressor::new().map_err(|e| format!("zstd context: {e}"))?);
                 }
                 let decompressor = self.decompressor.as_mut().ok_or("no zstd context")?;
                 let size = zstd::zstd_safe::get_frame_content_size(&data[1..])

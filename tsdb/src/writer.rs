@@ -202,7 +202,13 @@ impl Writer {
         add(&counters.out_of_order_total, out_of_order_total as u64);
         add(&counters.duplicates_total, duplicates_total as u64);
         add(&counters.replays_total, replays);
-        debug!(batches = group.len(), samples = queued, replays, out_of_order = out_of_order_total, "tsdb group committed");
+        debug!(
+            batches = group.len(),
+            samples = queued,
+            replays,
+            out_of_order = out_of_order_total,
+            "tsdb group committed"
+        );
         for ((_, reply), outcome) in group.drain(..).zip(outcomes) {
             let _ = reply.send(Ok(outcome));
         }
@@ -277,7 +283,11 @@ impl Writer {
     }
 
     /// Resolves (creating when needed) the ids of `labels` in `txn`.
-    fn resolve_ids(&mut self, txn: &WriteTransaction, labels: &[&Labels]) -> Result<Vec<(u64, Option<String>)>, redb::Error> {
+    fn resolve_ids(
+        &mut self,
+        txn: &WriteTransaction,
+        labels: &[&Labels],
+    ) -> Result<Vec<(u64, Option<String>)>, redb::Error> {
         let mut series_table = txn.open_table(SERIES)?;
         let index = self.shared.index.read();
         let mut out = Vec::with_capacity(labels.len());

@@ -15,7 +15,8 @@ fn stores_counts_rejections_and_drops_replays() {
     let dir = tempfile::tempdir().unwrap();
     let tsdb = open(dir.path(), small_config());
     let series = [labels(&[("__name__", "up"), ("host", "a")]), labels(&[("__name__", "up"), ("host", "b")])];
-    let outcome = commit(&tsdb, batch(Some(("agent-a", 1)), &series, vec![(0, 1000, 1.0), (1, 1000, 2.0), (0, 2000, 1.5)]));
+    let outcome =
+        commit(&tsdb, batch(Some(("agent-a", 1)), &series, vec![(0, 1000, 1.0), (1, 1000, 2.0), (0, 2000, 1.5)]));
     assert_eq!(outcome, CommitOutcome::Stored { appended: 3, out_of_order: 0, duplicates: 0 });
     assert_eq!(tsdb.producer_seq("agent-a").unwrap(), 1);
     assert_eq!(tsdb.producer_seq("nobody").unwrap(), 0);
@@ -88,7 +89,10 @@ fn series_and_label_apis_filter_by_matchers_and_time() {
     assert_eq!(tsdb.label_names(&[], 0, 100_000).unwrap(), ["__name__", "host", "mode"]);
     assert_eq!(tsdb.label_names(&[], 40_000, 60_000).unwrap(), ["__name__", "host"]);
     assert_eq!(tsdb.label_values("host", &[], 0, 100_000).unwrap(), ["a", "b", "c"]);
-    assert_eq!(tsdb.label_values("host", &[Matcher::not_regex("mode", "idle").unwrap()], 0, 100_000).unwrap(), ["b", "c"]);
+    assert_eq!(
+        tsdb.label_values("host", &[Matcher::not_regex("mode", "idle").unwrap()], 0, 100_000).unwrap(),
+        ["b", "c"]
+    );
     assert_eq!(tsdb.label_values("mode", &cpu, 0, 100_000).unwrap(), ["idle", "user"]);
 }
 
@@ -138,8 +142,9 @@ fn check(tsdb: &sysmon_tsdb::Tsdb, model: &Model) {
 fn random_workload_with_restarts_matches_a_model() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = StdRng::seed_from_u64(11);
-    let all: Vec<Labels> =
-        (0..12).map(|i| labels(&[("__name__", "m"), ("host", &format!("h{}", i % 4)), ("i", &i.to_string())])).collect();
+    let all: Vec<Labels> = (0..12)
+        .map(|i| labels(&[("__name__", "m"), ("host", &format!("h{}", i % 4)), ("i", &i.to_string())]))
+        .collect();
     let mut model: Model = BTreeMap::new();
     let mut last: BTreeMap<Labels, (i64, u64)> = BTreeMap::new();
     let mut seqs: BTreeMap<String, u64> = BTreeMap::new();
@@ -150,12 +155,17 @@ fn random_workload_with_restarts_matches_a_model() {
         let committed = seqs.get(&producer).copied().unwrap_or(0);
         // Now and then resend an old seq, as an agent does after a crash.
         let seq = if committed > 0 && rng.random_bool(0.15) { committed } else { committed + 1 };
-        let series: Vec<Labels> = (0..rng.random_range(1..5)).map(|_| all[rng.random_range(0..all.len())].clone()).collect();
+        let series: Vec<Labels> =
+            (0..rng.random_range(1..5)).map(|_| all[rng.random_range(0..all.len())].clone()).collect();
         let mut samples = Vec::new();
         for _ in 0..rng.random_range(0..40) {
             let s = rng.random_range(0..series.len()) as u32;
             let ts = round * 1000 + rng.random_range(-1500..1000);
-            let v = if rng.random_bool(0.1) { f64::from_bits(0x7ff0_0000_0000_0002) } else { rng.random_range(0..5) as f64 };
+            let v = if rng.random_bool(0.1) {
+                f64::from_bits(0x7ff0_0000_0000_0002)
+            } else {
+                rng.random_range(0..5) as f64
+            };
             samples.push((s, ts, v));
         }
         let outcome = commit(&tsdb, batch(Some((&producer, seq)), &series, samples.clone()));
@@ -176,7 +186,11 @@ fn random_workload_with_restarts_matches_a_model() {
                     }
                 }
             }
-            assert_eq!(outcome, CommitOutcome::Stored { appended, out_of_order: ooo, duplicates: dup }, "round {round}");
+            assert_eq!(
+                outcome,
+                CommitOutcome::Stored { appended, out_of_order: ooo, duplicates: dup },
+                "round {round}"
+            );
         }
         match rng.random_range(0..10) {
             0 => {

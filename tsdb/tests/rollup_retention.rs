@@ -129,21 +129,21 @@ fn retention_deletes_each_tier_on_its_own_schedule() {
     let fresh = labels(&[("__name__", "fresh")]);
     // 20 minutes of "old" at T0; "fresh" keeps reporting.
     for i in 0..120i64 {
-        commit(&tsdb, batch(None, &[old.clone()], vec![(0, T0 + i * 10_000, i as f64)]));
+        commit(&tsdb, batch(None, std::slice::from_ref(&old), vec![(0, T0 + i * 10_000, i as f64)]));
     }
     tsdb.flush().unwrap();
     let count = |tier| tsdb.select_rollup(tier, &[], i64::MIN, i64::MAX).unwrap().len();
 
     // 2 h later: raw "old" is gone, its rollups stay.
     now.store(T0 + 2 * 3_600_000, Ordering::Relaxed);
-    commit(&tsdb, batch(None, &[fresh.clone()], vec![(0, T0 + 2 * 3_600_000, 1.0)]));
+    commit(&tsdb, batch(None, std::slice::from_ref(&fresh), vec![(0, T0 + 2 * 3_600_000, 1.0)]));
     tsdb.apply_retention().unwrap();
     let raw = tsdb.select(&[], i64::MIN, i64::MAX).unwrap();
     assert_eq!(raw.len(), 1);
     assert_eq!(raw[0].labels, fresh);
     assert_eq!(count(Tier::Minute), 1);
     assert_eq!(count(Tier::Hour), 1);
-    assert_eq!(tsdb.series(&[], i64::MIN, i64::MAX).unwrap(), [fresh.clone()]);
+    assert_eq!(tsdb.series(&[], i64::MIN, i64::MAX).unwrap(), std::slice::from_ref(&fresh));
     assert_eq!(tsdb.stats().series, 2, "old's rollups keep it in the index");
     assert!(tsdb.stats().expired_chunks_total >= 15);
 
@@ -151,22 +151,29 @@ fn retention_deletes_each_tier_on_its_own_schedule() {
     now.store(T0 + 5 * 3_600_000, Ordering::Relaxed);
     tsdb.apply_retention().unwrap();
     assert_eq!(count(Tier::Minute), 0);
-    assert_eq!(tsdb.select_rollup(Tier::Hour, &[Matcher::equal("__name__", "old")], i64::MIN, i64::MAX).unwrap().len(), 1);
+    assert_eq!(
+        tsdb.select_rollup(Tier::Hour, &[Matcher::equal("__name__", "old")], i64::MIN, i64::MAX).unwrap().len(),
+        1
+    );
 
     // 11 h: everything of "old" is gone and the series with it; "fresh" keeps its hour
     // bucket.
     now.store(T0 + 11 * 3_600_000, Ordering::Relaxed);
     tsdb.apply_retention().unwrap();
-    assert_eq!(tsdb.select_rollup(Tier::Hour, &[Matcher::equal("__name__", "old")], i64::MIN, i64::MAX).unwrap().len(), 0);
+    assert_eq!(
+        tsdb.select_rollup(Tier::Hour, &[Matcher::equal("__name__", "old")], i64::MIN, i64::MAX).unwrap().len(),
+        0
+    );
     let stats = tsdb.stats();
     assert_eq!(stats.series, 1, "{stats:?}");
     assert_eq!(stats.removed_series_total, 1);
     tsdb.close().unwrap();
 
     // The removal is durable, and a new "old" series gets a fresh id and starts empty.
-    let tsdb = open(dir.path(), TsdbConfig { clock: Clock::from_fn(move || now.load(Ordering::Relaxed)), ..small_config() });
+    let tsdb =
+        open(dir.path(), TsdbConfig { clock: Clock::from_fn(move || now.load(Ordering::Relaxed)), ..small_config() });
     assert_eq!(tsdb.stats().series, 1);
-    commit(&tsdb, batch(None, &[old.clone()], vec![(0, T0, 5.0)]));
+    commit(&tsdb, batch(None, std::slice::from_ref(&old), vec![(0, T0, 5.0)]));
     let data = tsdb.select(&[Matcher::equal("__name__", "old")], i64::MIN, i64::MAX).unwrap();
     assert_eq!(data[0].samples, [(T0, 5.0)]);
 }

@@ -28,7 +28,9 @@ fn random_value(rng: &mut StdRng) -> f64 {
     match rng.random_range(0..12) {
         0 => f64::from_bits(rng.random()),
         1 => f64::from_bits(STALE),
-        2 => [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, f64::MIN_POSITIVE, f64::MAX][rng.random_range(0..7)],
+        2 => {
+            [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, f64::MIN_POSITIVE, f64::MAX][rng.random_range(0..7)]
+        }
         3 => f64::from_bits(0x7ff8_0000_0000_0000 | rng.random_range(0..1u64 << 51)),
         4 => rng.random_range(-1e6..1e6),
         5 => (rng.random_range(-1_000_000_000i64..1_000_000_000) as f64) / 100.0,

@@ -3,9 +3,8 @@
 //! only taken when every value converts back to the very same bits.
 
 /// Exact powers of ten (every one up to 1e22 is exact in f64).
-const POW10: [f64; 19] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
-];
+const POW10: [f64; 19] =
+    [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18];
 
 /// The largest exponent tried.
 pub(crate) const MAX_EXPONENT: u8 = 18;
@@ -25,7 +24,8 @@ fn scaled(v: f64, exponent: u8) -> Option<i64> {
     // integer) stays exact there.
     let limit = if exponent == 0 { 9.2e18 } else { 9.007_199_254_740_992e15 };
     let x = v * POW10[usize::from(exponent)];
-    if !(x.abs() < limit) {
+    // NaN fails this test too.
+    if x.abs().partial_cmp(&limit) != Some(std::cmp::Ordering::Less) {
         return None;
     }
     let m = x.round() as i64;

@@ -127,7 +127,12 @@ impl GorillaEncoder {
 
     /// Both streams.
     pub(crate) fn finish(self) -> GorillaStreams {
-        GorillaStreams { ts: self.ts.finish(), values: self.values.finish(), first_ts: self.first_ts, count: self.count }
+        GorillaStreams {
+            ts: self.ts.finish(),
+            values: self.values.finish(),
+            first_ts: self.first_ts,
+            count: self.count,
+        }
     }
 
     /// Bytes held, for memory accounting.
@@ -320,7 +325,9 @@ mod tests {
         }
         let streams = encoder.finish();
         let (mut ts, mut values) = (Vec::new(), Vec::new());
-        assert!(decode_gorilla(&streams.ts[..streams.ts.len() / 2], &streams.values, 0, 50, &mut ts, &mut values).is_err());
+        assert!(
+            decode_gorilla(&streams.ts[..streams.ts.len() / 2], &streams.values, 0, 50, &mut ts, &mut values).is_err()
+        );
         assert!(decode_gorilla_values(&streams.values[..streams.values.len() / 2], 50, &mut values).is_err());
         // A window reuse before any window was set.
         assert!(decode_gorilla_values(&[0, 0, 0, 0, 0, 0, 0, 0, 0b1000_0000, 0], 2, &mut values).is_err());

@@ -24,7 +24,8 @@ impl Frame {
     fn of(values: &[i64]) -> Frame {
         let Some(&min) = values.iter().min() else { return Frame { min: 0, gcd: 0, width: 0 } };
         let gcd = values.iter().fold(0u64, |g, &v| gcd(g, v.wrapping_sub(min) as u64));
-        let max_quotient = if gcd == 0 { 0 } else { values.iter().map(|&v| v.wrapping_sub(min) as u64 / gcd).max().unwrap_or(0) };
+        let max_quotient =
+            if gcd == 0 { 0 } else { values.iter().map(|&v| v.wrapping_sub(min) as u64 / gcd).max().unwrap_or(0) };
         Frame { min, gcd, width: 64 - max_quotient.leading_zeros() }
     }
 

@@ -131,7 +131,15 @@ mod tests {
 
     #[test]
     fn counter_with_a_reset_and_a_stale_marker() {
-        let samples = [(0, 10.0), (10_000, 15.0), (20_000, 3.0), (30_000, f64::from_bits(STALE_MARKER_BITS)), (40_000, 3.0), (50_000, 7.0), (60_000, 1.0)];
+        let samples = [
+            (0, 10.0),
+            (10_000, 15.0),
+            (20_000, 3.0),
+            (30_000, f64::from_bits(STALE_MARKER_BITS)),
+            (40_000, 3.0),
+            (50_000, 7.0),
+            (60_000, 1.0),
+        ];
         let (ts, values): (Vec<i64>, Vec<f64>) = samples.iter().copied().unzip();
         let mut open = None;
         let mut done = Vec::new();
