@@ -8,7 +8,7 @@ use promql_parser::parser::{Expr, Function, register_extra_functions};
 
 use crate::error::{Error, Result};
 use crate::eval::evaluator::{EvalSettings, Evaluator, unwrap_parens};
-use crate::eval::selectors::window_bounds;
+use crate::eval::selectors::{window_bounds, without_stale};
 use crate::eval::types::{Evaluated, Steps};
 use crate::storage::Storage;
 use crate::value::{InstantSample, QueryResult, RangeSeries, Value};
@@ -145,7 +145,8 @@ impl Engine {
                     .into_iter()
                     .filter_map(|s| {
                         let (lo, hi) = window_bounds(&s.points, end - range.range_ms, end);
-                        (hi > lo).then(|| RangeSeries { labels: s.labels, points: s.points[lo..hi].to_vec() })
+                        let points = without_stale(&s.points[lo..hi]).into_owned();
+                        (!points.is_empty()).then_some(RangeSeries { labels: s.labels, points })
                     })
                     .collect();
                 matrix.sort_by(|a, b| a.labels.cmp(&b.labels));

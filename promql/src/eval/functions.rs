@@ -11,6 +11,7 @@ use crate::eval::selectors::{absent_labels, eval_vector_selector, window_bounds}
 use crate::eval::series_set::merge_same_labels;
 use crate::eval::types::{Evaluated, RangeInput, Series, Steps};
 use crate::eval::{date, histogram, label_functions};
+use crate::storage::is_stale_marker;
 
 /// Evaluates a function call at every step.
 pub(crate) fn eval_call(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Evaluated> {
@@ -186,7 +187,7 @@ fn absent_over_time(ev: &mut Evaluator<'_>, expr: &Expr, steps: Steps) -> Result
             let end = range.window_end(ts);
             let present = range.series.iter().any(|s| {
                 let (lo, hi) = window_bounds(&s.points, end - range.range_ms, end);
-                hi > lo
+                s.points[lo..hi].iter().any(|&(_, v)| !is_stale_marker(v))
             });
             (!present).then_some(1.0)
         })

@@ -3,9 +3,11 @@
 
 use crate::error::{Error, Result};
 use crate::eval::labels::drop_metric_name;
+use crate::eval::selectors::without_stale;
 use crate::eval::series_set::ensure_distinct_labels;
 use crate::eval::stats::{kahan_inc, linear_regression, quantile};
 use crate::eval::types::{RangeInput, Series, Steps};
+use crate::storage::is_stale_marker;
 
 /// A function that reads a window of samples per step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,61 +95,126 @@ pub(crate) fn eval_range_function(
     scalars: &[Vec<f64>],
     check_deadline: &dyn Fn() -> Result<()>,
 ) -> Result<Vec<Series>> {
-    let n = steps.len();
     let mut out = Vec::with_capacity(input.series.len());
-    let mut resets_before: Vec<u32> = Vec::new();
-    let mut step_scalars = vec![0.0; scalars.len()];
+    let mut buffers = SlideBuffers { windows: Vec::with_capacity(steps.len()), scalars: vec![0.0; scalars.len()] };
     for (index, s) in input.series.iter().enumerate() {
         if index % 256 == 255 {
             check_deadline()?;
         }
-        let points = &s.points;
-        if points.is_empty() {
+        if s.points.is_empty() {
             continue;
         }
-        if func.is_counter() {
-            resets_before.clear();
-            let mut count = 0u32;
-            resets_before.push(0);
-            for w in points.windows(2) {
-                if w[1].1 < w[0].1 {
-                    count += 1;
-                }
-                resets_before.push(count);
+        // Stale markers are rare: slide over the raw samples, and only when one turns up
+        // slide again over a copy without them.
+        let values = match slide(func, &s.points, input, steps, scalars, &mut buffers, true)? {
+            Some(values) => values,
+            None => {
+                let clean = without_stale(&s.points);
+                slide(func, &clean, input, steps, scalars, &mut buffers, false)?.unwrap_or_default()
             }
-        }
-        let mut values = vec![None; n];
-        let (mut lo, mut hi) = (0usize, 0usize);
-        for (step, value) in values.iter_mut().enumerate() {
-            let ts = steps.time(step);
-            let range_end = input.window_end(ts);
-            let range_start = range_end - input.range_ms;
-            while hi < points.len() && points[hi].0 <= range_end {
-                hi += 1;
-            }
-            while lo < hi && points[lo].0 < range_start {
-                lo += 1;
-            }
-            if lo == hi {
-                continue;
-            }
-            for (slot, arg) in step_scalars.iter_mut().zip(scalars) {
-                *slot = arg[step];
-            }
-            let ctx = WindowContext {
-                ts,
-                range_start,
-                range_end,
-                range_ms: input.range_ms,
-                has_reset: func.is_counter() && resets_before[hi - 1] > resets_before[lo],
-                scalars: &step_scalars,
-            };
-            *value = compute(func, &points[lo..hi], &ctx)?;
-        }
+        };
         let labels = if func == RangeFunction::LastOverTime { s.labels.clone() } else { drop_metric_name(&s.labels) };
         out.push(Series { labels, values });
     }
     ensure_distinct_labels(out)
+}
+
+/// The first index from `from` on (below `limit`) where `before` stops holding; it holds
+/// on a prefix since `points` is sorted. Counts in blocks of 8 without early exits, which
+/// beats a sample-by-sample loop whose exit branch mispredicts at every step.
+fn advance(points: &[(i64, f64)], from: usize, limit: usize, before: impl Fn(i64) -> bool) -> usize {
+    let mut i = from;
+    loop {
+        let end = (i + 8).min(limit);
+        let block = &points[i..end];
+        let count = block.iter().filter(|p| before(p.0)).count();
+        i += count;
+        if count < block.len() || end == limit {
+            return i;
+        }
+    }
+}
+
+/// How many of the indices `from..to` are counter resets (a value below the previous one).
+fn count_resets(points: &[(i64, f64)], from: usize, to: usize) -> u32 {
+    if from >= to {
+        return 0;
+    }
+    points[from - 1..to].windows(2).map(|p| u32::from(p[1].1 < p[0].1)).sum()
+}
+
+/// One step's window: `points[lo..hi]`.
+struct Window {
+    lo: usize,
+    hi: usize,
+    has_reset: bool,
+}
+
+/// Scratch space reused across series.
+struct SlideBuffers {
+    windows: Vec<Window>,
+    scalars: Vec<f64>,
+}
+
+/// One series' values at every step, or `None` when `detect_stale` finds a stale marker.
+fn slide(
+    func: RangeFunction,
+    points: &[(i64, f64)],
+    input: &RangeInput,
+    steps: Steps,
+    scalars: &[Vec<f64>],
+    buffers: &mut SlideBuffers,
+    detect_stale: bool,
+) -> Result<Option<Vec<Option<f64>>>> {
+    // First every step's window bounds, then the computations in a loop of their own:
+    // with no hard-to-predict branch between them, consecutive windows' arithmetic
+    // (rate's divisions) overlaps in the CPU.
+    let windows = &mut buffers.windows;
+    windows.clear();
+    // Counter resets inside the window, i.e. at indices lo+1..hi, kept up to date as the
+    // window slides, for rate and increase only.
+    let track_resets = func.is_counter();
+    let mut resets_in_window = 0u32;
+    let (mut lo, mut hi) = (0usize, 0usize);
+    for ts in steps.times() {
+        let range_end = input.window_end(ts);
+        let range_start = range_end - input.range_ms;
+        let new_hi = advance(points, hi, points.len(), |t| t <= range_end);
+        if detect_stale && points[hi..new_hi].iter().fold(false, |stale, &(_, v)| stale | is_stale_marker(v)) {
+            return Ok(None);
+        }
+        if track_resets {
+            resets_in_window += count_resets(points, hi.max(lo + 1), new_hi);
+        }
+        hi = new_hi;
+        let new_lo = advance(points, lo, hi, |t| t < range_start);
+        if track_resets && new_lo > lo {
+            resets_in_window -= count_resets(points, lo + 1, (new_lo + 1).min(hi));
+        }
+        lo = new_lo;
+        windows.push(Window { lo, hi, has_reset: resets_in_window > 0 });
+    }
+    let mut values = vec![None; steps.len()];
+    for (step, (value, window)) in values.iter_mut().zip(windows.iter()).enumerate() {
+        if window.lo == window.hi {
+            continue;
+        }
+        for (slot, arg) in buffers.scalars.iter_mut().zip(scalars) {
+            *slot = arg[step];
+        }
+        let ts = steps.time(step);
+        let range_end = input.window_end(ts);
+        let ctx = WindowContext {
+            ts,
+            range_start: range_end - input.range_ms,
+            range_end,
+            range_ms: input.range_ms,
+            has_reset: window.has_reset,
+            scalars: &buffers.scalars,
+        };
+        *value = compute(func, &points[window.lo..window.hi], &ctx)?;
+    }
+    Ok(Some(values))
 }
 
 fn compute(func: RangeFunction, w: &[(i64, f64)], ctx: &WindowContext<'_>) -> Result<Option<f64>> {

@@ -1,5 +1,7 @@
 //! Selectors: one storage read per selector for all steps, then lookback and windows in memory.
 
+use std::borrow::Cow;
+
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{MatrixSelector, VectorSelector};
 use sysmon_tsdb::{Labels, METRIC_NAME, MatchKind, Matcher};
@@ -134,8 +136,9 @@ pub(crate) fn eval_vector_selector(
     Ok(if at.is_some() { broadcast(out, steps.len()) } else { out })
 }
 
-/// A range selector: its series' samples (stale markers dropped) covering every window
-/// the steps will read.
+/// A range selector: its series' samples covering every window the steps will read.
+/// Stale markers are still in: readers drop them (see [`without_stale`]), so that the
+/// common case costs no extra pass over the samples.
 pub(crate) fn eval_matrix_selector(ev: &mut Evaluator<'_>, ms: &MatrixSelector, steps: Steps) -> Result<RangeInput> {
     let vs = &ms.vs;
     let offset = offset_ms(&vs.offset);
@@ -143,17 +146,17 @@ pub(crate) fn eval_matrix_selector(ev: &mut Evaluator<'_>, ms: &MatrixSelector, 
     let read = read_steps(at, steps);
     let range_ms = i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX);
     let fetched = fetch(ev, vs, read.start_ms - offset - range_ms, read.end_ms - offset)?;
-    let series = fetched
-        .into_iter()
-        .map(|s| {
-            let mut points = s.samples;
-            if points.iter().any(|&(_, v)| is_stale_marker(v)) {
-                points.retain(|&(_, v)| !is_stale_marker(v));
-            }
-            RangeSeriesInput { labels: s.labels, points }
-        })
-        .collect();
+    let series = fetched.into_iter().map(|s| RangeSeriesInput { labels: s.labels, points: s.samples }).collect();
     Ok(RangeInput { series, range_ms, offset_ms: offset, at_ms: at, absent_labels: absent_labels(vs) })
+}
+
+/// `points` without stale markers, copied only when there are any.
+pub(crate) fn without_stale(points: &[(i64, f64)]) -> Cow<'_, [(i64, f64)]> {
+    if points.iter().any(|&(_, v)| is_stale_marker(v)) {
+        Cow::Owned(points.iter().copied().filter(|&(_, v)| !is_stale_marker(v)).collect())
+    } else {
+        Cow::Borrowed(points)
+    }
 }
 
 /// The index range of `points` (sorted by time) inside `[start, end]`.

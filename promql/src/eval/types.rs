@@ -63,7 +63,8 @@ impl Series {
 /// A range vector: raw points per series and the window each step reads.
 #[derive(Debug, Clone)]
 pub(crate) struct RangeInput {
-    /// The series, each with its points sorted by time (no stale markers).
+    /// The series, each with its points sorted by time. A range selector's may hold stale
+    /// markers, which are not samples: read them through `selectors::without_stale`.
     pub(crate) series: Vec<RangeSeriesInput>,
     /// Window length.
     pub(crate) range_ms: i64,
