@@ -1,1 +1,128 @@
-fn main() {}
+//! Durable ingest throughput: batches from many producers, group-committed with fsync
+//! (`Durability::Immediate`), with the sealer running alongside as in production.
+//!
+//! `cargo bench -p sysmon-tsdb --bench ingest`. The redb file goes to `TSDB_BENCH_DIR`
+//! (default: the system temp dir; use a real disk, not tmpfs, for fsync to count). Building
+//! each batch (cloning its labels, as the ingest decoder would produce them) is timed too.
+
+#![allow(missing_docs, clippy::print_stdout)] // a bench reports on stdout
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sysmon_tsdb::{Labels, Tsdb, TsdbConfig, WriteBatch};
+
+const PRODUCERS: usize = 100;
+const SERIES_PER_PRODUCER: usize = 100;
+/// Batches in flight at once, as many agents' streams would keep.
+const IN_FLIGHT: usize = 64;
+
+struct Producer {
+    id: String,
+    series: Vec<Labels>,
+    seq: u64,
+    ts: i64,
+}
+
+fn producers() -> Vec<Producer> {
+    (0..PRODUCERS)
+        .map(|p| {
+            let host = format!("host-{p:05}");
+            let series = (0..SERIES_PER_PRODUCER)
+                .map(|s| {
+                    let (name, extra) = match s % 4 {
+                        0 => ("node_cpu_seconds_total", ("mode", "user")),
+                        1 => ("node_memory_Active_bytes", ("unit", "bytes")),
+                        2 => ("node_network_receive_bytes_total", ("device", "eth0")),
+                        _ => ("node_load1", ("kind", "gauge")),
+                    };
+                    Labels::new([
+                        ("__name__".to_string(), name.to_string()),
+                        ("host".to_string(), host.clone()),
+                        ("region".to_string(), "eu-1".to_string()),
+                        ("i".to_string(), s.to_string()),
+                        (extra.0.to_string(), extra.1.to_string()),
+                    ])
+                })
+                .collect();
+            Producer { id: host, series, seq: 0, ts: 1_700_000_000_000 }
+        })
+        .collect()
+}
+
+/// The next batch of `samples` samples from producer `p`: every series at the next
+/// `samples / SERIES_PER_PRODUCER` scrape times, 10 s apart, node-like values.
+fn next_batch(p: &mut Producer, samples: usize) -> WriteBatch {
+    p.seq += 1;
+    let scrapes = samples / SERIES_PER_PRODUCER;
+    let mut out = Vec::with_capacity(samples);
+    for _ in 0..scrapes {
+        p.ts += 10_000;
+        let k = (p.ts / 10_000) as f64;
+        for s in 0..SERIES_PER_PRODUCER {
+            let v = match s % 4 {
+                0 => ((k * 137.0 + s as f64 * 1000.0).round()) / 100.0,
+                1 => ((1u64 << 32) as f64) + ((k as u64 * 7919 + s as u64) % 401) as f64 * 4096.0,
+                2 => (k * 1500.0 * (s as f64 + 1.0)).round(),
+                _ => (((k * 31.0 + s as f64) % 400.0).round()) / 100.0,
+            };
+            out.push((s as u32, p.ts, v));
+        }
+    }
+    WriteBatch { producer: Some((p.id.clone(), p.seq)), series: p.series.clone(), samples: out }
+}
+
+fn bench(c: &mut Criterion) {
+    let base = std::env::var("TSDB_BENCH_DIR").map(Into::into).unwrap_or_else(|_| std::env::temp_dir());
+    let mut group = c.benchmark_group("ingest");
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    for batch_samples in [1_000usize, 10_000] {
+        let dir = tempfile::tempdir_in(&base).expect("bench dir");
+        let db = redb::Database::create(dir.path().join("bench.redb")).expect("redb file");
+        let tsdb = Tsdb::open(Arc::new(db), TsdbConfig::default()).expect("tsdb opens");
+        let mut producers = producers();
+        let mut next = 0;
+        group.throughput(Throughput::Elements(batch_samples as u64));
+        let name = format!(
+            "durable submit, {batch_samples}-sample batches, {PRODUCERS} producers x {SERIES_PER_PRODUCER} series"
+        );
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                let mut in_flight = VecDeque::with_capacity(IN_FLIGHT);
+                for _ in 0..iters {
+                    let batch = next_batch(&mut producers[next % PRODUCERS], batch_samples);
+                    next += 1;
+                    in_flight.push_back(tsdb.submit(batch));
+                    if in_flight.len() >= IN_FLIGHT {
+                        let rx = in_flight.pop_front().expect("a batch in flight");
+                        rx.blocking_recv().expect("writer answers").expect("batch commits");
+                    }
+                }
+                for rx in in_flight {
+                    rx.blocking_recv().expect("writer answers").expect("batch commits");
+                }
+                start.elapsed()
+            })
+        });
+        let stats = tsdb.stats();
+        println!(
+            "{batch_samples}-sample batches: {} samples in {} group commits ({:.0} samples/commit), WAL {:.2} bytes/sample, {} chunks sealed ({:.3} bytes/sample), {} head samples, head {} MiB",
+            stats.appended_total,
+            stats.commits_total,
+            stats.appended_total as f64 / stats.commits_total.max(1) as f64,
+            stats.wal_bytes_written_total as f64 / stats.appended_total.max(1) as f64,
+            stats.sealed_chunks,
+            stats.sealed_bytes_total as f64 / stats.sealed_samples_total.max(1) as f64,
+            stats.head_samples,
+            stats.head_bytes >> 20,
+        );
+        tsdb.close().expect("tsdb closes");
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -40,7 +40,8 @@ pub struct TsdbConfig {
     /// The most samples waiting for the writer; beyond it [`crate::Tsdb::submit`] refuses with
     /// [`Error::QueueFull`]. Default 4 000 000.
     pub max_queued_samples: usize,
-    /// The most chunks one sealing transaction writes. Default 8192.
+    /// The most chunks one sealing transaction writes; the writer waits while one commits.
+    /// Default 1024.
     pub max_chunks_per_seal: usize,
     /// The most keys one retention transaction deletes. Default 10 000.
     pub max_deletes_per_retention_txn: usize,
@@ -70,7 +71,7 @@ impl Default for TsdbConfig {
             max_group_samples: 200_000,
             max_queued_batches: 4096,
             max_queued_samples: 4_000_000,
-            max_chunks_per_seal: 8192,
+            max_chunks_per_seal: 1024,
             max_deletes_per_retention_txn: 10_000,
             wal_zstd_level: 1,
             chunk_zstd_level: 3,

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::head::HeadData;
 use crate::labels::Labels;
 use crate::matcher::Matcher;
-use crate::rollup::{RollupPoint, Tier, decode_point};
+use crate::rollup::{RollupPoint, Tier, decode_block};
 use crate::schema::CHUNKS;
 use crate::shared::Shared;
 
@@ -162,16 +162,16 @@ pub(crate) fn select_rollup(
     let mut out = Vec::new();
     for (id, labels) in labels {
         let mut points = Vec::new();
-        for entry in table.range((id, start)..=(id, end)).map_err(|e| err(e.into()))? {
+        for entry in table.range((id, tier.block_start(start))..=(id, end)).map_err(|e| err(e.into()))? {
             let (key, value) = entry.map_err(|e| err(e.into()))?;
-            let bucket = key.value().1;
-            let point = decode_point(bucket, value.value()).map_err(|reason| Error::CorruptRollup {
+            let block = key.value().1;
+            let decoded = decode_block(tier, block, value.value()).map_err(|reason| Error::CorruptRollup {
                 tier,
                 series: id,
-                start_ms: bucket,
+                start_ms: block,
                 reason,
             })?;
-            points.push(point);
+            points.extend(decoded.into_iter().filter(|p| p.start_ms >= start && p.start_ms <= end));
         }
         if !points.is_empty() {
             out.push(RollupSeries { labels, points });

@@ -2,7 +2,8 @@
 //! the configured wall clock), in transactions of bounded size, then asks the writer to
 //! remove series that hold nothing anymore.
 //!
-//! A chunk goes only when its last sample is past the cutoff; a bucket when its end is.
+//! A chunk goes only when its last sample is past the cutoff; a rollup block (an hour of
+//! 1-minute points, a day of 1-hour points) when its end is.
 
 use std::sync::mpsc::{SyncSender, sync_channel};
 
@@ -174,8 +175,9 @@ fn expire_rollups(shared: &Shared, ids: &[u64], tier: Tier, cutoff: i64) -> Resu
         Tier::Hour => "1h rollup",
     };
     let mut batcher = Batcher::new(shared, what);
-    // A bucket expires when it ends at or before the cutoff.
-    let last_start = cutoff.saturating_sub(tier.width_ms());
+    // Points are stored in blocks; a block goes when its last bucket ends at or before the
+    // cutoff, so points outlive their retention by up to one block (1 h or 1 day).
+    let last_start = cutoff.saturating_sub(tier.block_ms());
     let mut expired = 0u64;
     let limit = shared.config.max_deletes_per_retention_txn;
     for &id in ids {

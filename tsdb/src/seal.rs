@@ -13,14 +13,14 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 
 use redb::{Durability, ReadableTable as _, Table};
-use tracing::{debug, error, warn};
+use tracing::{debug, error};
 
 use crate::codec::ChunkEncoder;
 use crate::config::millis;
 use crate::error::{Error, Result};
 use crate::head::FrozenChunk;
 use crate::retention;
-use crate::rollup::{RollupPoint, Tier, decode_point, encode_point, fold_samples, is_stale_marker};
+use crate::rollup::{BlockEditor, Tier, fold_samples, is_stale_marker};
 use crate::schema::{CHUNKS, SEALED, WAL};
 use crate::shared::Shared;
 use crate::stats::{add, sub};
@@ -110,7 +110,9 @@ impl Sealer {
         if cut > 0 {
             debug!(chunks = cut, "tsdb cut old head chunks");
         }
-        if let Err(err) = self.seal_pending(Durability::Immediate) {
+        // Not fsynced: until the writer's next commit makes it durable, a crash loses this
+        // sealing and the WAL, which still holds every sample, replays it.
+        if let Err(err) = self.seal_pending(Durability::None) {
             add(&self.shared.counters.seal_errors_total, 1);
             error!(error = %err, "tsdb sealing failed");
         }
@@ -209,7 +211,10 @@ impl Sealer {
     ) -> Result<(u64, u64)> {
         let err = |source: redb::Error| Error::SealChunks { chunks: chunks.len(), source };
         let mut txn = self.shared.db.begin_write().map_err(|e| err(e.into()))?;
-        txn.set_durability(durability).map_err(|e| err(e.into()))?;
+        if txn.set_durability(durability).is_err() {
+            // A database shared between processes refuses non-durable commits.
+            txn.set_durability(Durability::Immediate).map_err(|e| err(e.into()))?;
+        }
         let trimmed = (|| -> std::result::Result<(u64, u64), redb::Error> {
             let mut chunk_table = txn.open_table(CHUNKS)?;
             let mut sealed = txn.open_table(SEALED)?;
@@ -270,25 +275,12 @@ fn roll_up(
     let Some(first) = ts.iter().zip(values).find(|(_, v)| !is_stale_marker(**v)).map(|(t, _)| *t) else {
         return Ok(());
     };
-    let start = tier.bucket_start(first);
-    let mut open: Option<RollupPoint> = match table.get((id, start))? {
-        Some(stored) => match decode_point(start, stored.value()) {
-            Ok(point) => Some(point),
-            Err(reason) => {
-                warn!(series = id, tier = %tier, start_ms = start, reason, "corrupt rollup point replaced");
-                None
-            }
-        },
-        None => None,
-    };
+    let mut editor = BlockEditor::new(table, tier, id);
+    let mut open = editor.take(tier.bucket_start(first))?;
     let mut done = Vec::new();
     fold_samples(tier, ts, values, &mut open, |p| done.push(p));
-    done.extend(open);
-    let mut buf = Vec::with_capacity(64);
-    for point in done {
-        buf.clear();
-        encode_point(&point, &mut buf);
-        table.insert((id, point.start_ms), buf.as_slice())?;
+    for point in done.into_iter().chain(open) {
+        editor.put(point)?;
     }
-    Ok(())
+    editor.finish()
 }

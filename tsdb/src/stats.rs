@@ -25,6 +25,8 @@ pub struct TsdbStats {
     pub wal_records: u64,
     /// Bytes of WAL records stored.
     pub wal_bytes: u64,
+    /// Bytes of WAL records written since open.
+    pub wal_bytes_written_total: u64,
     /// Batches waiting for the writer.
     pub queued_batches: usize,
     /// Samples waiting for the writer.
@@ -63,6 +65,7 @@ pub(crate) struct Counters {
     pub(crate) sealed_samples_total: AtomicU64,
     pub(crate) wal_records: AtomicU64,
     pub(crate) wal_bytes: AtomicU64,
+    pub(crate) wal_bytes_written_total: AtomicU64,
     pub(crate) commits_total: AtomicU64,
     pub(crate) appended_total: AtomicU64,
     pub(crate) out_of_order_total: AtomicU64,
@@ -98,6 +101,7 @@ impl Counters {
             sealed_samples_total: get(&self.sealed_samples_total),
             wal_records: get(&self.wal_records),
             wal_bytes: get(&self.wal_bytes),
+            wal_bytes_written_total: get(&self.wal_bytes_written_total),
             commits_total: get(&self.commits_total),
             appended_total: get(&self.appended_total),
             out_of_order_total: get(&self.out_of_order_total),

@@ -20,7 +20,7 @@ use crate::batch::{CommitOutcome, PreparedBatch};
 use crate::error::{Error, Result};
 use crate::head::AppendOutcome;
 use crate::labels::Labels;
-use crate::rollup::{RollupPoint, Tier, encode_point};
+use crate::rollup::{BlockEditor, RollupPoint, Tier};
 use crate::schema::{CHUNKS, META, NEXT_SERIES_ID, PRODUCER_SEQ, SEALED, SERIES, WAL};
 use crate::seal::SealerSignal;
 use crate::shared::Shared;
@@ -158,6 +158,7 @@ impl Writer {
         };
         add(&counters.commits_total, 1);
         add(&counters.wal_bytes, wal_bytes);
+        add(&counters.wal_bytes_written_total, wal_bytes);
         add(&counters.wal_records, staged.iter().filter(|s| matches!(s, Staged::Record { .. })).count() as u64);
 
         if !new_series.is_empty() {
@@ -327,13 +328,15 @@ impl Writer {
             let ids = self.resolve_ids(&txn, &labels)?;
             {
                 let mut table = txn.open_table(tier.table())?;
-                let mut buf = Vec::new();
                 for ((id, _), (_, points)) in ids.iter().zip(&series) {
-                    for point in points {
-                        buf.clear();
-                        encode_point(point, &mut buf);
-                        table.insert((*id, tier.bucket_start(point.start_ms)), buf.as_slice())?;
+                    let mut sorted = points.clone();
+                    sorted.sort_by_key(|p| p.start_ms);
+                    let mut editor = BlockEditor::new(&mut table, tier, *id);
+                    for mut point in sorted {
+                        point.start_ms = tier.bucket_start(point.start_ms);
+                        editor.put(point)?;
                     }
+                    editor.finish()?;
                 }
             }
             txn.commit()?;
