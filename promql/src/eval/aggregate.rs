@@ -314,6 +314,29 @@ fn format_value(v: f64) -> String {
     } else if v == f64::NEG_INFINITY {
         "-Inf".into()
     } else {
-        format!("{v}")
+        // Shortest digits that read back as `v`; where two such endings are equally close
+        // (1e15 + 0.25: ".2" or ".3"), Go takes the exactly rounded (half to even) one.
+        let shortest = format!("{v}");
+        match shortest.split_once('.') {
+            Some((_, decimals)) => {
+                let rounded = format!("{v:.prec$}", prec = decimals.len());
+                if rounded.parse::<f64>() == Ok(v) { rounded } else { shortest }
+            }
+            None => shortest,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_value;
+
+    #[test]
+    fn values_format_as_go_does() {
+        assert_eq!(format_value(1e15 + 0.25), "1000000000000000.2");
+        assert_eq!(format_value(0.1), "0.1");
+        assert_eq!(format_value(1e21), "1000000000000000000000");
+        assert_eq!(format_value(-0.0), "-0");
+        assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
     }
 }

@@ -166,7 +166,12 @@ fn eval_range_call(ev: &mut Evaluator<'_>, func: RangeFunction, args: &[&Expr], 
             scalars.push(ev.eval_scalar(expr, steps)?);
         }
     }
-    let range = range.ok_or_else(|| Error::BadQuery("missing range vector argument".into()))?;
+    let mut range = range.ok_or_else(|| Error::BadQuery("missing range vector argument".into()))?;
+    if func == RangeFunction::PredictLinear && range.at_ms.is_some() {
+        // Prometheus evaluates this call at each step (its result depends on the step
+        // time), reading the `@` window shifted by the step's distance from the start.
+        range.drift_start_ms = Some(steps.start_ms);
+    }
     let check = || ev.check_deadline("evaluating a range function");
     eval_range_function(func, &range, steps, &scalars, &check)
 }

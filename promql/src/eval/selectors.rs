@@ -147,7 +147,14 @@ pub(crate) fn eval_matrix_selector(ev: &mut Evaluator<'_>, ms: &MatrixSelector, 
     let range_ms = i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX);
     let fetched = fetch(ev, vs, read.start_ms - offset - range_ms, read.end_ms - offset)?;
     let series = fetched.into_iter().map(|s| RangeSeriesInput { labels: s.labels, points: s.samples }).collect();
-    Ok(RangeInput { series, range_ms, offset_ms: offset, at_ms: at, absent_labels: absent_labels(vs) })
+    Ok(RangeInput {
+        series,
+        range_ms,
+        offset_ms: offset,
+        at_ms: at,
+        absent_labels: absent_labels(vs),
+        drift_start_ms: None,
+    })
 }
 
 /// `points` without stale markers, copied only when there are any.

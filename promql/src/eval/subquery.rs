@@ -41,5 +41,12 @@ pub(crate) fn eval_subquery(ev: &mut Evaluator<'_>, sq: &SubqueryExpr, steps: St
             labels: s.labels,
         })
         .collect();
-    Ok(RangeInput { series, range_ms, offset_ms: offset, at_ms: at, absent_labels: Labels::default() })
+    Ok(RangeInput {
+        series,
+        range_ms,
+        offset_ms: offset,
+        at_ms: at,
+        absent_labels: Labels::default(),
+        drift_start_ms: None,
+    })
 }

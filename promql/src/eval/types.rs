@@ -74,12 +74,20 @@ pub(crate) struct RangeInput {
     pub(crate) at_ms: Option<i64>,
     /// The equality matchers `absent_over_time` derives its labels from.
     pub(crate) absent_labels: Labels,
+    /// Set for `predict_linear` over a range with `@` in a range query: Prometheus 2.42
+    /// then moves the window along with the steps from this start time, over the samples
+    /// of the pinned window only.
+    pub(crate) drift_start_ms: Option<i64>,
 }
 
 impl RangeInput {
     /// The end of the window step time `ts` reads: its window is `[end - range, end]`.
     pub(crate) fn window_end(&self, ts: i64) -> i64 {
-        self.at_ms.unwrap_or(ts) - self.offset_ms
+        match (self.at_ms, self.drift_start_ms) {
+            (Some(at), Some(start)) => at + (ts - start) - self.offset_ms,
+            (Some(at), None) => at - self.offset_ms,
+            (None, _) => ts - self.offset_ms,
+        }
     }
 }
 

@@ -139,3 +139,11 @@ fn at_pins_the_window() {
     assert_eq!(range(&s, "increase(http_requests[2m] @ 120)", 0, 600, 300), ["{job=\"api\"} 20@0 20@300 20@600"]);
     assert_eq!(instant(&s, "sum_over_time(gauge[1m] @ 180 offset 1m)", 0), ["{} 6"]);
 }
+
+#[test]
+fn predict_linear_with_at_moves_its_window_as_prometheus_2_42_does() {
+    let s = load("load 1m\n  x 0+10x20\n");
+    // The window ends at 300 s + (step - start), over the samples of [180 s, 300 s] only.
+    assert_eq!(range(&s, "predict_linear(x[2m] @ 300, 0)", 0, 240, 60), ["{} 0@0 10@60"]);
+    assert_eq!(instant(&s, "predict_linear(x[2m] @ 300, 0)", 600), ["{} 100"]);
+}
