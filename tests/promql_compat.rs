@@ -30,7 +30,6 @@ fn prometheus_receiver_matches_prometheus() {
 
 /// sysmon's `/api/v1/write`, `/api/v1/query` and `/api/v1/query_range` against Prometheus.
 #[test]
-#[ignore = "sysmon does not serve /api/v1/write, /api/v1/query and /api/v1/query_range yet (#3)"]
 fn sysmon_matches_prometheus() {
     run(Target::Sysmon);
 }

@@ -20,6 +20,45 @@ pub struct AggregatorConfig {
     /// `[limits]`: what a batch may hold.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// `[storage]`: retention per tier.
+    #[serde(default)]
+    pub storage: StorageSection,
+    /// `[query]`: what one PromQL query may cost.
+    #[serde(default)]
+    pub query: QuerySection,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// How long raw samples are kept. Default "15d".
+    #[serde(default = "default_raw_retention")]
+    pub raw_retention: String,
+    /// How long 1-minute rollups are kept. Default "90d".
+    #[serde(default = "default_minute_retention")]
+    pub minute_retention: String,
+    /// How long 1-hour rollups are kept. Default "730d".
+    #[serde(default = "default_hour_retention")]
+    pub hour_retention: String,
+}
+
+/// `[query]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuerySection {
+    /// Most samples one query may hold in memory. Default 50000000.
+    #[serde(default = "default_max_samples")]
+    pub max_samples: usize,
+    /// Most series one selector may match. Default 100000.
+    #[serde(default = "default_max_series_per_selector")]
+    pub max_series_per_selector: usize,
+    /// Longest a query may run. Default "2m".
+    #[serde(default = "default_query_timeout")]
+    pub timeout: String,
+    /// Queries evaluated at once; more wait for a slot (up to `timeout`). Default 20.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
 }
 
 /// `[aggregator]`.
@@ -74,6 +113,49 @@ pub struct LimitsSection {
     /// How far ahead of the aggregator's clock a sample may be. Default "10m".
     #[serde(default = "default_max_future_skew")]
     pub max_future_skew: String,
+}
+
+fn default_raw_retention() -> String {
+    "15d".into()
+}
+fn default_minute_retention() -> String {
+    "90d".into()
+}
+fn default_hour_retention() -> String {
+    "730d".into()
+}
+const fn default_max_samples() -> usize {
+    50_000_000
+}
+const fn default_max_series_per_selector() -> usize {
+    100_000
+}
+fn default_query_timeout() -> String {
+    "2m".into()
+}
+const fn default_max_concurrent() -> usize {
+    20
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        Self {
+            raw_retention: default_raw_retention(),
+            minute_retention: default_minute_retention(),
+            hour_retention: default_hour_retention(),
+        }
+    }
+}
+
+impl Default for QuerySection {
+    fn default() -> Self {
+        Self {
+            max_samples: default_max_samples(),
+            max_series_per_selector: default_max_series_per_selector(),
+            timeout: default_query_timeout(),
+            max_concurrent: default_max_concurrent(),
+        }
+    }
 }
 
 fn default_region() -> String {
@@ -152,6 +234,30 @@ pub struct Settings {
     pub key: PathBuf,
     /// Batch limits.
     pub limits: Limits,
+    /// Retention per tier.
+    pub retention: Retention,
+    /// What one query may cost.
+    pub query: sysmon_promql::QueryLimits,
+    /// See [`QuerySection::max_concurrent`].
+    pub max_concurrent_queries: usize,
+}
+
+/// Checked retention per tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Raw samples.
+    pub raw: Duration,
+    /// 1-minute rollups.
+    pub minute: Duration,
+    /// 1-hour rollups.
+    pub hour: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        let day = Duration::from_secs(86_400);
+        Retention { raw: day * 15, minute: day * 90, hour: day * 730 }
+    }
 }
 
 /// Checked batch limits.
@@ -239,6 +345,32 @@ impl AggregatorConfig {
                 None
             }
         };
+        let mut duration = |key: &str, value: &str| match humantime::parse_duration(value) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                errors.push(ConfigError::key(key, "must be longer than zero"));
+                None
+            }
+            Err(e) => {
+                errors.push(ConfigError::key(key, format!("must be a duration like \"15d\", got {value:?} ({e})")));
+                None
+            }
+        };
+        let st = &self.storage;
+        let raw = duration("storage.raw_retention", &st.raw_retention);
+        let minute = duration("storage.minute_retention", &st.minute_retention);
+        let hour = duration("storage.hour_retention", &st.hour_retention);
+        let q = &self.query;
+        let timeout = duration("query.timeout", &q.timeout);
+        for (key, value) in [
+            ("query.max_samples", q.max_samples),
+            ("query.max_series_per_selector", q.max_series_per_selector),
+            ("query.max_concurrent", q.max_concurrent),
+        ] {
+            if value == 0 {
+                errors.push(ConfigError::key(key, "must be at least 1"));
+            }
+        }
         for (key, path) in
             [("tls.ca_cert", &self.tls.ca_cert), ("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)]
         {
@@ -246,8 +378,16 @@ impl AggregatorConfig {
                 errors.push(ConfigError::key(key, format!("no such file: {}", path.display())));
             }
         }
-        match (grpc_listen, http_listen, skew) {
-            (Some(grpc_listen), Some(http_listen), Some(skew)) if errors.is_empty() => Ok(Settings {
+        match (grpc_listen, http_listen, skew, raw, minute, hour, timeout) {
+            (
+                Some(grpc_listen),
+                Some(http_listen),
+                Some(skew),
+                Some(raw),
+                Some(minute),
+                Some(hour),
+                Some(timeout),
+            ) if errors.is_empty() => Ok(Settings {
                 region: self.aggregator.region,
                 data_dir: self.aggregator.data_dir,
                 grpc_listen,
@@ -263,6 +403,13 @@ impl AggregatorConfig {
                     max_label_value_bytes: l.max_label_value_bytes,
                     max_future_skew_ms: duration_ms(skew),
                 },
+                retention: Retention { raw, minute, hour },
+                query: sysmon_promql::QueryLimits {
+                    max_samples: q.max_samples,
+                    max_series_per_selector: q.max_series_per_selector,
+                    timeout,
+                },
+                max_concurrent_queries: q.max_concurrent,
             }),
             _ => Err(errors),
         }
@@ -289,6 +436,10 @@ cert = "/nonexistent/server.pem"
 key = "/nonexistent/server-key.pem"
 [limits]
 max_future_skew = "soon"
+[storage]
+raw_retention = "0s"
+[query]
+max_concurrent = 0
 "#;
         let config: AggregatorConfig = sysmon_config::parse(text, []).unwrap();
         let errors: Vec<String> = config.validate().unwrap_err().iter().map(ToString::to_string).collect();
@@ -298,6 +449,8 @@ max_future_skew = "soon"
                 "aggregator.grpc_listen: must be an IP address and port like 127.0.0.1:9801, got \"localhost\"",
                 "aggregator.max_group_batches: must be at least 1",
                 "limits.max_future_skew: must be a duration like \"10m\", got \"soon\" (expected number at 0)",
+                "storage.raw_retention: must be longer than zero",
+                "query.max_concurrent: must be at least 1",
                 "tls.ca_cert: no such file: /nonexistent/ca.pem",
                 "tls.cert: no such file: /nonexistent/server.pem",
                 "tls.key: no such file: /nonexistent/server-key.pem",

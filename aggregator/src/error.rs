@@ -14,6 +14,21 @@ pub enum Error {
         #[source]
         source: redb::Error,
     },
+    /// The time-series engine could not be opened (e.g. a corrupt WAL record).
+    #[error("cannot open the time-series engine in {}", path.display())]
+    OpenEngine {
+        /// The redb file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: sysmon_tsdb::Error,
+    },
+    /// The engine refused or failed to store a batch; the sender keeps it and retries.
+    #[error("cannot store the batch")]
+    StoreBatch(#[source] sysmon_tsdb::Error),
+    /// The engine could not read series.
+    #[error("cannot read series")]
+    ReadSeries(#[source] sysmon_tsdb::Error),
     /// A read or write of the store failed.
     #[error("store {op} failed")]
     Store {

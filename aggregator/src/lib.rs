@@ -20,6 +20,10 @@ mod server;
 mod store;
 mod summary;
 
-pub use config::{AggregatorConfig, AggregatorSection, Limits, LimitsSection, Settings, TlsSection};
+pub use config::{
+    AggregatorConfig, AggregatorSection, Limits, LimitsSection, QuerySection, Retention, Settings, StorageSection,
+    TlsSection,
+};
 pub use error::{Error, Result};
+pub use sysmon_promql::QueryLimits;
 pub use server::{RunningAggregator, start};

@@ -17,6 +17,13 @@ pub(crate) struct IngestMetrics {
     pub(crate) replayed_batches: Counter,
     /// Streams refused because the agent id did not match the certificate.
     pub(crate) refused_streams: Counter,
+    /// Samples dropped for being older than their series' newest sample (or at its time
+    /// with another value), as Prometheus drops them.
+    pub(crate) out_of_order_samples: Counter,
+    /// remote_write requests answered, by outcome.
+    pub(crate) remote_write_requests: Counter,
+    /// remote_write series refused for breaking a rule or limit.
+    pub(crate) remote_write_refused_series: Counter,
 }
 
 impl IngestMetrics {
@@ -34,6 +41,17 @@ impl IngestMetrics {
             "refused_streams",
             "Streams refused because the agent id did not match the certificate",
             self.refused_streams.clone(),
+        );
+        sub.register(
+            "out_of_order_samples",
+            "Samples dropped for being older than their series' newest sample",
+            self.out_of_order_samples.clone(),
+        );
+        sub.register("remote_write_requests", "remote_write requests received", self.remote_write_requests.clone());
+        sub.register(
+            "remote_write_refused_series",
+            "remote_write series refused for breaking a rule or limit",
+            self.remote_write_refused_series.clone(),
         );
     }
 }

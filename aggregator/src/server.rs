@@ -17,7 +17,8 @@ use crate::error::{Error, Result};
 use crate::http::{AppState, router};
 use crate::ingest::{IngestService, accept_loop};
 use crate::metrics::IngestMetrics;
-use crate::store::{Store, StoreWriterThread};
+use crate::http::prometheus::PromApi;
+use crate::store::{Store, TsdbCatalog};
 
 /// How long open agent streams get to finish when the aggregator stops.
 const STREAM_DRAIN: Duration = Duration::from_secs(3);
@@ -28,8 +29,11 @@ pub struct RunningAggregator {
     http_addr: SocketAddr,
     cancel: CancellationToken,
     tasks: JoinSet<()>,
-    writer: StoreWriterThread,
+    store: Store,
 }
+
+/// How often last-seen times are written to the file.
+const LAST_SEEN_PERSIST_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Opens the store and starts serving gRPC ingest and HTTP; `extra_routes` (the dashboard)
 /// are served on the HTTP port beside the API.
@@ -39,8 +43,14 @@ pub struct RunningAggregator {
 pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<RunningAggregator> {
     let tls = sysmon_tls::server_config(&settings.ca_cert, &settings.cert, &settings.key).map_err(Error::Tls)?;
     let data_dir = settings.data_dir.clone();
-    let max_group = settings.max_group_batches;
-    let (store, writer) = tokio::task::spawn_blocking(move || Store::open(&data_dir, max_group))
+    let tsdb_config = sysmon_tsdb::TsdbConfig {
+        raw_retention: settings.retention.raw,
+        minute_retention: settings.retention.minute,
+        hour_retention: settings.retention.hour,
+        max_group_batches: settings.max_group_batches,
+        ..sysmon_tsdb::TsdbConfig::default()
+    };
+    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, tsdb_config))
         .await
         .map_err(|_| Error::WriterStopped)??;
 
@@ -84,7 +94,31 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
         }
     });
 
-    let app = router(AppState { store, registry: Arc::new(registry) }).merge(extra_routes);
+    let limits = Arc::new(settings.limits.clone());
+    let prometheus_api = PromApi {
+        catalog: Arc::new(TsdbCatalog(store.tsdb().clone())),
+        engine: sysmon_promql::Engine::new(settings.query.clone()),
+        query_permits: Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_queries)),
+        max_concurrent_queries: settings.max_concurrent_queries,
+    };
+    let state = AppState { store: store.clone(), registry: Arc::new(registry), limits, ingest_metrics: metrics.clone() };
+    let app = router(state, prometheus_api).merge(extra_routes);
+    let persist_store = store.clone();
+    let persist_cancel = cancel.clone();
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(LAST_SEEN_PERSIST_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = persist_cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let store = persist_store.clone();
+            let result = tokio::task::spawn_blocking(move || store.persist_last_seen()).await;
+            if let Ok(Err(err)) = result {
+                warn!(error = %crate::error::DisplayChain(&err), "cannot write last-seen times; retrying");
+            }
+        }
+    });
     let http_cancel = cancel.clone();
     tasks.spawn(async move {
         let serve = axum::serve(http, app).with_graceful_shutdown(async move { http_cancel.cancelled().await });
@@ -94,7 +128,7 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
     });
 
     info!(grpc = %grpc_addr, http = %http_addr, region = %settings.region, data_dir = %settings.data_dir.display(), "aggregator started");
-    Ok(RunningAggregator { grpc_addr, http_addr, cancel, tasks, writer })
+    Ok(RunningAggregator { grpc_addr, http_addr, cancel, tasks, store })
 }
 
 impl RunningAggregator {
@@ -108,8 +142,8 @@ impl RunningAggregator {
         self.http_addr
     }
 
-    /// Stops accepting, gives open streams a moment, lets the writer commit what it holds,
-    /// and returns once the store is closed.
+    /// Stops accepting, gives open streams a moment, lets the engine commit what it holds
+    /// and seal its heads, and returns once the store is closed.
     pub async fn shutdown(mut self) {
         self.cancel.cancel();
         let drained =
@@ -118,9 +152,9 @@ impl RunningAggregator {
             self.tasks.abort_all();
             while self.tasks.join_next().await.is_some() {}
         }
-        // Every Store handle lived in the tasks; with them gone the writer's queue closes.
-        let writer = self.writer;
-        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        // Every other Store handle lived in the tasks; with them gone the engine can close.
+        let store = self.store;
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
         info!("aggregator stopped");
     }
 }

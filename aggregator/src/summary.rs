@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use crate::error::Result;
+use sysmon_tsdb::{Labels, SeriesData, is_stale_marker};
+
 use crate::registry::{HostRecord, HostStatus};
-use crate::store::{HostSeries, Labels};
 
 /// One row of the hosts list.
 #[derive(Debug, Clone, Serialize)]
@@ -30,14 +30,18 @@ pub(crate) struct LatestSamples {
 }
 
 impl LatestSamples {
-    /// Reads what [`summarize`] needs of `series`: two samples of CPU counters, one of the rest.
-    pub(crate) fn read(reader: &crate::store::Reader, series: Vec<HostSeries>) -> Result<LatestSamples> {
-        let mut out = Vec::with_capacity(series.len());
-        for s in series {
-            let n = if s.labels.get("__name__") == Some("node_cpu_seconds_total") { 2 } else { 1 };
-            out.push((s.labels, reader.last_samples(s.id, n)?));
-        }
-        Ok(LatestSamples { series: out })
+    /// Keeps the newest two samples of each series, newest first, without stale markers.
+    pub(crate) fn from_series(series: Vec<SeriesData>) -> LatestSamples {
+        let series = series
+            .into_iter()
+            .map(|s| {
+                let newest: Vec<(i64, f64)> =
+                    s.samples.iter().rev().filter(|(_, v)| !is_stale_marker(*v)).take(2).copied().collect();
+                (s.labels, newest)
+            })
+            .filter(|(_, samples)| !samples.is_empty())
+            .collect();
+        LatestSamples { series }
     }
 
     fn latest(&self, metric: &str) -> impl Iterator<Item = (&Labels, f64)> {
@@ -118,7 +122,7 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        Labels(pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect())
+        Labels::new(pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())))
     }
 
     #[test]

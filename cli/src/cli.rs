@@ -68,6 +68,9 @@ pub(crate) struct UpArgs {
     /// Collection interval of the local agent (1s to 1h).
     #[arg(long, default_value = "10s")]
     pub(crate) interval: String,
+    /// How long raw samples are kept (1-minute and 1-hour rollups: 90 and 730 days).
+    #[arg(long, default_value = "15d", env = "SYSMON_STORAGE_RAW_RETENTION", value_parser = humantime::parse_duration)]
+    pub(crate) raw_retention: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

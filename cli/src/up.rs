@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use sysmon_agent::{AgentSettings, SystemPaths};
-use sysmon_aggregator::{Limits, Settings};
+use sysmon_aggregator::{Limits, QueryLimits, Retention, Settings};
 use sysmon_tls::{CertFiles, FleetCa};
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +36,9 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         cert: server.cert,
         key: server.key,
         limits: Limits::default(),
+        retention: Retention { raw: args.raw_retention, ..Retention::default() },
+        query: QueryLimits::default(),
+        max_concurrent_queries: 20,
     };
     let aggregator = sysmon_aggregator::start(settings, sysmon_dashboard::router())
         .await

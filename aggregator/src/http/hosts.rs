@@ -6,12 +6,17 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
+use sysmon_tsdb::Labels;
 
 use super::AppState;
 use crate::error::{Error, Result};
 use crate::registry::{Inventory, now_ms};
-use crate::store::{Labels, SeriesPoints};
+use crate::registry::HostRecord;
+use crate::store::Store;
 use crate::summary::{HostSummary, LatestSamples, summarize};
+
+/// How far before a host's last-seen time its latest values are looked for, at least.
+const LATEST_LOOKBACK_MS: i64 = 5 * 60 * 1000;
 
 /// Most points one series request may return; ask for a coarser `step` beyond it.
 const MAX_POINTS_PER_REQUEST: usize = 1_000_000;
@@ -24,11 +29,11 @@ pub(super) struct HostList {
 pub(super) async fn list_hosts(State(state): State<AppState>) -> Result<Json<HostList>> {
     let hosts = state
         .store
-        .read(|reader| {
+        .read(|store| {
             let now = now_ms();
             let mut rows = Vec::new();
-            for (record, last_seen) in reader.hosts()? {
-                let latest = LatestSamples::read(reader, reader.host_series(&record.host, None)?)?;
+            for (record, last_seen) in store.hosts()? {
+                let latest = latest_samples(store, &record, last_seen, now)?;
                 rows.push(summarize(&record, last_seen, &latest, now));
             }
             rows.sort_by(|a, b| a.host.cmp(&b.host));
@@ -36,6 +41,14 @@ pub(super) async fn list_hosts(State(state): State<AppState>) -> Result<Json<Hos
         })
         .await?;
     Ok(Json(HostList { hosts }))
+}
+
+/// The newest samples of each series of a host, looking back from when it was last seen
+/// (so a host that went down still shows its last values).
+fn latest_samples(store: &Store, record: &HostRecord, last_seen: i64, now: i64) -> Result<LatestSamples> {
+    let lookback = (3 * record.interval_ms as i64).max(LATEST_LOOKBACK_MS);
+    let series = store.host_series(&record.host, None, last_seen - lookback, last_seen.max(now))?;
+    Ok(LatestSamples::from_series(series))
 }
 
 #[derive(Serialize)]
@@ -56,16 +69,17 @@ struct LatestValue {
 pub(super) async fn show_host(State(state): State<AppState>, Path(host): Path<String>) -> Result<Json<HostDetail>> {
     let detail = state
         .store
-        .read(move |reader| {
-            let (record, last_seen) = reader.host(&host)?.ok_or_else(|| Error::UnknownHost(host.clone()))?;
-            let latest = LatestSamples::read(reader, reader.host_series(&host, None)?)?;
-            let summary = summarize(&record, last_seen, &latest, now_ms());
+        .read(move |store| {
+            let (record, last_seen) = store.host(&host)?.ok_or_else(|| Error::UnknownHost(host.clone()))?;
+            let now = now_ms();
+            let latest = latest_samples(store, &record, last_seen, now)?;
+            let summary = summarize(&record, last_seen, &latest, now);
             let mut values: Vec<LatestValue> = latest
                 .series
                 .into_iter()
                 .filter_map(|(labels, samples)| {
                     samples.first().map(|&(timestamp_ms, value)| LatestValue {
-                        labels: labels.0.into_iter().collect(),
+                        labels: labels.into_pairs().into_iter().collect(),
                         timestamp_ms,
                         value,
                     })
@@ -117,31 +131,41 @@ pub(super) async fn host_series(
     let metric = query.metric.clone();
     let series = state
         .store
-        .read(move |reader| {
-            if reader.host(&host)?.is_none() {
+        .read(move |store| {
+            if store.host(&host)?.is_none() {
                 return Err(Error::UnknownHost(host));
             }
-            let mut out: Vec<SeriesPoints> = Vec::new();
-            let mut total = 0;
-            for s in reader.host_series(&host, Some(&metric))? {
-                let points = reader.points(s.id, start, end, query.step)?;
-                total += points.len();
-                if total > MAX_POINTS_PER_REQUEST {
-                    return Err(Error::BadRequest(format!(
-                        "the answer would exceed {MAX_POINTS_PER_REQUEST} points; ask for a larger step or a shorter range"
-                    )));
-                }
-                out.push(SeriesPoints { labels: s.labels, points });
+            let series = store.host_series(&host, Some(&metric), start, end)?;
+            let total: usize = series.iter().map(|s| s.samples.len()).sum();
+            if query.step.is_none() && total > MAX_POINTS_PER_REQUEST {
+                return Err(Error::BadRequest(format!(
+                    "the answer would exceed {MAX_POINTS_PER_REQUEST} points; ask for a larger step or a shorter range"
+                )));
             }
-            Ok(out)
+            Ok(series
+                .into_iter()
+                .map(|s| SeriesJson { labels: to_map(s.labels), points: thin(s.samples, query.step) })
+                .collect::<Vec<_>>())
         })
         .await?;
-    let mut series: Vec<SeriesJson> =
-        series.into_iter().map(|s| SeriesJson { labels: to_map(s.labels), points: s.points }).collect();
+    let mut series = series;
     series.sort_by(|a, b| a.labels.cmp(&b.labels));
     Ok(Json(SeriesResponse { metric: query.metric, series }))
 }
 
 fn to_map(labels: Labels) -> BTreeMap<String, String> {
-    labels.0.into_iter().collect()
+    labels.into_pairs().into_iter().collect()
+}
+
+/// With a step, only the last sample of each step-aligned bucket; stale markers never.
+fn thin(samples: Vec<(i64, f64)>, step_ms: Option<i64>) -> Vec<(i64, f64)> {
+    let mut out: Vec<(i64, f64)> = Vec::with_capacity(samples.len());
+    let bucket = |t: i64| step_ms.map(|s| t.div_euclid(s));
+    for point in samples.into_iter().filter(|(_, v)| !sysmon_tsdb::is_stale_marker(*v)) {
+        match out.last_mut() {
+            Some(last) if step_ms.is_some() && bucket(last.0) == bucket(point.0) => *last = point,
+            _ => out.push(point),
+        }
+    }
+    out
 }

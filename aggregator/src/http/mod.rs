@@ -3,9 +3,8 @@
 
 mod health;
 mod hosts;
-// Wired into the router with the tsdb engine (#3); until then only its unit tests use it.
-#[allow(dead_code)]
 pub(crate) mod prometheus;
+mod remote_write;
 
 use std::sync::Arc;
 
@@ -13,10 +12,13 @@ use axum::Json;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use prometheus_client::registry::Registry;
 
+use crate::config::Limits;
 use crate::error::{DisplayChain, Error};
+use crate::metrics::IngestMetrics;
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -24,11 +26,17 @@ use crate::store::Store;
 pub(crate) struct AppState {
     pub(crate) store: Store,
     pub(crate) registry: Arc<Registry>,
+    pub(crate) limits: Arc<Limits>,
+    pub(crate) ingest_metrics: Arc<IngestMetrics>,
 }
 
 /// The API routes.
-pub(crate) fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState, prometheus_api: prometheus::PromApi) -> Router {
     Router::new()
+        .route(
+            "/api/v1/write",
+            post(remote_write::write).layer(DefaultBodyLimit::max(crate::ingest::MAX_REMOTE_WRITE_BODY_BYTES)),
+        )
         .route("/api/hosts", get(hosts::list_hosts))
         .route("/api/hosts/{host}", get(hosts::show_host))
         .route("/api/hosts/{host}/series", get(hosts::host_series))
@@ -36,6 +44,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .with_state(state)
+        .merge(prometheus::router(prometheus_api))
 }
 
 impl IntoResponse for Error {

@@ -6,7 +6,9 @@ use sysmon_proto::v1;
 
 use crate::config::Limits;
 use crate::error::{Error, Result};
-use crate::store::{AcceptedBatch, Labels};
+use sysmon_tsdb::Labels;
+
+use crate::store::AcceptedBatch;
 
 /// Validates `batch` from agent `agent_id` of region `region`.
 pub(crate) fn decode_batch(
@@ -86,7 +88,9 @@ pub(crate) fn decode_batch(
             Some((_, metric)) => return Err(invalid(format!("series {i} has invalid metric name {metric:?}"))),
             None => return Err(invalid(format!("series {i} has no __name__ label"))),
         }
-        series.push(Labels(labels));
+        // An empty value is an absent label, as in Prometheus.
+        labels.retain(|(_, v)| !v.is_empty());
+        series.push(Labels::from_sorted(labels));
     }
 
     let latest_allowed = now_ms + limits.max_future_skew_ms;
@@ -170,7 +174,7 @@ mod tests {
         let b = batch(&[("__name__", "node_load1"), ("region", "spoofed")], &[(NOW, 0.5), (NOW + 1, f64::NAN)]);
         let out = decode_batch(b, "web-01", "eu", &Limits::default(), NOW).unwrap();
         assert_eq!(
-            out.series[0].0,
+            out.series[0].pairs(),
             [
                 ("__name__".into(), "node_load1".into()),
                 ("host".into(), "web-01".into()),

@@ -12,6 +12,8 @@ use sysmon_tsdb::Labels;
 use super::decode::{check_label, is_metric_name};
 use crate::config::Limits;
 
+/// Largest compressed body accepted, in bytes.
+pub(crate) const MAX_REMOTE_WRITE_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Largest decompressed body accepted, in bytes.
 pub(crate) const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
 

@@ -19,10 +19,11 @@ use tracing::{Instrument as _, debug, info, info_span, warn};
 use super::decode::decode_batch;
 use super::tls::PeerIdentity;
 use crate::config::Limits;
-use crate::error::{DisplayChain, Result};
+use crate::error::{DisplayChain, Error, Result};
 use crate::metrics::IngestMetrics;
 use crate::registry::{HostRecord, now_ms};
-use crate::store::{CommitOutcome, Store};
+use crate::store::Store;
+use sysmon_tsdb::CommitOutcome;
 
 /// How long an agent may take to send its Hello after connecting.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -42,11 +43,7 @@ pub(crate) struct IngestService {
 
 /// A batch on its way to disk, or already answered.
 enum Pending {
-    Commit {
-        seq: u64,
-        samples: usize,
-        reply: oneshot::Receiver<Result<CommitOutcome>>,
-    },
+    Commit { seq: u64, reply: oneshot::Receiver<sysmon_tsdb::Result<CommitOutcome>> },
     Rejected {
         seq: u64,
         reason: String,
@@ -103,9 +100,11 @@ impl Ingest for IngestService {
         let _ = outbound.send(Ok(ack(durable_seq))).await;
         let (pending_tx, pending_rx) = mpsc::channel(IN_FLIGHT_PER_STREAM);
         tokio::spawn(
-            self.clone().read_batches(inbound, hello.agent_id, pending_tx, outbound.clone()).instrument(span.clone()),
+            self.clone()
+                .read_batches(inbound, hello.agent_id.clone(), pending_tx, outbound.clone())
+                .instrument(span.clone()),
         );
-        tokio::spawn(send_acks(pending_rx, outbound, self.metrics.clone()).instrument(span));
+        tokio::spawn(send_acks(pending_rx, outbound, self.store.clone(), hello.agent_id.clone(), self.metrics.clone()).instrument(span));
         Ok(Response::new(ReceiverStream::new(outbound_rx)))
     }
 }
@@ -141,16 +140,7 @@ impl IngestService {
             };
             let seq = batch.seq;
             let item = match decode_batch(batch, &agent_id, &self.region, &self.limits, now_ms()) {
-                Ok(accepted) => {
-                    let samples = accepted.samples.len();
-                    match self.store.commit_batch(accepted).await {
-                        Ok(reply) => Pending::Commit { seq, samples, reply },
-                        Err(err) => {
-                            let _ = outbound.send(Err(err.into())).await;
-                            return;
-                        }
-                    }
-                }
+                Ok(accepted) => Pending::Commit { seq, reply: self.store.commit_batch(accepted) },
                 Err(err) => {
                     self.metrics.rejected_batches.inc();
                     warn!(seq, error = %err, "batch rejected");
@@ -165,7 +155,13 @@ impl IngestService {
 }
 
 /// Answers each pending batch, in the order they arrived.
-async fn send_acks(mut pending: mpsc::Receiver<Pending>, outbound: Outbound, metrics: Arc<IngestMetrics>) {
+async fn send_acks(
+    mut pending: mpsc::Receiver<Pending>,
+    outbound: Outbound,
+    store: Store,
+    agent_id: String,
+    metrics: Arc<IngestMetrics>,
+) {
     while let Some(item) = pending.recv().await {
         let message = match item {
             Pending::Rejected { seq, reason } => v1::AggregatorMessage {
@@ -175,10 +171,15 @@ async fn send_acks(mut pending: mpsc::Receiver<Pending>, outbound: Outbound, met
                 let _ = outbound.send(Err(status)).await;
                 return;
             }
-            Pending::Commit { seq, samples, reply } => match reply.await {
-                Ok(Ok(CommitOutcome::Stored)) => {
-                    metrics.stored_samples.inc_by(samples as u64);
-                    debug!(seq, samples, "batch durable");
+            Pending::Commit { seq, reply } => match reply.await {
+                Ok(Ok(CommitOutcome::Stored { appended, out_of_order, duplicates })) => {
+                    metrics.stored_samples.inc_by(appended as u64);
+                    store.touch(&agent_id);
+                    if out_of_order > 0 {
+                        metrics.out_of_order_samples.inc_by(out_of_order as u64);
+                        warn!(seq, out_of_order, "samples older than their series' newest sample were dropped");
+                    }
+                    debug!(seq, appended, duplicates, "batch durable");
                     ack(seq)
                 }
                 Ok(Ok(CommitOutcome::Replay)) => {
@@ -187,6 +188,7 @@ async fn send_acks(mut pending: mpsc::Receiver<Pending>, outbound: Outbound, met
                     ack(seq)
                 }
                 Ok(Err(err)) => {
+                    let err = Error::StoreBatch(err);
                     warn!(seq, error = %DisplayChain(&err), "batch not stored; the agent will resend it");
                     let _ = outbound.send(Err(err.into())).await;
                     return;

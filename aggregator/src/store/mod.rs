@@ -1,86 +1,181 @@
-//! The aggregator's storage: one redb file holding series, samples, hosts and each agent's
-//! durable seq.
+//! The aggregator's storage: one redb file holding the time-series engine
+//! ([`sysmon_tsdb`]: series index, WAL, chunks, rollups) and the host registry.
 //!
-//! Writes go through one group-commit thread ([`writer`]); reads open their own read
-//! transactions ([`reader`]), which redb serves concurrently with the writer.
-//!
-//! TODO(#3): replace the per-sample `samples` table with the compressed chunk engine.
+//! Batches go to the engine's group-commit writer and are answered once durable; a batch
+//! whose seq the agent already had committed is a replay and is not stored again. Host
+//! records are written when an agent says Hello; last-seen times are kept in memory and
+//! written every few seconds.
 
-mod reader;
-mod schema;
-mod writer;
+mod catalog;
+mod registry_tables;
 
-pub(crate) use reader::{HostSeries, Reader, SeriesPoints};
-pub(crate) use schema::Labels;
-pub(crate) use writer::{AcceptedBatch, CommitOutcome};
+pub(crate) use catalog::TsdbCatalog;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::{mpsc, oneshot};
+use sysmon_tsdb::{CommitOutcome, Labels, Matcher, SeriesData, Tsdb, TsdbConfig, WriteBatch};
+use tokio::sync::oneshot;
+use tracing::warn;
 
-use crate::error::{Error, Result};
-use crate::registry::HostRecord;
+use crate::error::{DisplayChain, Error, Result};
+use crate::registry::{HostRecord, now_ms};
+
+/// A batch that passed validation, ready to store.
+#[derive(Debug)]
+pub(crate) struct AcceptedBatch {
+    /// The agent (= host) that sent it.
+    pub(crate) agent_id: String,
+    /// Its seq.
+    pub(crate) seq: u64,
+    /// Its series, each with `host` and `region` set.
+    pub(crate) series: Vec<Labels>,
+    /// (index into `series`, timestamp ms, value).
+    pub(crate) samples: Vec<(u32, i64, f64)>,
+}
 
 /// A shared handle on the store: cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Store {
     db: Arc<redb::Database>,
-    writes: mpsc::Sender<writer::WriteRequest>,
-}
-
-/// The writer thread of a [`Store`]; join it after every handle is dropped.
-pub(crate) struct StoreWriterThread(std::thread::JoinHandle<()>);
-
-impl StoreWriterThread {
-    /// Waits (blocking) until the writer has committed what it holds and stopped.
-    pub(crate) fn join(self) {
-        let _ = self.0.join();
-    }
+    tsdb: Arc<Tsdb>,
+    /// Host -> unix ms of its newest committed batch, not yet written to the file.
+    last_seen: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 impl Store {
-    /// Opens (or creates) `<data_dir>/sysmon.redb` and starts the group-commit writer.
-    pub(crate) fn open(data_dir: &Path, max_group_batches: usize) -> Result<(Store, StoreWriterThread)> {
+    /// Opens (or creates) `<data_dir>/sysmon.redb`, replays the engine's WAL and starts its
+    /// writer. Blocking.
+    pub(crate) fn open(data_dir: &Path, config: TsdbConfig) -> Result<Store> {
         std::fs::create_dir_all(data_dir)
             .map_err(|source| Error::CreateDataDir { path: data_dir.to_path_buf(), source })?;
         let path: PathBuf = data_dir.join("sysmon.redb");
         let db =
             redb::Database::create(&path).map_err(|e| Error::OpenStore { path: path.clone(), source: e.into() })?;
         let db = Arc::new(db);
-        schema::create_tables(&db)?;
-        let (writes, requests) = mpsc::channel(writer::QUEUE_DEPTH);
-        let thread = writer::spawn(db.clone(), requests, max_group_batches)?;
-        Ok((Store { db, writes }, StoreWriterThread(thread)))
+        registry_tables::create(&db)?;
+        let tsdb = Tsdb::open(db.clone(), config).map_err(|source| Error::OpenEngine { path, source })?;
+        Ok(Store { db, tsdb: Arc::new(tsdb), last_seen: Arc::default() })
+    }
+
+    /// The engine, for queries.
+    pub(crate) fn tsdb(&self) -> &Arc<Tsdb> {
+        &self.tsdb
     }
 
     /// Records a host's inventory (from its Hello) and returns the agent's durable seq.
     pub(crate) async fn register_host(&self, record: HostRecord) -> Result<u64> {
-        let (reply, rx) = oneshot::channel();
-        self.writes.send(writer::WriteRequest::Register { record, reply }).await.map_err(|_| Error::WriterStopped)?;
-        rx.await.map_err(|_| Error::WriterStopped)?
-    }
-
-    /// Queues a batch for the next group commit. The returned receiver answers once the
-    /// batch is durable (or was a replay), in the order batches were queued.
-    pub(crate) async fn commit_batch(&self, batch: AcceptedBatch) -> Result<oneshot::Receiver<Result<CommitOutcome>>> {
-        let (reply, rx) = oneshot::channel();
-        self.writes.send(writer::WriteRequest::Batch { batch, reply }).await.map_err(|_| Error::WriterStopped)?;
-        Ok(rx)
-    }
-
-    /// Runs a read-only closure on a blocking thread.
-    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&reader::Reader) -> Result<T> + Send + 'static,
-    {
-        let db = self.db.clone();
+        let (db, tsdb) = (self.db.clone(), self.tsdb.clone());
+        let host = record.host.clone();
+        let now = now_ms();
+        self.last_seen.lock().expect("last-seen map lock poisoned").insert(host.clone(), now);
         tokio::task::spawn_blocking(move || {
-            let reader = reader::Reader::begin(&db)?;
-            f(&reader)
+            registry_tables::put_host(&db, record, now)?;
+            tsdb.producer_seq(&host).map_err(Error::StoreBatch)
         })
         .await
         .map_err(|_| Error::WriterStopped)?
+    }
+
+    /// Queues a batch for the next group commit. The receiver answers once the batch is
+    /// durable (or was a replay, or was refused), in the order batches were queued.
+    pub(crate) fn commit_batch(&self, batch: AcceptedBatch) -> oneshot::Receiver<sysmon_tsdb::Result<CommitOutcome>> {
+        self.tsdb.submit(WriteBatch {
+            producer: Some((batch.agent_id, batch.seq)),
+            series: batch.series,
+            samples: batch.samples,
+        })
+    }
+
+    /// Stores samples that carry no producer seq (remote_write); answers once durable.
+    pub(crate) fn write_samples(
+        &self,
+        series: Vec<Labels>,
+        samples: Vec<(u32, i64, f64)>,
+    ) -> oneshot::Receiver<sysmon_tsdb::Result<CommitOutcome>> {
+        self.tsdb.submit(WriteBatch { producer: None, series, samples })
+    }
+
+    /// Notes that a batch of `host` was just committed.
+    pub(crate) fn touch(&self, host: &str) {
+        self.last_seen.lock().expect("last-seen map lock poisoned").insert(host.to_string(), now_ms());
+    }
+
+    /// Writes the last-seen times noted since the previous call. Blocking.
+    pub(crate) fn persist_last_seen(&self) -> Result<()> {
+        let pending: Vec<(String, i64)> = self.last_seen.lock().expect("last-seen map lock poisoned").drain().collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let result = registry_tables::put_last_seen(&self.db, &pending);
+        if result.is_err() {
+            // Keep them for the next try, unless newer times arrived meanwhile.
+            let mut map = self.last_seen.lock().expect("last-seen map lock poisoned");
+            for (host, ms) in pending {
+                map.entry(host).or_insert(ms);
+            }
+        }
+        result
+    }
+
+    /// Every registered host with when it was last seen (unix ms). Blocking.
+    pub(crate) fn hosts(&self) -> Result<Vec<(HostRecord, i64)>> {
+        let mut hosts = registry_tables::hosts(&self.db)?;
+        let pending = self.last_seen.lock().expect("last-seen map lock poisoned");
+        for (record, seen) in &mut hosts {
+            if let Some(&newer) = pending.get(&record.host) {
+                *seen = (*seen).max(newer);
+            }
+        }
+        Ok(hosts)
+    }
+
+    /// One host with when it was last seen, if registered. Blocking.
+    pub(crate) fn host(&self, host: &str) -> Result<Option<(HostRecord, i64)>> {
+        Ok(self.hosts()?.into_iter().find(|(record, _)| record.host == host))
+    }
+
+    /// The series of `host` (only metric `metric` when given) with samples in
+    /// `start_ms..=end_ms`. Blocking.
+    pub(crate) fn host_series(
+        &self,
+        host: &str,
+        metric: Option<&str>,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SeriesData>> {
+        let mut matchers = vec![Matcher::equal("host", host)];
+        if let Some(metric) = metric {
+            matchers.push(Matcher::equal(sysmon_tsdb::METRIC_NAME, metric));
+        }
+        self.tsdb.select(&matchers, start_ms, end_ms).map_err(Error::ReadSeries)
+    }
+
+    /// Runs a blocking read on a blocking thread.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store)).await.map_err(|_| Error::WriterStopped)?
+    }
+
+    /// Writes pending last-seen times and closes the engine (sealing its heads) if this is
+    /// the last handle; otherwise the engine stops when the last handle goes. Blocking.
+    pub(crate) fn close(self) {
+        if let Err(err) = self.persist_last_seen() {
+            warn!(error = %DisplayChain(&err), "cannot write last-seen times at shutdown");
+        }
+        let Store { tsdb, .. } = self;
+        match Arc::try_unwrap(tsdb) {
+            Ok(tsdb) => {
+                if let Err(err) = tsdb.close() {
+                    warn!(error = %DisplayChain(&err), "the engine did not close cleanly; its WAL replays at the next start");
+                }
+            }
+            Err(_) => warn!("the engine is still in use at shutdown; its WAL replays at the next start"),
+        }
     }
 }
