@@ -108,8 +108,10 @@ note() { echo "compare.sh: $*" >&2; }
 now() { date +%s.%N; }
 # Seconds between two `now`s.
 secs() { echo "$2 - $1" | bc; }
+# CPU seconds (user + system) process $1 has used so far.
+cpu_secs() { awk '{ sub(/.*\) /, ""); printf "%.2f\n", ($12 + $13) / 100 }' "/proc/$1/stat"; }
 # Integer bytes of a path (file or directory).
-bytes_of() { du -sb "$@" | awk '{ s += $1 } END { print s + 0 }'; }
+bytes_of() { du -sb "$@" | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 
 # Starts "$@" in the background with its output in $work/$name.log and waits for $url.
 start() {
@@ -314,6 +316,7 @@ record() {
   local qa=($qa) qb=($qb) ll=($lossless)
   jq -n --arg system "$1" --arg version "$2" --arg ingest_secs "$3" --arg bytes "$4" --arg note "$5" \
     --arg samples "$SAMPLES" --arg counted "$counted" --arg p50 "${p50:-}" --arg p99 "${p99:-}" \
+    --arg cpu_server "${cpu_server:-}" --arg cpu_client "${cpu_client:-}" \
     --arg qa_med "${qa[0]}" --arg qa_min "${qa[1]:-}" --arg qa_series "${qa[2]:-}" --arg qa_points "${qa[3]:-}" \
     --arg qb_med "${qb[0]}" --arg qb_min "${qb[1]:-}" --arg qb_series "${qb[2]:-}" --arg qb_points "${qb[3]:-}" \
     --arg ll_diff "${ll[0]}" --arg ll_total "${ll[1]:-}" --arg ll_names "${ll[2]:-}" '
@@ -326,6 +329,7 @@ record() {
       ingest_secs: ($ingest_secs | num),
       ingest_samples_per_sec: (if ($ingest_secs | num) then ($samples | num) / ($ingest_secs | num) else null end),
       ack_latency_p50_ms: ($p50 | num), ack_latency_p99_ms: ($p99 | num),
+      ingest_cpu_secs: {server: ($cpu_server | num), client: ($cpu_client | num)},
       store_bytes: ($bytes | num),
       bytes_per_sample: (if ($bytes | num) then ($bytes | num) / ($samples | num) else null end),
       samples_counted: (($counted | num) // $counted),
@@ -356,11 +360,14 @@ if [[ " $SYSTEMS " == *" victoriametrics "* ]]; then
   start victoria-metrics "http://$VM_HTTP/health" victoria-metrics -storageDataPath "$vm_data" \
     -httpListenAddr "$VM_HTTP" -retentionPeriod 100y -search.disableCache
   vm_pid=$started_pid
+  cpu_before=$(cpu_secs "$vm_pid")
   started=$(now)
   code=$(curl -sS -o "$work/vm-import.out" -w '%{http_code}' -X POST -T "$promtext" \
     "http://$VM_HTTP/api/v1/import/prometheus")
   curl -sSf -o /dev/null "http://$VM_HTTP/internal/force_flush"
   ingest_secs=$(secs "$started" "$(now)")
+  cpu_server=$(echo "$(cpu_secs "$vm_pid") - $cpu_before" | bc)
+  cpu_client=''
   if [[ $code != 204 && $code != 200 ]]; then
     note "VictoriaMetrics import answered HTTP $code: $(head -c 300 "$work/vm-import.out")"
     exit 1
@@ -386,12 +393,20 @@ if [[ " $SYSTEMS " == *" prometheus "* ]]; then
   prom_data=$work/prometheus
   mkdir -p "$prom_data"
   started=$(now)
-  promtool tsdb create-blocks-from openmetrics "$openmetrics" "$prom_data" >"$work/promtool.log" 2>&1 || {
+  # In a subshell, whose `times` (second line: its children's CPU time) is then promtool's; a
+  # builtin with a redirect, since a pipe would run `times` in a fresh subshell with no children.
+  (
+    promtool tsdb create-blocks-from openmetrics "$openmetrics" "$prom_data" >"$work/promtool.log" 2>&1 || exit 1
+    times >"$work/promtool.times"
+  ) || {
     note "promtool failed; its log:"
     tail -n 30 "$work/promtool.log" >&2
     exit 1
   }
   ingest_secs=$(secs "$started" "$(now)")
+  cpu_server=$(awk 'NR == 2 { gsub(/[ms]/, " "); printf "%.2f\n", $1 * 60 + $2 + $3 * 60 + $4 }' "$work/promtool.times")
+  cpu_client=
+  note "Prometheus: promtool took $(printf %.1f "$ingest_secs") s"
   prom_blocks() { find "$prom_data" -mindepth 1 -maxdepth 1 -type d -regextype egrep -regex '.*/[0-9A-Z]{26}'; }
   blocks_bytes() {
     local blocks
@@ -424,6 +439,7 @@ if [[ " $SYSTEMS " == *" sysmon "* ]]; then
   start sysmon "http://$SYSMON_HTTP/readyz" "$TARGET/release/sysmon" up --data-dir "$sysmon_data" \
     --http-listen "$SYSMON_HTTP" --grpc-listen "$SYSMON_GRPC" ${SYSMON_UP_ARGS:-}
   sysmon_pid=$started_pid
+  cpu_before=$(cpu_secs "$sysmon_pid")
   status=0
   # shellcheck disable=SC2086 # LOADGEN_ARGS is a list of flags
   "$TARGET/release/sysmon-loadgen" --dataset "$promtext" --ca-dir "$sysmon_data/certs" \
@@ -433,6 +449,8 @@ if [[ " $SYSTEMS " == *" sysmon "* ]]; then
     note "sysmon-loadgen exited with $status; the figures below are of what was acked"
   fi
   ingest_secs=$(jq -r '.measured_secs' "$work/loadgen.json")
+  cpu_server=$(echo "$(cpu_secs "$sysmon_pid") - $cpu_before" | bc)
+  cpu_client=$(jq -r '.loadgen_cpu_secs' "$work/loadgen.json")
   acked=$(jq -r '.samples_acked_total' "$work/loadgen.json")
   p50=$(jq -r '.ack_latency_p50_ms' "$work/loadgen.json")
   p99=$(jq -r '.ack_latency_p99_ms' "$work/loadgen.json")
@@ -441,13 +459,13 @@ if [[ " $SYSTEMS " == *" sysmon "* ]]; then
   settle redb_bytes
   bytes=$(redb_bytes)
   other_bytes=$(find "$sysmon_data" -path "$sysmon_data/certs" -prune -o -type f ! -name sysmon.redb -printf '%s\n' |
-    awk '{ s += $1 } END { print s + 0 }')
+    awk '{ s += $1 } END { printf "%.0f\n", s }')
   version="$("$TARGET/release/sysmon" --version | awk '{ print $NF }') ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo +changes))"
   measure_queries "http://$SYSMON_HTTP" sysmon
   [[ $counted == n/a ]] && counted="$acked acked"
-  record sysmon "$version" "$ingest_secs" "$bytes" \
-    "sysmon-loadgen --dataset: $HOSTS agents over mTLS, acked after commit; $(jq -r '.errors' "$work/loadgen.json") errors; bytes: sysmon.redb (other files besides certs: $other_bytes bytes)"
   stop "$sysmon_pid"
+  record sysmon "$version" "$ingest_secs" "$bytes" \
+    "sysmon-loadgen --dataset: $HOSTS agents over mTLS, acked after commit; $(jq -r '.errors' "$work/loadgen.json") errors; bytes: sysmon.redb while running (after stopping: $(redb_bytes); other files besides certs: $other_bytes)"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -479,8 +497,10 @@ jq -r '
   def f($d): if . == null then "-" else (. * $d | round) / $d | tostring end;
   def q: if .status then .status else "\(.median_ms | f(10)) / \(.min_ms | f(10))" end;
   def rate: if . == null then "-" elif . >= 1e6 then "\(. / 1e6 | f(100)) M" else "\(. / 1e3 | f(1)) k" end;
-  ["system", "version", "ingest samples/s", "p99 ack ms", "bytes/sample", "lossless", "samples counted", "query a ms", "query b ms"],
-  (.systems[] | [.system, .version, (.ingest_samples_per_sec | rate), (.ack_latency_p99_ms | f(10)),
+  ["system", "version", "ingest samples/s", "ingest cpu s", "p99 ack ms", "bytes/sample", "lossless", "samples counted", "query a ms", "query b ms"],
+  (.systems[] | [.system, .version, (.ingest_samples_per_sec | rate),
+    (.ingest_cpu_secs | "\(.server | f(10))\(if .client then " + \(.client | f(10))" else "" end)"),
+    (.ack_latency_p99_ms | f(10)),
     (.bytes_per_sample | f(100)),
     (if .lossless.status then .lossless.status elif .lossless.values_differing == 0 then "yes"
      else "no: \(.lossless.values_differing)/\(.lossless.values_compared) (\(.lossless.series_differing | join(",")))" end),
