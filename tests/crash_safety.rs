@@ -4,6 +4,9 @@
 //! Afterwards every acknowledged sample must be stored, exactly once, with its value, and
 //! nothing that was never sent may appear.
 
+// The test narrates its kill schedule on stderr, so a failure can be replayed.
+#![allow(clippy::print_stderr)]
+
 mod util;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -379,38 +379,34 @@ impl AggregatorConfig {
             }
         }
         match (grpc_listen, http_listen, skew, raw, minute, hour, timeout) {
-            (
-                Some(grpc_listen),
-                Some(http_listen),
-                Some(skew),
-                Some(raw),
-                Some(minute),
-                Some(hour),
-                Some(timeout),
-            ) if errors.is_empty() => Ok(Settings {
-                region: self.aggregator.region,
-                data_dir: self.aggregator.data_dir,
-                grpc_listen,
-                http_listen,
-                max_group_batches: self.aggregator.max_group_batches,
-                ca_cert: self.tls.ca_cert,
-                cert: self.tls.cert,
-                key: self.tls.key,
-                limits: Limits {
-                    max_batch_samples: l.max_batch_samples,
-                    max_batch_series: l.max_batch_series,
-                    max_labels_per_series: l.max_labels_per_series,
-                    max_label_value_bytes: l.max_label_value_bytes,
-                    max_future_skew_ms: duration_ms(skew),
-                },
-                retention: Retention { raw, minute, hour },
-                query: sysmon_promql::QueryLimits {
-                    max_samples: q.max_samples,
-                    max_series_per_selector: q.max_series_per_selector,
-                    timeout,
-                },
-                max_concurrent_queries: q.max_concurrent,
-            }),
+            (Some(grpc_listen), Some(http_listen), Some(skew), Some(raw), Some(minute), Some(hour), Some(timeout))
+                if errors.is_empty() =>
+            {
+                Ok(Settings {
+                    region: self.aggregator.region,
+                    data_dir: self.aggregator.data_dir,
+                    grpc_listen,
+                    http_listen,
+                    max_group_batches: self.aggregator.max_group_batches,
+                    ca_cert: self.tls.ca_cert,
+                    cert: self.tls.cert,
+                    key: self.tls.key,
+                    limits: Limits {
+                        max_batch_samples: l.max_batch_samples,
+                        max_batch_series: l.max_batch_series,
+                        max_labels_per_series: l.max_labels_per_series,
+                        max_label_value_bytes: l.max_label_value_bytes,
+                        max_future_skew_ms: duration_ms(skew),
+                    },
+                    retention: Retention { raw, minute, hour },
+                    query: sysmon_promql::QueryLimits {
+                        max_samples: q.max_samples,
+                        max_series_per_selector: q.max_series_per_selector,
+                        timeout,
+                    },
+                    max_concurrent_queries: q.max_concurrent,
+                })
+            }
             _ => Err(errors),
         }
     }

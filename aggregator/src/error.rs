@@ -21,14 +21,14 @@ pub enum Error {
         path: PathBuf,
         /// The cause.
         #[source]
-        source: sysmon_tsdb::Error,
+        source: Box<sysmon_tsdb::Error>,
     },
     /// The engine refused or failed to store a batch; the sender keeps it and retries.
     #[error("cannot store the batch")]
-    StoreBatch(#[source] sysmon_tsdb::Error),
+    StoreBatch(#[source] Box<sysmon_tsdb::Error>),
     /// The engine could not read series.
     #[error("cannot read series")]
-    ReadSeries(#[source] sysmon_tsdb::Error),
+    ReadSeries(#[source] Box<sysmon_tsdb::Error>),
     /// A read or write of the store failed.
     #[error("store {op} failed")]
     Store {

@@ -25,5 +25,5 @@ pub use config::{
     TlsSection,
 };
 pub use error::{Error, Result};
-pub use sysmon_promql::QueryLimits;
 pub use server::{RunningAggregator, start};
+pub use sysmon_promql::QueryLimits;

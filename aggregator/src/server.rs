@@ -14,10 +14,10 @@ use tracing::{info, warn};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::http::prometheus::PromApi;
 use crate::http::{AppState, router};
 use crate::ingest::{IngestService, accept_loop};
 use crate::metrics::IngestMetrics;
-use crate::http::prometheus::PromApi;
 use crate::store::{Store, TsdbCatalog};
 
 /// How long open agent streams get to finish when the aggregator stops.
@@ -101,7 +101,8 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
         query_permits: Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_queries)),
         max_concurrent_queries: settings.max_concurrent_queries,
     };
-    let state = AppState { store: store.clone(), registry: Arc::new(registry), limits, ingest_metrics: metrics.clone() };
+    let state =
+        AppState { store: store.clone(), registry: Arc::new(registry), limits, ingest_metrics: metrics.clone() };
     let app = router(state, prometheus_api).merge(extra_routes);
     let persist_store = store.clone();
     let persist_cancel = cancel.clone();

@@ -10,8 +10,8 @@ use sysmon_tsdb::Labels;
 
 use super::AppState;
 use crate::error::{Error, Result};
-use crate::registry::{Inventory, now_ms};
 use crate::registry::HostRecord;
+use crate::registry::{Inventory, now_ms};
 use crate::store::Store;
 use crate::summary::{HostSummary, LatestSamples, summarize};
 

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use prometheus_client::registry::Registry;
 

@@ -38,7 +38,7 @@ pub(super) async fn write(State(state): State<AppState>, body: Bytes) -> Respons
             }
             Ok(Ok(CommitOutcome::Replay)) => {}
             Ok(Err(err)) => {
-                let err = crate::error::Error::StoreBatch(err);
+                let err = crate::error::Error::StoreBatch(Box::new(err));
                 warn!(error = %DisplayChain(&err), "remote_write samples not stored; the sender will retry");
                 return (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", DisplayChain(&err))).into_response();
             }

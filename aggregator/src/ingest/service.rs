@@ -43,7 +43,10 @@ pub(crate) struct IngestService {
 
 /// A batch on its way to disk, or already answered.
 enum Pending {
-    Commit { seq: u64, reply: oneshot::Receiver<sysmon_tsdb::Result<CommitOutcome>> },
+    Commit {
+        seq: u64,
+        reply: oneshot::Receiver<sysmon_tsdb::Result<CommitOutcome>>,
+    },
     Rejected {
         seq: u64,
         reason: String,
@@ -104,7 +107,10 @@ impl Ingest for IngestService {
                 .read_batches(inbound, hello.agent_id.clone(), pending_tx, outbound.clone())
                 .instrument(span.clone()),
         );
-        tokio::spawn(send_acks(pending_rx, outbound, self.store.clone(), hello.agent_id.clone(), self.metrics.clone()).instrument(span));
+        tokio::spawn(
+            send_acks(pending_rx, outbound, self.store.clone(), hello.agent_id.clone(), self.metrics.clone())
+                .instrument(span),
+        );
         Ok(Response::new(ReceiverStream::new(outbound_rx)))
     }
 }
@@ -188,7 +194,7 @@ async fn send_acks(
                     ack(seq)
                 }
                 Ok(Err(err)) => {
-                    let err = Error::StoreBatch(err);
+                    let err = Error::StoreBatch(Box::new(err));
                     warn!(seq, error = %DisplayChain(&err), "batch not stored; the agent will resend it");
                     let _ = outbound.send(Err(err.into())).await;
                     return;

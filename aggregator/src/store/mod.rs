@@ -55,7 +55,8 @@ impl Store {
             redb::Database::create(&path).map_err(|e| Error::OpenStore { path: path.clone(), source: e.into() })?;
         let db = Arc::new(db);
         registry_tables::create(&db)?;
-        let tsdb = Tsdb::open(db.clone(), config).map_err(|source| Error::OpenEngine { path, source })?;
+        let tsdb =
+            Tsdb::open(db.clone(), config).map_err(|source| Error::OpenEngine { path, source: Box::new(source) })?;
         Ok(Store { db, tsdb: Arc::new(tsdb), last_seen: Arc::default() })
     }
 
@@ -72,7 +73,7 @@ impl Store {
         self.last_seen.lock().expect("last-seen map lock poisoned").insert(host.clone(), now);
         tokio::task::spawn_blocking(move || {
             registry_tables::put_host(&db, record, now)?;
-            tsdb.producer_seq(&host).map_err(Error::StoreBatch)
+            tsdb.producer_seq(&host).map_err(|e| Error::StoreBatch(Box::new(e)))
         })
         .await
         .map_err(|_| Error::WriterStopped)?
@@ -149,7 +150,7 @@ impl Store {
         if let Some(metric) = metric {
             matchers.push(Matcher::equal(sysmon_tsdb::METRIC_NAME, metric));
         }
-        self.tsdb.select(&matchers, start_ms, end_ms).map_err(Error::ReadSeries)
+        self.tsdb.select(&matchers, start_ms, end_ms).map_err(|e| Error::ReadSeries(Box::new(e)))
     }
 
     /// Runs a blocking read on a blocking thread.
