@@ -48,6 +48,7 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
         minute_retention: settings.retention.minute,
         hour_retention: settings.retention.hour,
         max_group_batches: settings.max_group_batches,
+        retention_interval: retention_check_interval(&settings.retention),
         ..sysmon_tsdb::TsdbConfig::default()
     };
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, tsdb_config))
@@ -130,6 +131,13 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
 
     info!(grpc = %grpc_addr, http = %http_addr, region = %settings.region, data_dir = %settings.data_dir.display(), "aggregator started");
     Ok(RunningAggregator { grpc_addr, http_addr, cancel, tasks, store })
+}
+
+/// How often expired data is looked for: a tenth of the shortest retention, from 1 s to
+/// 5 minutes (short retentions are for tests and demos, and should act promptly).
+fn retention_check_interval(retention: &crate::config::Retention) -> Duration {
+    let shortest = retention.raw.min(retention.minute).min(retention.hour);
+    (shortest / 10).clamp(Duration::from_secs(1), Duration::from_secs(300))
 }
 
 impl RunningAggregator {
