@@ -58,6 +58,9 @@ pub(crate) fn eval_aggregate(ev: &mut Evaluator<'_>, agg: &AggregateExpr, steps:
         Some(_) => return Err(Error::BadQuery(format!("aggregation {} is not supported by Prometheus 2.42", agg.op))),
         None => Vec::new(),
     };
+    if matches!(op, T_TOPK | T_BOTTOMK | T_QUANTILE) && param.len() != steps.len() {
+        return Err(Error::BadQuery(format!("aggregation {} needs a scalar parameter", agg.op)));
+    }
     let input = ev.eval_vector(&agg.expr, steps)?;
     ev.check_deadline("aggregating")?;
     let (group_of, group_labels) = assign_groups(&grouping, &input);

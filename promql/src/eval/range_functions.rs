@@ -278,7 +278,9 @@ fn extrapolated_rate(w: &[(i64, f64)], ctx: &WindowContext<'_>, is_counter: bool
     let duration_to_end = (ctx.range_end - last_t) as f64 / 1000.0;
     let sampled_interval = (last_t - first_t) as f64 / 1000.0;
     let average_between_samples = sampled_interval / (w.len() - 1) as f64;
-    if is_counter && result > 0.0 && first_v >= 0.0 {
+    // Zero point: only when it could come before the window start. The product test is a
+    // margin-wide shortcut past the division; the decision itself is Prometheus's.
+    if is_counter && result > 0.0 && first_v >= 0.0 && sampled_interval * first_v < 2.0 * duration_to_start * result {
         let duration_to_zero = sampled_interval * (first_v / result);
         if duration_to_zero < duration_to_start {
             duration_to_start = duration_to_zero;
@@ -288,11 +290,9 @@ fn extrapolated_rate(w: &[(i64, f64)], ctx: &WindowContext<'_>, is_counter: bool
     let mut extrapolate_to = sampled_interval;
     extrapolate_to += if duration_to_start < threshold { duration_to_start } else { average_between_samples / 2.0 };
     extrapolate_to += if duration_to_end < threshold { duration_to_end } else { average_between_samples / 2.0 };
-    let mut factor = extrapolate_to / sampled_interval;
-    if is_rate {
-        factor /= ctx.range_ms as f64 / 1000.0;
-    }
-    Some(result * factor)
+    // One division instead of Prometheus's two: equal within a rounding step.
+    let interval = if is_rate { sampled_interval * (ctx.range_ms as f64 / 1000.0) } else { sampled_interval };
+    Some(result * (extrapolate_to / interval))
 }
 
 /// `irate` and `idelta`: from the window's last two samples.
