@@ -1,6 +1,8 @@
 //! Functions over range vectors (`rate`, `*_over_time`, ...): each series' window slides
 //! over its sorted samples with two indices, never re-reading storage.
 
+use std::borrow::Cow;
+
 use crate::error::{Error, Result};
 use crate::eval::labels::drop_metric_name;
 use crate::eval::selectors::without_stale;
@@ -104,15 +106,12 @@ pub(crate) fn eval_range_function(
         if s.points.is_empty() {
             continue;
         }
-        // Stale markers are rare: slide over the raw samples, and only when one turns up
-        // slide again over a copy without them.
-        let values = match slide(func, &s.points, input, steps, scalars, &mut buffers, true)? {
-            Some(values) => values,
-            None => {
-                let clean = without_stale(&s.points);
-                slide(func, &clean, input, steps, scalars, &mut buffers, false)?.unwrap_or_default()
-            }
-        };
+        // One branch-free pass finds stale markers (rare: then slide over a copy without
+        // them) and counter resets (rare too: without any, rate needs no tracking).
+        let (has_stale, has_reset) = scan(&s.points);
+        let points = if has_stale { without_stale(&s.points) } else { Cow::Borrowed(s.points.as_slice()) };
+        let track_resets = func.is_counter() && (if has_stale { scan(&points).1 } else { has_reset });
+        let values = slide(func, &points, input, steps, scalars, &mut buffers, track_resets)?;
         let labels = if func == RangeFunction::LastOverTime { s.labels.clone() } else { drop_metric_name(&s.labels) };
         out.push(Series { labels, values });
     }
@@ -156,7 +155,7 @@ struct SlideBuffers {
     scalars: Vec<f64>,
 }
 
-/// One series' values at every step, or `None` when `detect_stale` finds a stale marker.
+/// One series' values at every step (`points` without stale markers).
 fn slide(
     func: RangeFunction,
     points: &[(i64, f64)],
@@ -164,25 +163,21 @@ fn slide(
     steps: Steps,
     scalars: &[Vec<f64>],
     buffers: &mut SlideBuffers,
-    detect_stale: bool,
-) -> Result<Option<Vec<Option<f64>>>> {
+    track_resets: bool,
+) -> Result<Vec<Option<f64>>> {
     // First every step's window bounds, then the computations in a loop of their own:
     // with no hard-to-predict branch between them, consecutive windows' arithmetic
     // (rate's divisions) overlaps in the CPU.
     let windows = &mut buffers.windows;
     windows.clear();
     // Counter resets inside the window, i.e. at indices lo+1..hi, kept up to date as the
-    // window slides, for rate and increase only.
-    let track_resets = func.is_counter();
+    // window slides, when asked to.
     let mut resets_in_window = 0u32;
     let (mut lo, mut hi) = (0usize, 0usize);
     for ts in steps.times() {
         let range_end = input.window_end(ts);
         let range_start = range_end - input.range_ms;
         let new_hi = advance(points, hi, points.len(), |t| t <= range_end);
-        if detect_stale && points[hi..new_hi].iter().fold(false, |stale, &(_, v)| stale | is_stale_marker(v)) {
-            return Ok(None);
-        }
         if track_resets {
             resets_in_window += count_resets(points, hi.max(lo + 1), new_hi);
         }
@@ -214,7 +209,19 @@ fn slide(
         };
         *value = compute(func, &points[window.lo..window.hi], &ctx)?;
     }
-    Ok(Some(values))
+    Ok(values)
+}
+
+/// Whether `points` hold a stale marker, and whether a value ever drops (a counter reset).
+fn scan(points: &[(i64, f64)]) -> (bool, bool) {
+    let (mut stale, mut reset) = (false, false);
+    let mut previous = f64::NEG_INFINITY;
+    for &(_, v) in points {
+        stale |= is_stale_marker(v);
+        reset |= v < previous;
+        previous = v;
+    }
+    (stale, reset)
 }
 
 fn compute(func: RangeFunction, w: &[(i64, f64)], ctx: &WindowContext<'_>) -> Result<Option<f64>> {
