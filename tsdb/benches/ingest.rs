@@ -81,7 +81,12 @@ fn bench(c: &mut Criterion) {
     for batch_samples in [1_000usize, 10_000] {
         let dir = tempfile::tempdir_in(&base).expect("bench dir");
         let db = redb::Database::create(dir.path().join("bench.redb")).expect("redb file");
-        let tsdb = Tsdb::open(Arc::new(db), TsdbConfig::default()).expect("tsdb opens");
+        let mut config = TsdbConfig::default();
+        if let Ok(n) = std::env::var("TSDB_BENCH_CHUNK_SAMPLES") {
+            config.chunk_max_samples = n.parse().expect("a number");
+            config.chunk_max_span = Duration::from_secs(86_400 * 1000);
+        }
+        let tsdb = Tsdb::open(Arc::new(db), config).expect("tsdb opens");
         let mut producers = producers();
         let mut next = 0;
         group.throughput(Throughput::Elements(batch_samples as u64));

@@ -66,6 +66,11 @@ pub mod bench_support {
     }
 
     impl ChunkEncoder {
+        /// An encoder at zstd `level` (0: none).
+        pub fn with_level(level: i32) -> ChunkEncoder {
+            ChunkEncoder(crate::codec::ChunkEncoder::new(level))
+        }
+
         /// Encodes samples as a sealed chunk.
         pub fn encode(&mut self, ts: &[i64], values: &[f64]) -> Vec<u8> {
             self.0.encode(ts, values, None)

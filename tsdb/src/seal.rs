@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 
-use redb::{Durability, ReadableTable as _, Table};
+use redb::{Durability, ReadableDatabase as _, ReadableTable as _};
 use tracing::{debug, error};
 
 use crate::codec::ChunkEncoder;
@@ -20,7 +20,7 @@ use crate::config::millis;
 use crate::error::{Error, Result};
 use crate::head::FrozenChunk;
 use crate::retention;
-use crate::rollup::{BlockEditor, Tier, fold_samples, is_stale_marker};
+use crate::rollup::{BlockSource, BlockStage, Tier, fold_samples, is_stale_marker};
 use crate::schema::{CHUNKS, SEALED, WAL};
 use crate::shared::Shared;
 use crate::stats::{add, sub};
@@ -74,12 +74,14 @@ pub(crate) struct Sealer {
     last_retention_ms: i64,
 }
 
-/// A chunk ready to write: its samples (for rollups) and its encoding.
+/// A chunk ready to write: its encoding and sample count.
 struct Encoded {
-    ts: Vec<i64>,
-    values: Vec<f64>,
     bytes: Vec<u8>,
+    samples: usize,
 }
+
+/// A round's rollup blocks, encoded: `(tier, series, block start, bytes)`.
+type Blocks = Vec<(Tier, u64, i64, Vec<u8>)>;
 
 impl Sealer {
     fn run(&mut self, signals: &Receiver<SealerSignal>) -> Result<()> {
@@ -169,8 +171,8 @@ impl Sealer {
                 self.wal_trimmed_below = self.wal_trimmed_below.max(low_water);
                 let counters = &self.shared.counters;
                 add(&counters.sealed_chunks, chunks.len() as u64);
-                add(&counters.sealed_bytes_total, encoded.iter().map(|e| e.bytes.len() as u64).sum());
-                add(&counters.sealed_samples_total, encoded.iter().map(|e| e.ts.len() as u64).sum());
+                add(&counters.sealed_bytes_total, encoded.0.iter().map(|e| e.bytes.len() as u64).sum());
+                add(&counters.sealed_samples_total, encoded.0.iter().map(|e| e.samples as u64).sum());
                 sub(&counters.wal_records, wal_records);
                 sub(&counters.wal_bytes, wal_bytes);
                 debug!(chunks = chunks.len(), wal_records, low_water, "tsdb sealed chunks");
@@ -183,10 +185,23 @@ impl Sealer {
         }
     }
 
-    fn encode(&mut self, chunks: &[Arc<FrozenChunk>]) -> Result<Vec<Encoded>> {
+    /// Encodes the chunks and stages their rollups, reading the blocks they extend from a
+    /// snapshot: everything but the inserts happens outside the write lock.
+    fn encode(&mut self, chunks: &[Arc<FrozenChunk>]) -> Result<(Vec<Encoded>, Blocks)> {
+        let err = |source: redb::Error| Error::SealChunks { chunks: chunks.len(), source };
+        let txn = self.shared.db.begin_read().map_err(|e| err(e.into()))?;
+        let minute = txn.open_table(Tier::Minute.table()).map_err(|e| err(e.into()))?;
+        let hour = txn.open_table(Tier::Hour.table()).map_err(|e| err(e.into()))?;
+        let mut source = |tier: Tier, series: u64, start: i64| -> std::result::Result<Option<Vec<u8>>, redb::Error> {
+            let table = if tier == Tier::Minute { &minute } else { &hour };
+            Ok(table.get((series, start))?.map(|g| g.value().to_vec()))
+        };
+        let mut stage = BlockStage::new();
         let mut out = Vec::with_capacity(chunks.len());
+        let (mut ts, mut values) = (Vec::new(), Vec::new());
         for chunk in chunks {
-            let (mut ts, mut values) = (Vec::new(), Vec::new());
+            ts.clear();
+            values.clear();
             // A head chunk is this process's own memory: failing to decode it is a bug, but it
             // is reported as corruption rather than taking the process down.
             chunk.streams.decode_into(&mut ts, &mut values).map_err(|reason| Error::CorruptChunk {
@@ -195,9 +210,12 @@ impl Sealer {
                 reason: format!("head chunk: {reason}"),
             })?;
             let bytes = self.encoder.encode(&ts, &values, Some(&chunk.streams));
-            out.push(Encoded { ts, values, bytes });
+            out.push(Encoded { bytes, samples: ts.len() });
+            for tier in Tier::ALL {
+                stage_rollup(&mut stage, &mut source, tier, chunk.series, &ts, &values).map_err(err)?;
+            }
         }
-        Ok(out)
+        Ok((out, stage.encode()))
     }
 
     /// Writes chunks, seals, rollups and the WAL trim in one transaction; returns the WAL
@@ -205,7 +223,7 @@ impl Sealer {
     fn write(
         &self,
         chunks: &[Arc<FrozenChunk>],
-        encoded: &[Encoded],
+        (encoded, blocks): &(Vec<Encoded>, Blocks),
         low_water: u64,
         durability: Durability,
     ) -> Result<(u64, u64)> {
@@ -230,8 +248,10 @@ impl Sealer {
                     None => first_ts,
                 };
                 sealed.insert(id, (min_ts, chunk.last_ts, chunk.last_bits))?;
-                roll_up(&mut minute, Tier::Minute, id, &enc.ts, &enc.values)?;
-                roll_up(&mut hour, Tier::Hour, id, &enc.ts, &enc.values)?;
+            }
+            for (tier, series, start, bytes) in blocks {
+                let table = if *tier == Tier::Minute { &mut minute } else { &mut hour };
+                table.insert((*series, *start), bytes.as_slice())?;
             }
             let (mut records, mut bytes) = (0u64, 0u64);
             for entry in wal.extract_from_if(..low_water, |_, _| true)? {
@@ -263,10 +283,11 @@ impl Sealer {
     }
 }
 
-/// Folds a sealed chunk's samples into `tier`'s buckets, merging with the bucket an earlier
-/// chunk left partly filled.
-fn roll_up(
-    table: &mut Table<'_, (u64, i64), &'static [u8]>,
+/// Folds a chunk's samples into `tier`'s buckets, continuing the bucket an earlier chunk left
+/// partly filled.
+fn stage_rollup(
+    stage: &mut BlockStage,
+    source: &mut BlockSource<'_>,
     tier: Tier,
     id: u64,
     ts: &[i64],
@@ -275,12 +296,11 @@ fn roll_up(
     let Some(first) = ts.iter().zip(values).find(|(_, v)| !is_stale_marker(**v)).map(|(t, _)| *t) else {
         return Ok(());
     };
-    let mut editor = BlockEditor::new(table, tier, id);
-    let mut open = editor.take(tier.bucket_start(first))?;
+    let mut open = stage.take(source, tier, id, tier.bucket_start(first))?;
     let mut done = Vec::new();
     fold_samples(tier, ts, values, &mut open, |p| done.push(p));
     for point in done.into_iter().chain(open) {
-        editor.put(point)?;
+        stage.put(source, tier, id, point)?;
     }
-    editor.finish()
+    Ok(())
 }

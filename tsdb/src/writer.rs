@@ -20,7 +20,7 @@ use crate::batch::{CommitOutcome, PreparedBatch};
 use crate::error::{Error, Result};
 use crate::head::AppendOutcome;
 use crate::labels::Labels;
-use crate::rollup::{BlockEditor, RollupPoint, Tier};
+use crate::rollup::{BlockStage, RollupPoint, Tier};
 use crate::schema::{CHUNKS, META, NEXT_SERIES_ID, PRODUCER_SEQ, SEALED, SERIES, WAL};
 use crate::seal::SealerSignal;
 use crate::shared::Shared;
@@ -328,15 +328,21 @@ impl Writer {
             let ids = self.resolve_ids(&txn, &labels)?;
             {
                 let mut table = txn.open_table(tier.table())?;
-                for ((id, _), (_, points)) in ids.iter().zip(&series) {
-                    let mut sorted = points.clone();
-                    sorted.sort_by_key(|p| p.start_ms);
-                    let mut editor = BlockEditor::new(&mut table, tier, *id);
-                    for mut point in sorted {
-                        point.start_ms = tier.bucket_start(point.start_ms);
-                        editor.put(point)?;
+                let mut stage = BlockStage::new();
+                {
+                    let mut source =
+                        |_: Tier, id: u64, start: i64| -> std::result::Result<Option<Vec<u8>>, redb::Error> {
+                            Ok(table.get((id, start))?.map(|g| g.value().to_vec()))
+                        };
+                    for ((id, _), (_, points)) in ids.iter().zip(&series) {
+                        for mut point in points.iter().copied() {
+                            point.start_ms = tier.bucket_start(point.start_ms);
+                            stage.put(&mut source, tier, *id, point)?;
+                        }
                     }
-                    editor.finish()?;
+                }
+                for (_, id, start, bytes) in stage.encode() {
+                    table.insert((id, start), bytes.as_slice())?;
                 }
             }
             txn.commit()?;

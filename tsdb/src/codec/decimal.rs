@@ -29,29 +29,40 @@ fn scaled(v: f64, exponent: u8) -> Option<i64> {
         return None;
     }
     let m = x.round() as i64;
+    if from_scaled(exponent, m).to_bits() == v.to_bits() {
+        return Some(m);
+    }
     // The product may be off by one ulp; the neighbours cover that.
-    [m, m.wrapping_sub(1), m.wrapping_add(1)].into_iter().find(|&c| from_scaled(exponent, c).to_bits() == v.to_bits())
+    [m.wrapping_sub(1), m.wrapping_add(1)].into_iter().find(|&c| from_scaled(exponent, c).to_bits() == v.to_bits())
 }
 
-/// The smallest exponent at which `v` is an exact scaled integer.
-fn exponent_of(v: f64) -> Option<u8> {
+/// The smallest exponent above `above` at which `v` is an exact scaled integer.
+fn exponent_above(v: f64, above: u8) -> Option<u8> {
     if !v.is_finite() {
         return None;
     }
-    (0..=MAX_EXPONENT).find(|&e| scaled(v, e).is_some())
+    (above + 1..=MAX_EXPONENT).find(|&e| scaled(v, e).is_some())
 }
 
 /// The common exponent and the scaled integers of `values`, when every value converts exactly
 /// (no NaN, infinity or -0.0, at most [`MAX_EXPONENT`] decimals).
 pub(crate) fn to_scaled(values: &[f64]) -> Option<(u8, Vec<i64>)> {
     let mut exponent = 0u8;
-    for &v in values {
-        if scaled(v, exponent).is_none() {
-            exponent = exponent.max(exponent_of(v)?);
+    let mut ints = Vec::with_capacity(values.len());
+    // One pass per exponent raise; short decimals need one or two.
+    'exponent: loop {
+        ints.clear();
+        for &v in values {
+            match scaled(v, exponent) {
+                Some(m) => ints.push(m),
+                None => {
+                    exponent = exponent_above(v, exponent)?;
+                    continue 'exponent;
+                }
+            }
         }
+        return Some((exponent, ints));
     }
-    let ints = values.iter().map(|&v| scaled(v, exponent)).collect::<Option<Vec<i64>>>()?;
-    Some((exponent, ints))
 }
 
 #[cfg(test)]

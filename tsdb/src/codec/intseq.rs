@@ -48,8 +48,16 @@ impl Frame {
             return;
         }
         let mut bits = BitWriter::new();
-        for &v in values {
-            bits.write_bits(v.wrapping_sub(self.min) as u64 / self.gcd, self.width);
+        if self.gcd.is_power_of_two() {
+            // The common case (gcd 1, or 4096 for page-aligned bytes): a shift, not a division.
+            let shift = self.gcd.trailing_zeros();
+            for &v in values {
+                bits.write_bits((v.wrapping_sub(self.min) as u64) >> shift, self.width);
+            }
+        } else {
+            for &v in values {
+                bits.write_bits(v.wrapping_sub(self.min) as u64 / self.gcd, self.width);
+            }
         }
         out.extend_from_slice(&bits.finish());
     }
@@ -82,11 +90,21 @@ fn read_frame(data: &[u8], pos: &mut usize, n: usize, out: &mut Vec<i64>) -> Res
     Ok(())
 }
 
-fn gcd(mut a: u64, mut b: u64) -> u64 {
-    while b != 0 {
-        (a, b) = (b, a % b);
+/// Binary (Stein's) greatest common divisor: no division.
+fn gcd(a: u64, b: u64) -> u64 {
+    if a == 0 || b == 0 {
+        return a | b;
     }
-    a
+    let shift = (a | b).trailing_zeros();
+    let (mut a, mut b) = (a >> a.trailing_zeros(), b);
+    while b != 0 {
+        b >>= b.trailing_zeros();
+        if a > b {
+            std::mem::swap(&mut a, &mut b);
+        }
+        b -= a;
+    }
+    a << shift
 }
 
 fn varint_len(v: u64) -> usize {
@@ -206,6 +224,19 @@ mod tests {
         round_trip(&[5], false);
         round_trip(&[5, 5], true);
         round_trip(&[i64::MAX, i64::MIN], false);
+    }
+
+    #[test]
+    fn binary_gcd_agrees_with_euclid() {
+        fn euclid(mut a: u64, mut b: u64) -> u64 {
+            while b != 0 {
+                (a, b) = (b, a % b);
+            }
+            a
+        }
+        for (a, b) in [(0, 0), (0, 5), (12, 18), (4096 * 3, 4096 * 7), (u64::MAX, 3), (1 << 63, 1 << 40), (97, 89)] {
+            assert_eq!(gcd(a, b), euclid(a, b), "{a} {b}");
+        }
     }
 
     #[test]

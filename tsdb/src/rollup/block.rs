@@ -8,7 +8,7 @@
 //! point (see codec.rs)
 //! ```
 
-use redb::{ReadableTable as _, Table};
+use rustc_hash::FxHashMap;
 use tracing::warn;
 
 use super::codec::{decode_point, encode_point};
@@ -19,13 +19,17 @@ use crate::codec::{get_uvarint, put_uvarint};
 /// Encodes points (sorted by start, all in the block starting at `block_start`).
 pub(crate) fn encode_block(tier: Tier, block_start: i64, points: &[RollupPoint], out: &mut Vec<u8>) {
     put_uvarint(out, points.len() as u64);
-    let mut point = Vec::with_capacity(64);
+    out.reserve(points.len() * 64);
     for p in points {
         put_uvarint(out, (p.start_ms.wrapping_sub(block_start) / tier.width_ms()) as u64);
-        point.clear();
-        encode_point(p, &mut point);
-        put_uvarint(out, point.len() as u64);
-        out.extend_from_slice(&point);
+        // A point is at most 6 varints (10 bytes each) and 7 values: its length fits in one
+        // byte; the byte is written first and filled in after.
+        let len_at = out.len();
+        out.push(0);
+        encode_point(p, out);
+        let len = out.len() - len_at - 1;
+        debug_assert!(len < 128, "a point of {len} bytes");
+        out[len_at] = len as u8;
     }
 }
 
@@ -58,55 +62,68 @@ pub(crate) fn decode_block(tier: Tier, block_start: i64, data: &[u8]) -> Result<
     Ok(points)
 }
 
-/// Read-modify-write of one series' blocks inside a write transaction: loads a block on
-/// first touch, and writes it back when the next block is touched or on [`BlockEditor::finish`].
-pub(crate) struct BlockEditor<'a, 't> {
-    table: &'a mut Table<'t, (u64, i64), &'static [u8]>,
-    tier: Tier,
-    series: u64,
-    current: Option<(i64, Vec<RollupPoint>)>,
-    buf: Vec<u8>,
+/// Blocks being changed, staged in memory: loaded once (from a read snapshot or a write
+/// transaction), changed point by point, encoded once at the end. The sealer stages a whole
+/// round's rollups before it takes the write lock, so the lock is held for inserts only.
+#[derive(Debug, Default)]
+pub(crate) struct BlockStage {
+    blocks: FxHashMap<(Tier, u64, i64), Vec<RollupPoint>>,
 }
 
-impl<'a, 't> BlockEditor<'a, 't> {
-    /// An editor of series `series` in `table`, the table of `tier`.
-    pub(crate) fn new(table: &'a mut Table<'t, (u64, i64), &'static [u8]>, tier: Tier, series: u64) -> Self {
-        BlockEditor { table, tier, series, current: None, buf: Vec::new() }
+/// Reads one stored block's bytes: `(series, block start) -> bytes`.
+pub(crate) type BlockSource<'s> = dyn FnMut(Tier, u64, i64) -> Result<Option<Vec<u8>>, redb::Error> + 's;
+
+impl BlockStage {
+    /// An empty stage.
+    pub(crate) fn new() -> BlockStage {
+        BlockStage::default()
     }
 
-    /// The block holding bucket `bucket_start`, loaded (and the previous one written back)
-    /// if needed.
-    fn block(&mut self, bucket_start: i64) -> Result<&mut Vec<RollupPoint>, redb::Error> {
-        let key = self.tier.block_start(bucket_start);
-        if self.current.as_ref().is_none_or(|(k, _)| *k != key) {
-            self.flush()?;
-            let points = match self.table.get((self.series, key))? {
+    fn block(
+        &mut self,
+        source: &mut BlockSource<'_>,
+        tier: Tier,
+        series: u64,
+        bucket_start: i64,
+    ) -> Result<&mut Vec<RollupPoint>, redb::Error> {
+        let key = (tier, series, tier.block_start(bucket_start));
+        if !self.blocks.contains_key(&key) {
+            let points = match source(tier, series, key.2)? {
                 None => Vec::new(),
-                Some(stored) => match decode_block(self.tier, key, stored.value()) {
-                    Ok(points) => points,
-                    Err(reason) => {
-                        warn!(series = self.series, tier = %self.tier, start_ms = key, reason, "corrupt rollup block replaced");
-                        Vec::new()
-                    }
-                },
+                Some(bytes) => decode_block(tier, key.2, &bytes).unwrap_or_else(|reason| {
+                    warn!(series, tier = %tier, start_ms = key.2, reason, "corrupt rollup block replaced");
+                    Vec::new()
+                }),
             };
-            self.current = Some((key, points));
+            self.blocks.insert(key, points);
         }
-        match &mut self.current {
-            Some((_, points)) => Ok(points),
-            None => Err(redb::Error::Corrupted("rollup block vanished while editing".to_string())),
+        match self.blocks.get_mut(&key) {
+            Some(points) => Ok(points),
+            None => Err(redb::Error::Corrupted("staged rollup block vanished".to_string())),
         }
     }
 
-    /// Removes and returns the stored point of bucket `bucket_start`.
-    pub(crate) fn take(&mut self, bucket_start: i64) -> Result<Option<RollupPoint>, redb::Error> {
-        let points = self.block(bucket_start)?;
+    /// Removes and returns the stored point of series `series`' bucket `bucket_start`.
+    pub(crate) fn take(
+        &mut self,
+        source: &mut BlockSource<'_>,
+        tier: Tier,
+        series: u64,
+        bucket_start: i64,
+    ) -> Result<Option<RollupPoint>, redb::Error> {
+        let points = self.block(source, tier, series, bucket_start)?;
         Ok(points.iter().position(|p| p.start_ms == bucket_start).map(|i| points.remove(i)))
     }
 
-    /// Stores `point`, replacing the stored point of its bucket.
-    pub(crate) fn put(&mut self, point: RollupPoint) -> Result<(), redb::Error> {
-        let points = self.block(point.start_ms)?;
+    /// Stores `point` of series `series`, replacing the point of its bucket.
+    pub(crate) fn put(
+        &mut self,
+        source: &mut BlockSource<'_>,
+        tier: Tier,
+        series: u64,
+        point: RollupPoint,
+    ) -> Result<(), redb::Error> {
+        let points = self.block(source, tier, series, point.start_ms)?;
         match points.binary_search_by_key(&point.start_ms, |p| p.start_ms) {
             Ok(i) => points[i] = point,
             Err(i) => points.insert(i, point),
@@ -114,18 +131,16 @@ impl<'a, 't> BlockEditor<'a, 't> {
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), redb::Error> {
-        if let Some((key, points)) = self.current.take() {
-            self.buf.clear();
-            encode_block(self.tier, key, &points, &mut self.buf);
-            self.table.insert((self.series, key), self.buf.as_slice())?;
-        }
-        Ok(())
-    }
-
-    /// Writes back the block being edited.
-    pub(crate) fn finish(mut self) -> Result<(), redb::Error> {
-        self.flush()
+    /// Every staged block, encoded: `(tier, series, block start, bytes)`.
+    pub(crate) fn encode(self) -> Vec<(Tier, u64, i64, Vec<u8>)> {
+        self.blocks
+            .into_iter()
+            .map(|((tier, series, start), points)| {
+                let mut bytes = Vec::with_capacity(points.len() * 48 + 4);
+                encode_block(tier, start, &points, &mut bytes);
+                (tier, series, start, bytes)
+            })
+            .collect()
     }
 }
 

@@ -16,7 +16,8 @@ use crate::codec::{get_uvarint, get_zigzag, put_uvarint, put_zigzag};
 /// prev_last_v (3), or +0.0 (4).
 const SOURCE_BITS: u32 = 3;
 
-/// Encodes a point.
+/// Encodes a point. Allocation-free: the sealer encodes one point per 6 samples at a 10 s
+/// interval.
 pub(crate) fn encode_point(p: &RollupPoint, out: &mut Vec<u8>) {
     put_uvarint(out, p.count);
     put_zigzag(out, p.first_ts.wrapping_sub(p.start_ms));
@@ -24,25 +25,30 @@ pub(crate) fn encode_point(p: &RollupPoint, out: &mut Vec<u8>) {
     put_zigzag(out, p.last_ts.wrapping_sub(p.prev_last_ts));
     put_uvarint(out, p.resets);
     put_uvarint(out, p.changes);
-    let fields = [p.last_v, p.prev_last_v, p.min, p.max, p.sum, p.counter_correction];
-    let mut known: Vec<u64> = vec![p.first_v.to_bits()];
+    let fields = [p.last_v, p.prev_last_v, p.min, p.max, p.sum, p.counter_correction].map(f64::to_bits);
+    // first_v, then last_v and prev_last_v once known, can be named.
+    let mut known = [p.first_v.to_bits(), 0, 0];
     let mut sources = 0u64;
-    let mut written = Vec::new();
-    for (i, v) in fields.iter().enumerate() {
-        let bits = v.to_bits();
-        // Only first_v, last_v and prev_last_v can be named, and only once known.
-        let source = known.iter().position(|&k| k == bits).map(|k| k as u64 + 1).or((bits == 0).then_some(4));
+    let mut written = [0u64; 6];
+    let mut n_written = 0;
+    for (i, &bits) in fields.iter().enumerate() {
+        let n_known = (i + 1).min(3);
+        let source =
+            known[..n_known].iter().position(|&k| k == bits).map(|k| k as u64 + 1).or((bits == 0).then_some(4));
         match source {
             Some(s) => sources |= s << (SOURCE_BITS * i as u32),
-            None => written.push(bits),
+            None => {
+                written[n_written] = bits;
+                n_written += 1;
+            }
         }
         if i < 2 {
-            known.push(bits);
+            known[i + 1] = bits;
         }
     }
     put_uvarint(out, sources);
     out.extend_from_slice(&p.first_v.to_bits().to_le_bytes());
-    for bits in written {
+    for bits in &written[..n_written] {
         out.extend_from_slice(&bits.to_le_bytes());
     }
 }
@@ -66,18 +72,19 @@ pub(crate) fn decode_point(start_ms: i64, data: &[u8]) -> Result<RollupPoint, St
         *pos += 8;
         Ok(u64::from_le_bytes(raw))
     };
-    let mut known = vec![read_f64(&mut pos)?];
+    let mut known = [read_f64(&mut pos)?, 0, 0];
     let mut fields = [0u64; 6];
     for (i, field) in fields.iter_mut().enumerate() {
+        let n_known = (i + 1).min(3);
         let source = (sources >> (SOURCE_BITS * i as u32)) & 0b111;
         *field = match source {
             0 => read_f64(&mut pos)?,
             4 => 0,
-            s if (s as usize) <= known.len() => known[s as usize - 1],
+            s if (s as usize) <= n_known => known[s as usize - 1],
             s => return Err(format!("value {i} refers to unknown source {s}")),
         };
         if i < 2 {
-            known.push(*field);
+            known[i + 1] = *field;
         }
     }
     if pos != data.len() {

@@ -7,7 +7,7 @@ mod codec;
 mod point;
 mod tier;
 
-pub(crate) use block::{BlockEditor, decode_block};
+pub(crate) use block::{BlockSource, BlockStage, decode_block};
 pub(crate) use point::fold_samples;
 pub use point::{RollupPoint, STALE_MARKER_BITS, is_stale_marker};
 pub use tier::Tier;
