@@ -87,20 +87,20 @@ impl BlockStage {
         bucket_start: i64,
     ) -> Result<&mut Vec<RollupPoint>, redb::Error> {
         let key = (tier, series, tier.block_start(bucket_start));
-        if !self.blocks.contains_key(&key) {
-            let points = match source(tier, series, key.2)? {
-                None => Vec::new(),
-                Some(bytes) => decode_block(tier, key.2, &bytes).unwrap_or_else(|reason| {
-                    warn!(series, tier = %tier, start_ms = key.2, reason, "corrupt rollup block replaced");
-                    Vec::new()
-                }),
-            };
-            self.blocks.insert(key, points);
-        }
-        match self.blocks.get_mut(&key) {
-            Some(points) => Ok(points),
-            None => Err(redb::Error::Corrupted("staged rollup block vanished".to_string())),
-        }
+        let points = match self.blocks.entry(key) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let points = match source(tier, series, key.2)? {
+                    None => Vec::new(),
+                    Some(bytes) => decode_block(tier, key.2, &bytes).unwrap_or_else(|reason| {
+                        warn!(series, tier = %tier, start_ms = key.2, reason, "corrupt rollup block replaced");
+                        Vec::new()
+                    }),
+                };
+                entry.insert(points)
+            }
+        };
+        Ok(points)
     }
 
     /// Removes and returns the stored point of series `series`' bucket `bucket_start`.
