@@ -42,8 +42,8 @@ TARGET=${CARGO_TARGET_DIR:-target}
 GEN=${GEN:-../shared/bench/gen_node_like.py}
 
 # >>> sysmon's raw retention. The data starts at 1_700_000_000 s (Nov 2023): the default raw
-# retention (15 days) would drop all of it. Passed to `sysmon up` as an environment override
-# (`SYSMON_<SECTION>_<KEY>`); once `sysmon up` has a flag for it, add it to SYSMON_UP_ARGS.
+# retention (15 days) would drop all of it. `sysmon up --raw-retention` reads this variable
+# (as the `[storage] raw_retention` key's SYSMON_<SECTION>_<KEY> override is spelled).
 SYSMON_STORAGE_RAW_RETENTION=${SYSMON_STORAGE_RAW_RETENTION:-10y}
 export SYSMON_STORAGE_RAW_RETENTION
 # <<<
@@ -457,15 +457,18 @@ if [[ " $SYSTEMS " == *" sysmon "* ]]; then
   redb_bytes() { bytes_of "$sysmon_data/sysmon.redb"; }
   note "sysmon: $acked samples acked in $(printf %.1f "$ingest_secs") s; waiting for the store to settle"
   settle redb_bytes
-  bytes=$(redb_bytes)
+  running_bytes=$(redb_bytes)
   other_bytes=$(find "$sysmon_data" -path "$sysmon_data/certs" -prune -o -type f ! -name sysmon.redb -printf '%s\n' |
     awk '{ s += $1 } END { printf "%.0f\n", s }')
   version="$("$TARGET/release/sysmon" --version | awk '{ print $NF }') ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo +changes))"
   measure_queries "http://$SYSMON_HTTP" sysmon
   [[ $counted == n/a ]] && counted="$acked acked"
+  # A clean stop seals every head chunk and trims the WAL: what the store holds for good.
   stop "$sysmon_pid"
+  bytes=$(redb_bytes)
+  allocated=$(du -sB1 "$sysmon_data/sysmon.redb" | cut -f1)
   record sysmon "$version" "$ingest_secs" "$bytes" \
-    "sysmon-loadgen --dataset: $HOSTS agents over mTLS, acked after commit; $(jq -r '.errors' "$work/loadgen.json") errors; bytes: sysmon.redb while running (after stopping: $(redb_bytes); other files besides certs: $other_bytes)"
+    "sysmon-loadgen --dataset: $HOSTS agents over mTLS, acked after commit; $(jq -r '.errors' "$work/loadgen.json") errors; bytes: sysmon.redb after a clean stop ($allocated allocated; $running_bytes while running, settled); other files besides certs: $other_bytes"
 fi
 
 # ---------------------------------------------------------------------------------------------
