@@ -212,8 +212,14 @@ fn vector_vector(
     let many_group: Vec<Option<usize>> =
         many.iter().map(|s| group_index.get(&matching.signature(&s.labels)).copied()).collect();
 
+    let pairing = Pairing { many: &many, one: &one, one_group: &one_group, many_group: &many_group, groups };
+    if let Some(out) = fixed_pairs(op, &pairing, matching, card, swapped, return_bool) {
+        return merge_same_labels(out);
+    }
+
     let mut out: Vec<Series> = Vec::new();
     let mut pair_index: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut last_pair: Vec<Option<(usize, usize)>> = vec![None; many.len()];
     let mut present_one: Vec<Option<usize>> = vec![None; groups];
     let mut matched: Vec<Vec<usize>> = vec![Vec::new(); groups];
     for step in 0..n {
@@ -245,11 +251,19 @@ fn vector_vector(
             } else if !keep {
                 continue;
             }
-            let at = *pair_index.entry((m, r)).or_insert_with(|| {
-                let labels = result_labels(&s.labels, &one[r].labels, op, matching, card, return_bool);
-                out.push(Series::empty(labels, n));
-                out.len() - 1
-            });
+            // A series usually meets the same partner at every step: skip the hash then.
+            let at = match last_pair[m] {
+                Some((partner, at)) if partner == r => at,
+                _ => {
+                    let at = *pair_index.entry((m, r)).or_insert_with(|| {
+                        let labels = result_labels(&s.labels, &one[r].labels, op, matching, card, return_bool);
+                        out.push(Series::empty(labels, n));
+                        out.len() - 1
+                    });
+                    last_pair[m] = Some((r, at));
+                    at
+                }
+            };
             if one_to_one {
                 if !matched[g].is_empty() {
                     return Err(Error::Execution(
@@ -267,6 +281,59 @@ fn vector_vector(
         }
     }
     merge_same_labels(out)
+}
+
+/// Both sides of a vector match, grouped by signature.
+struct Pairing<'a> {
+    many: &'a [Series],
+    one: &'a [Series],
+    one_group: &'a [usize],
+    many_group: &'a [Option<usize>],
+    groups: usize,
+}
+
+/// The common case, computed series by series (cache-friendly): every signature has one
+/// series on the "one" side, and no two pairs of a group can collide, so no step can
+/// raise a matching error. `None` when that does not hold.
+fn fixed_pairs(
+    op: u16,
+    p: &Pairing<'_>,
+    matching: &Matching,
+    card: &VectorMatchCardinality,
+    swapped: bool,
+    return_bool: bool,
+) -> Option<Vec<Series>> {
+    let mut one_member: Vec<Option<usize>> = vec![None; p.groups];
+    for (i, &g) in p.one_group.iter().enumerate() {
+        if one_member[g].replace(i).is_some() {
+            return None;
+        }
+    }
+    let mut seen: std::collections::HashSet<(usize, Labels)> = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(p.many.len());
+    for (m, s) in p.many.iter().enumerate() {
+        let Some(g) = p.many_group[m] else { continue };
+        let Some(r) = one_member[g] else { continue };
+        let labels = result_labels(&s.labels, &p.one[r].labels, op, matching, card, return_bool);
+        // One-to-one: a second series in the group is an error; many-to-one: equal result labels are.
+        let key = if matches!(card, VectorMatchCardinality::OneToOne) { Labels::default() } else { labels.clone() };
+        if !seen.insert((g, key)) {
+            return None;
+        }
+        let values = s
+            .values
+            .iter()
+            .zip(&p.one[r].values)
+            .map(|(v, rv)| {
+                let (v, rv) = (*v.as_ref()?, *rv.as_ref()?);
+                let (l, r) = if swapped { (rv, v) } else { (v, rv) };
+                let (value, keep) = element_binop(op, l, r);
+                if return_bool { Some(f64::from(u8::from(keep))) } else { keep.then_some(value) }
+            })
+            .collect();
+        out.push(Series { labels, values });
+    }
+    Some(out)
 }
 
 /// Two series on the "one" side of a match share a signature at the same step.

@@ -9,7 +9,10 @@ use crate::eval::binary::Matching;
 use crate::eval::series_set::merge_same_labels;
 use crate::eval::types::Series;
 
-/// `lhs and/or/unless rhs`: series keep their labels, metric name included.
+/// `lhs and/or/unless rhs`: series keep their labels, metric name included. Prometheus's
+/// step-by-step rules come down to: `and` keeps a left value where some right series with
+/// its signature has a value at that step, `unless` where none has, and `or` adds right
+/// values where no left series with their signature has one.
 pub(crate) fn eval_set_op(op: u16, lhs: Vec<Series>, rhs: Vec<Series>, matching: &Matching) -> Result<Vec<Series>> {
     let n = lhs.first().or(rhs.first()).map_or(0, |s| s.values.len());
     let mut ids: HashMap<String, usize> = HashMap::new();
@@ -19,54 +22,38 @@ pub(crate) fn eval_set_op(op: u16, lhs: Vec<Series>, rhs: Vec<Series>, matching:
     };
     let lhs_sig: Vec<usize> = lhs.iter().map(&mut intern).collect();
     let rhs_sig: Vec<usize> = rhs.iter().map(&mut intern).collect();
-    // seen[sig] == step + 1 when a series with that signature has a value at `step`.
-    let mut seen = vec![0usize; ids.len()];
-    let mut lhs_out: Vec<Series> = lhs.iter().map(|s| Series::empty(s.labels.clone(), n)).collect();
-    let mut rhs_out: Vec<Series> =
-        if op == T_LOR { rhs.iter().map(|s| Series::empty(s.labels.clone(), n)).collect() } else { Vec::new() };
-    for step in 0..n {
-        let stamp = step + 1;
-        let lhs_any = lhs.iter().any(|s| s.values[step].is_some());
-        let rhs_any = rhs.iter().any(|s| s.values[step].is_some());
-        match op {
-            T_LAND => {
-                if !lhs_any || !rhs_any {
-                    continue;
-                }
-                mark(&rhs, &rhs_sig, step, stamp, &mut seen);
-                copy_where(&lhs, &lhs_sig, step, &mut lhs_out, |sig| seen[sig] == stamp);
-            }
-            T_LOR => {
-                mark(&lhs, &lhs_sig, step, stamp, &mut seen);
-                copy_where(&lhs, &lhs_sig, step, &mut lhs_out, |_| true);
-                copy_where(&rhs, &rhs_sig, step, &mut rhs_out, |sig| seen[sig] != stamp);
-            }
-            _ => {
-                if lhs_any && rhs_any {
-                    mark(&rhs, &rhs_sig, step, stamp, &mut seen);
-                }
-                copy_where(&lhs, &lhs_sig, step, &mut lhs_out, |sig| seen[sig] != stamp);
-            }
+    let sigs = ids.len();
+    let (filter, filter_sig, keep_where_present) = match op {
+        T_LAND => (&rhs, &rhs_sig, true),
+        T_LOR => (&lhs, &lhs_sig, false),
+        _ => (&rhs, &rhs_sig, false),
+    };
+    let present = presence(filter, filter_sig, sigs, n);
+    let keep = |sig: usize, step: usize| present[sig].as_ref().is_some_and(|p| p[step]) == keep_where_present;
+    let mut out: Vec<Series> = Vec::with_capacity(lhs.len() + rhs.len());
+    if op == T_LOR {
+        out.extend(lhs);
+        for (s, sig) in rhs.into_iter().zip(rhs_sig) {
+            let values = s.values.iter().enumerate().map(|(step, v)| v.filter(|_| keep(sig, step))).collect();
+            out.push(Series { labels: s.labels, values });
+        }
+    } else {
+        for (s, sig) in lhs.into_iter().zip(lhs_sig) {
+            let values = s.values.iter().enumerate().map(|(step, v)| v.filter(|_| keep(sig, step))).collect();
+            out.push(Series { labels: s.labels, values });
         }
     }
-    lhs_out.extend(rhs_out);
-    merge_same_labels(lhs_out)
+    merge_same_labels(out)
 }
 
-fn mark(series: &[Series], sigs: &[usize], step: usize, stamp: usize, seen: &mut [usize]) {
+/// Per signature, at which steps some series with it has a value (`None`: no series has it).
+fn presence(series: &[Series], sigs: &[usize], count: usize, n: usize) -> Vec<Option<Vec<bool>>> {
+    let mut present: Vec<Option<Vec<bool>>> = vec![None; count];
     for (s, &sig) in series.iter().zip(sigs) {
-        if s.values[step].is_some() {
-            seen[sig] = stamp;
+        let p = present[sig].get_or_insert_with(|| vec![false; n]);
+        for (p, v) in p.iter_mut().zip(&s.values) {
+            *p |= v.is_some();
         }
     }
-}
-
-fn copy_where(series: &[Series], sigs: &[usize], step: usize, out: &mut [Series], keep: impl Fn(usize) -> bool) {
-    for ((s, &sig), o) in series.iter().zip(sigs).zip(out.iter_mut()) {
-        if let Some(v) = s.values[step]
-            && keep(sig)
-        {
-            o.values[step] = Some(v);
-        }
-    }
+    present
 }
