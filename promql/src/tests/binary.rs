@@ -106,3 +106,22 @@ fn set_operators() {
     assert_eq!(instant(&s, "used unless nonexistent", 0).len(), 2);
     assert_eq!(instant(&s, "pod unless on(zone) cap{zone=\"z1\"}", 0), ["pod{pod=\"p3\", zone=\"z2\"} 3"]);
 }
+
+#[test]
+fn a_match_group_may_change_members_over_time() {
+    let s = load(
+        r#"
+        load 1m
+          a{x="1"} 1 2 3
+          b{x="1", v="p"} 10 stale
+          b{x="1", v="q"} _ _ 30
+        "#,
+    );
+    assert_eq!(crate::testutil::range(&s, "a / on(x) b", 0, 120, 60), ["{x=\"1\"} 0.1@0 0.1@120"]);
+    assert_eq!(
+        crate::testutil::range(&s, "a / on(x) group_left(v) b", 0, 120, 60),
+        ["{v=\"p\", x=\"1\"} 0.1@0", "{v=\"q\", x=\"1\"} 0.1@120"]
+    );
+    assert_eq!(crate::testutil::range(&s, "a and on(x) b", 0, 120, 60), ["a{x=\"1\"} 1@0 3@120"]);
+    assert_eq!(crate::testutil::range(&s, "a unless on(x) b", 0, 120, 60), ["a{x=\"1\"} 2@60"]);
+}
