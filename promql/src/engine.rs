@@ -38,6 +38,7 @@ pub struct Engine {
     limits: QueryLimits,
     lookback_ms: i64,
     subquery_step_ms: i64,
+    threads: usize,
 }
 
 /// Prometheus's default lookback delta (`--query.lookback-delta`).
@@ -71,7 +72,16 @@ impl Engine {
     /// An engine with these limits, the default 5 m lookback and 1 m default subquery step.
     pub fn new(limits: QueryLimits) -> Engine {
         register_functions();
-        Engine { limits, lookback_ms: DEFAULT_LOOKBACK_MS, subquery_step_ms: DEFAULT_SUBQUERY_STEP_MS }
+        // Range functions over many series split them across up to 4 threads.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        Engine { limits, lookback_ms: DEFAULT_LOOKBACK_MS, subquery_step_ms: DEFAULT_SUBQUERY_STEP_MS, threads }
+    }
+
+    /// This engine with at most `threads` threads per query (1: evaluate on the caller's
+    /// thread only). The default is the machine's parallelism, at most 4.
+    pub fn with_threads(mut self, threads: usize) -> Engine {
+        self.threads = threads.max(1);
+        self
     }
 
     /// This engine with another lookback delta (how far back an instant selector looks).
@@ -103,6 +113,7 @@ impl Engine {
             subquery_step_ms: self.subquery_step_ms,
             query_start_ms: start_ms,
             query_end_ms: end_ms,
+            threads: self.threads,
         })
     }
 

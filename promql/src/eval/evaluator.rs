@@ -20,6 +20,24 @@ pub(crate) struct Evaluator<'a> {
     query_end_ms: i64,
     started: Instant,
     samples: usize,
+    threads: usize,
+}
+
+/// When a query must stop; cheap to copy into worker threads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    started: Instant,
+    limit: std::time::Duration,
+}
+
+impl Deadline {
+    /// Fails once the query has run past its time limit.
+    pub(crate) fn check(&self, phase: &'static str) -> Result<()> {
+        if self.started.elapsed() > self.limit {
+            return Err(Error::Timeout { phase, limit_ms: u64::try_from(self.limit.as_millis()).unwrap_or(u64::MAX) });
+        }
+        Ok(())
+    }
 }
 
 /// Settings of an evaluation that come from the engine and the request.
@@ -30,6 +48,8 @@ pub(crate) struct EvalSettings<'a> {
     pub(crate) subquery_step_ms: i64,
     pub(crate) query_start_ms: i64,
     pub(crate) query_end_ms: i64,
+    /// Threads a large range-function evaluation may use.
+    pub(crate) threads: usize,
 }
 
 impl<'a> Evaluator<'a> {
@@ -43,6 +63,7 @@ impl<'a> Evaluator<'a> {
             query_end_ms: settings.query_end_ms,
             started: Instant::now(),
             samples: 0,
+            threads: settings.threads.max(1),
         }
     }
 
@@ -62,15 +83,19 @@ impl<'a> Evaluator<'a> {
         self.subquery_step_ms
     }
 
+    /// The query's deadline.
+    pub(crate) fn deadline(&self) -> Deadline {
+        Deadline { started: self.started, limit: self.limits.timeout }
+    }
+
     /// Fails once the query has run past its time limit.
     pub(crate) fn check_deadline(&self, phase: &'static str) -> Result<()> {
-        if self.started.elapsed() > self.limits.timeout {
-            return Err(Error::Timeout {
-                phase,
-                limit_ms: u64::try_from(self.limits.timeout.as_millis()).unwrap_or(u64::MAX),
-            });
-        }
-        Ok(())
+        self.deadline().check(phase)
+    }
+
+    /// Threads a large range-function evaluation may use.
+    pub(crate) fn threads(&self) -> usize {
+        self.threads
     }
 
     /// Counts `count` more samples against the query's budget.

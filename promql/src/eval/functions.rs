@@ -172,8 +172,7 @@ fn eval_range_call(ev: &mut Evaluator<'_>, func: RangeFunction, args: &[&Expr], 
         // time), reading the `@` window shifted by the step's distance from the start.
         range.drift_start_ms = Some(steps.start_ms);
     }
-    let check = || ev.check_deadline("evaluating a range function");
-    eval_range_function(func, &range, steps, &scalars, &check)
+    eval_range_function(func, &range, steps, &scalars, ev.deadline(), ev.threads())
 }
 
 fn eval_range(ev: &mut Evaluator<'_>, expr: &Expr, steps: Steps) -> Result<RangeInput> {

@@ -4,11 +4,12 @@
 use std::borrow::Cow;
 
 use crate::error::{Error, Result};
+use crate::eval::evaluator::Deadline;
 use crate::eval::labels::drop_metric_name;
 use crate::eval::selectors::without_stale;
 use crate::eval::series_set::ensure_distinct_labels;
 use crate::eval::stats::{kahan_inc, linear_regression, quantile};
-use crate::eval::types::{RangeInput, Series, Steps};
+use crate::eval::types::{RangeInput, RangeSeriesInput, Series, Steps};
 use crate::storage::is_stale_marker;
 
 /// A function that reads a window of samples per step.
@@ -95,13 +96,49 @@ pub(crate) fn eval_range_function(
     input: &RangeInput,
     steps: Steps,
     scalars: &[Vec<f64>],
-    check_deadline: &dyn Fn() -> Result<()>,
+    deadline: Deadline,
+    threads: usize,
 ) -> Result<Vec<Series>> {
-    let mut out = Vec::with_capacity(input.series.len());
+    let series = &input.series;
+    let parts = if series.len() * steps.len() >= PARALLEL_MIN_WINDOWS { threads.min(series.len()).max(1) } else { 1 };
+    let out = if parts == 1 {
+        eval_series(func, series, input, steps, scalars, deadline)?
+    } else {
+        // Series are independent: split them in contiguous parts, keep their order.
+        let size = series.len().div_ceil(parts);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = series
+                .chunks(size)
+                .map(|part| scope.spawn(move || eval_series(func, part, input, steps, scalars, deadline)))
+                .collect();
+            let mut out = Vec::with_capacity(series.len());
+            for worker in workers {
+                let part = worker.join().map_err(|_| Error::Execution("a range-function worker panicked".into()))?;
+                out.extend(part?);
+            }
+            Ok::<_, Error>(out)
+        })?
+    };
+    ensure_distinct_labels(out)
+}
+
+/// Below this many windows (series × steps) one thread does all the work.
+const PARALLEL_MIN_WINDOWS: usize = 200_000;
+
+/// [`eval_range_function`] for some of the input's series.
+fn eval_series(
+    func: RangeFunction,
+    series: &[RangeSeriesInput],
+    input: &RangeInput,
+    steps: Steps,
+    scalars: &[Vec<f64>],
+    deadline: Deadline,
+) -> Result<Vec<Series>> {
+    let mut out = Vec::with_capacity(series.len());
     let mut buffers = SlideBuffers { windows: Vec::with_capacity(steps.len()), scalars: vec![0.0; scalars.len()] };
-    for (index, s) in input.series.iter().enumerate() {
+    for (index, s) in series.iter().enumerate() {
         if index % 256 == 255 {
-            check_deadline()?;
+            deadline.check("evaluating a range function")?;
         }
         if s.points.is_empty() {
             continue;
@@ -115,7 +152,7 @@ pub(crate) fn eval_range_function(
         let labels = if func == RangeFunction::LastOverTime { s.labels.clone() } else { drop_metric_name(&s.labels) };
         out.push(Series { labels, values });
     }
-    ensure_distinct_labels(out)
+    Ok(out)
 }
 
 /// The first index from `from` on (below `limit`) where `before` stops holding; it holds

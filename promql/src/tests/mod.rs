@@ -4,6 +4,7 @@ mod aggregate;
 mod binary;
 mod functions;
 mod limits;
+mod parallel;
 mod range_functions;
 mod selectors;
 mod subquery;
