@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::head::HeadData;
 use crate::labels::Labels;
 use crate::matcher::Matcher;
-use crate::rollup::{RollupPoint, Tier, decode_block};
-use crate::schema::CHUNKS;
+use crate::rollup::{RollupPoint, Tier, decode_open, decode_run, run_last_start};
+use crate::schema::{CHUNKS, ROLLUP_OPEN};
 use crate::shared::Shared;
 
 /// A series and its samples in a time range.
@@ -159,20 +159,34 @@ pub(crate) fn select_rollup(
     let err = read_err("rollups");
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let table = txn.open_table(tier.table()).map_err(|e| err(e.into()))?;
+    let open = txn.open_table(ROLLUP_OPEN).map_err(|e| err(e.into()))?;
     let mut out = Vec::new();
     for (id, labels) in labels {
-        let mut points = Vec::new();
-        for entry in table.range((id, tier.block_start(start))..=(id, end)).map_err(|e| err(e.into()))? {
+        let corrupt = |start_ms, reason| Error::CorruptRollup { tier, series: id, start_ms, reason };
+        // Runs are keyed by their first bucket; walk back from the last one starting by `end`
+        // until one ends before `start`.
+        let mut runs = Vec::new();
+        for entry in table.range((id, i64::MIN)..=(id, end)).map_err(|e| err(e.into()))?.rev() {
             let (key, value) = entry.map_err(|e| err(e.into()))?;
-            let block = key.value().1;
-            let decoded = decode_block(tier, block, value.value()).map_err(|reason| Error::CorruptRollup {
-                tier,
-                series: id,
-                start_ms: block,
-                reason,
-            })?;
-            points.extend(decoded.into_iter().filter(|p| p.start_ms >= start && p.start_ms <= end));
+            let first = key.value().1;
+            let last = run_last_start(tier, first, value.value()).map_err(|reason| corrupt(first, reason))?;
+            if last < start {
+                break;
+            }
+            runs.push((first, value));
         }
+        let mut points = Vec::new();
+        for (first, value) in runs.into_iter().rev() {
+            decode_run(tier, first, value.value(), &mut points).map_err(|reason| corrupt(first, reason))?;
+        }
+        if let Some(stored) = open.get((id, tier.open_key())).map_err(|e| err(e.into()))? {
+            points.push(decode_open(stored.value()).map_err(|reason| corrupt(i64::MIN, reason))?);
+        }
+        points.retain(|p| p.start_ms >= start && p.start_ms <= end);
+        // A bucket written twice (rollups received again from elsewhere): the later run wins.
+        points.reverse();
+        points.sort_by_key(|p| p.start_ms);
+        points.dedup_by_key(|p| p.start_ms);
         if !points.is_empty() {
             out.push(RollupSeries { labels, points });
         }

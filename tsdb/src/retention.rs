@@ -2,8 +2,8 @@
 //! the configured wall clock), in transactions of bounded size, then asks the writer to
 //! remove series that hold nothing anymore.
 //!
-//! A chunk goes only when its last sample is past the cutoff; a rollup block (an hour of
-//! 1-minute points, a day of 1-hour points) when its end is.
+//! A chunk goes only when its last sample is past the cutoff; a rollup run when its last
+//! bucket ends at or before it.
 
 use std::sync::mpsc::{SyncSender, sync_channel};
 
@@ -13,8 +13,8 @@ use tracing::{debug, warn};
 use crate::codec::read_header;
 use crate::config::millis;
 use crate::error::{Error, Result};
-use crate::rollup::Tier;
-use crate::schema::{CHUNKS, SEALED};
+use crate::rollup::{Tier, decode_open, run_last_start};
+use crate::schema::{CHUNKS, ROLLUP_OPEN, SEALED};
 use crate::shared::Shared;
 use crate::stats::{add, sub};
 use crate::writer::Request;
@@ -175,28 +175,41 @@ fn expire_rollups(shared: &Shared, ids: &[u64], tier: Tier, cutoff: i64) -> Resu
         Tier::Hour => "1h rollup",
     };
     let mut batcher = Batcher::new(shared, what);
-    // Points are stored in blocks; a block goes when its last bucket ends at or before the
-    // cutoff, so points outlive their retention by up to one block (1 h or 1 day).
-    let last_start = cutoff.saturating_sub(tier.block_ms());
-    let mut expired = 0u64;
     let limit = shared.config.max_deletes_per_retention_txn;
+    // A bucket expires when it ends at or before the cutoff; a run when its last bucket does.
+    let expired_start = |start: i64| start.saturating_add(tier.width_ms()) <= cutoff;
+    let mut expired = 0u64;
     for &id in ids {
         loop {
             let err = |e: redb::Error| retention_err(what, e);
             let txn = batcher.txn()?;
             let deleted = {
                 let mut table = txn.open_table(tier.table()).map_err(|e| err(e.into()))?;
-                let keys: Vec<i64> = table
-                    .range((id, i64::MIN)..=(id, last_start))
-                    .map_err(|e| err(e.into()))?
-                    .take(limit)
-                    .map(|entry| entry.map(|(k, _)| k.value().1))
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(|e| err(e.into()))?;
-                for &start in &keys {
-                    table.remove((id, start)).map_err(|e| err(e.into()))?;
+                let mut keys = Vec::new();
+                for entry in table.range((id, i64::MIN)..=(id, cutoff)).map_err(|e| err(e.into()))? {
+                    let (key, value) = entry.map_err(|e| err(e.into()))?;
+                    let first = key.value().1;
+                    let last = run_last_start(tier, first, value.value()).unwrap_or_else(|reason| {
+                        warn!(series = id, tier = %tier, start_ms = first, reason, "corrupt rollup run; its start decides its age");
+                        first
+                    });
+                    if !expired_start(last) || keys.len() >= limit {
+                        break;
+                    }
+                    keys.push(first);
                 }
-                keys.len()
+                for &first in &keys {
+                    table.remove((id, first)).map_err(|e| err(e.into()))?;
+                }
+                let mut open = txn.open_table(ROLLUP_OPEN).map_err(|e| err(e.into()))?;
+                let stale = open
+                    .get((id, tier.open_key()))
+                    .map_err(|e| err(e.into()))?
+                    .is_some_and(|g| decode_open(g.value()).map_or(true, |p| expired_start(p.start_ms)));
+                if stale {
+                    open.remove((id, tier.open_key())).map_err(|e| err(e.into()))?;
+                }
+                keys.len() + usize::from(stale)
             };
             expired += deleted as u64;
             batcher.deleted(deleted)?;
@@ -206,9 +219,9 @@ fn expire_rollups(shared: &Shared, ids: &[u64], tier: Tier, cutoff: i64) -> Resu
         }
     }
     batcher.commit()?;
-    add(&shared.counters.expired_rollup_points_total, expired);
+    add(&shared.counters.expired_rollup_rows_total, expired);
     if expired > 0 {
-        debug!(tier = %tier, points = expired, cutoff_ms = cutoff, "tsdb expired rollup points");
+        debug!(tier = %tier, rows = expired, cutoff_ms = cutoff, "tsdb expired rollup rows");
     }
     Ok(())
 }
@@ -231,13 +244,15 @@ fn empty_series(shared: &Shared, ids: &[u64], raw_cutoff: i64) -> Result<Vec<u64
     let chunks = txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
     let minute = txn.open_table(Tier::Minute.table()).map_err(|e| err(e.into()))?;
     let hour = txn.open_table(Tier::Hour.table()).map_err(|e| err(e.into()))?;
+    let open = txn.open_table(ROLLUP_OPEN).map_err(|e| err(e.into()))?;
     let mut empty = Vec::new();
     for id in candidates {
         let range = (id, i64::MIN)..=(id, i64::MAX);
         let has = |t: &redb::ReadOnlyTable<(u64, i64), &[u8]>| -> Result<bool> {
             Ok(t.range(range.clone()).map_err(|e| err(e.into()))?.next().is_some())
         };
-        if !has(&chunks)? && !has(&minute)? && !has(&hour)? {
+        let has_open = open.range((id, 0)..=(id, u8::MAX)).map_err(|e| err(e.into()))?.next().is_some();
+        if !has(&chunks)? && !has(&minute)? && !has(&hour)? && !has_open {
             empty.push(id);
         }
     }

@@ -18,10 +18,13 @@ pub(crate) const CHUNKS: TableDefinition<(u64, i64), &[u8]> = TableDefinition::n
 /// Series id -> (first sealed ts, last sealed ts, last sealed value bits). WAL replay skips
 /// what this says is sealed; the last value tells a duplicate from an out-of-order sample.
 pub(crate) const SEALED: TableDefinition<u64, (i64, i64, u64)> = TableDefinition::new("tsdb_sealed");
-/// (series id, bucket start) -> 1-minute rollup point.
+/// (series id, first bucket start) -> a run of completed 1-minute rollup points (see
+/// `rollup/run.rs`).
 pub(crate) const ROLLUP_1M: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("tsdb_rollup_1m");
-/// (series id, bucket start) -> 1-hour rollup point.
+/// (series id, first bucket start) -> a run of completed 1-hour rollup points.
 pub(crate) const ROLLUP_1H: TableDefinition<(u64, i64), &[u8]> = TableDefinition::new("tsdb_rollup_1h");
+/// (series id, tier index) -> the series' bucket that may still grow, start included.
+pub(crate) const ROLLUP_OPEN: TableDefinition<(u64, u8), &[u8]> = TableDefinition::new("tsdb_rollup_open");
 
 /// The next series id to hand out; ids are never reused, even after retention removes a
 /// series, so a stale WAL reference can never name a different series.
@@ -40,6 +43,7 @@ pub(crate) fn create_tables(db: &redb::Database) -> Result<()> {
         txn.open_table(SEALED).map_err(|e| err(e.into()))?;
         txn.open_table(ROLLUP_1M).map_err(|e| err(e.into()))?;
         txn.open_table(ROLLUP_1H).map_err(|e| err(e.into()))?;
+        txn.open_table(ROLLUP_OPEN).map_err(|e| err(e.into()))?;
     }
     txn.commit().map_err(|e| err(e.into()))?;
     // Fail here, not on the first query, if the file cannot be read.

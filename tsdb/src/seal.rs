@@ -20,8 +20,8 @@ use crate::config::millis;
 use crate::error::{Error, Result};
 use crate::head::FrozenChunk;
 use crate::retention;
-use crate::rollup::{BlockSource, BlockStage, Tier, fold_samples, is_stale_marker};
-use crate::schema::{CHUNKS, SEALED, WAL};
+use crate::rollup::{RollupStage, RollupWrites, Tier};
+use crate::schema::{CHUNKS, ROLLUP_OPEN, SEALED, WAL};
 use crate::shared::Shared;
 use crate::stats::{add, sub};
 use crate::writer::Request;
@@ -79,9 +79,6 @@ struct Encoded {
     bytes: Vec<u8>,
     samples: usize,
 }
-
-/// A round's rollup blocks, encoded: `(tier, series, block start, bytes)`.
-type Blocks = Vec<(Tier, u64, i64, Vec<u8>)>;
 
 impl Sealer {
     fn run(&mut self, signals: &Receiver<SealerSignal>) -> Result<()> {
@@ -185,18 +182,16 @@ impl Sealer {
         }
     }
 
-    /// Encodes the chunks and stages their rollups, reading the blocks they extend from a
-    /// snapshot: everything but the inserts happens outside the write lock.
-    fn encode(&mut self, chunks: &[Arc<FrozenChunk>]) -> Result<(Vec<Encoded>, Blocks)> {
+    /// Encodes the chunks and stages their rollups, reading the open points they extend
+    /// from a snapshot: everything but the inserts happens outside the write lock.
+    fn encode(&mut self, chunks: &[Arc<FrozenChunk>]) -> Result<(Vec<Encoded>, RollupWrites)> {
         let err = |source: redb::Error| Error::SealChunks { chunks: chunks.len(), source };
         let txn = self.shared.db.begin_read().map_err(|e| err(e.into()))?;
-        let minute = txn.open_table(Tier::Minute.table()).map_err(|e| err(e.into()))?;
-        let hour = txn.open_table(Tier::Hour.table()).map_err(|e| err(e.into()))?;
-        let mut source = |tier: Tier, series: u64, start: i64| -> std::result::Result<Option<Vec<u8>>, redb::Error> {
-            let table = if tier == Tier::Minute { &minute } else { &hour };
-            Ok(table.get((series, start))?.map(|g| g.value().to_vec()))
+        let open = txn.open_table(ROLLUP_OPEN).map_err(|e| err(e.into()))?;
+        let mut source = |tier: Tier, series: u64| -> std::result::Result<Option<Vec<u8>>, redb::Error> {
+            Ok(open.get((series, tier.open_key()))?.map(|g| g.value().to_vec()))
         };
-        let mut stage = BlockStage::new();
+        let mut stage = RollupStage::new();
         let mut out = Vec::with_capacity(chunks.len());
         let (mut ts, mut values) = (Vec::new(), Vec::new());
         for chunk in chunks {
@@ -212,10 +207,10 @@ impl Sealer {
             let bytes = self.encoder.encode(&ts, &values, Some(&chunk.streams));
             out.push(Encoded { bytes, samples: ts.len() });
             for tier in Tier::ALL {
-                stage_rollup(&mut stage, &mut source, tier, chunk.series, &ts, &values).map_err(err)?;
+                stage.fold(&mut source, tier, chunk.series, &ts, &values).map_err(err)?;
             }
         }
-        Ok((out, stage.encode()))
+        Ok((out, stage.into_writes()))
     }
 
     /// Writes chunks, seals, rollups and the WAL trim in one transaction; returns the WAL
@@ -223,7 +218,7 @@ impl Sealer {
     fn write(
         &self,
         chunks: &[Arc<FrozenChunk>],
-        (encoded, blocks): &(Vec<Encoded>, Blocks),
+        (encoded, rollups): &(Vec<Encoded>, RollupWrites),
         low_water: u64,
         durability: Durability,
     ) -> Result<(u64, u64)> {
@@ -249,9 +244,13 @@ impl Sealer {
                 };
                 sealed.insert(id, (min_ts, chunk.last_ts, chunk.last_bits))?;
             }
-            for (tier, series, start, bytes) in blocks {
+            for (tier, series, start, bytes) in &rollups.runs {
                 let table = if *tier == Tier::Minute { &mut minute } else { &mut hour };
                 table.insert((*series, *start), bytes.as_slice())?;
+            }
+            let mut open = txn.open_table(ROLLUP_OPEN)?;
+            for (tier, series, bytes) in &rollups.open {
+                open.insert((*series, tier.open_key()), bytes.as_slice())?;
             }
             let (mut records, mut bytes) = (0u64, 0u64);
             for entry in wal.extract_from_if(..low_water, |_, _| true)? {
@@ -281,26 +280,4 @@ impl Sealer {
             self.shared.rolled_up_until[tier.index()].store(tier.bucket_start(frontier), Ordering::Relaxed);
         }
     }
-}
-
-/// Folds a chunk's samples into `tier`'s buckets, continuing the bucket an earlier chunk left
-/// partly filled.
-fn stage_rollup(
-    stage: &mut BlockStage,
-    source: &mut BlockSource<'_>,
-    tier: Tier,
-    id: u64,
-    ts: &[i64],
-    values: &[f64],
-) -> std::result::Result<(), redb::Error> {
-    let Some(first) = ts.iter().zip(values).find(|(_, v)| !is_stale_marker(**v)).map(|(t, _)| *t) else {
-        return Ok(());
-    };
-    let mut open = stage.take(source, tier, id, tier.bucket_start(first))?;
-    let mut done = Vec::new();
-    fold_samples(tier, ts, values, &mut open, |p| done.push(p));
-    for point in done.into_iter().chain(open) {
-        stage.put(source, tier, id, point)?;
-    }
-    Ok(())
 }

@@ -49,8 +49,8 @@ pub struct TsdbStats {
     pub seal_errors_total: u64,
     /// Sealed chunks deleted by retention since open.
     pub expired_chunks_total: u64,
-    /// Rollup points deleted by retention since open.
-    pub expired_rollup_points_total: u64,
+    /// Rollup rows (runs of points, open points) deleted by retention since open.
+    pub expired_rollup_rows_total: u64,
     /// Series removed by retention since open.
     pub removed_series_total: u64,
 }
@@ -75,7 +75,7 @@ pub(crate) struct Counters {
     pub(crate) commit_errors_total: AtomicU64,
     pub(crate) seal_errors_total: AtomicU64,
     pub(crate) expired_chunks_total: AtomicU64,
-    pub(crate) expired_rollup_points_total: AtomicU64,
+    pub(crate) expired_rollup_rows_total: AtomicU64,
     pub(crate) removed_series_total: AtomicU64,
 }
 
@@ -111,7 +111,7 @@ impl Counters {
             commit_errors_total: get(&self.commit_errors_total),
             seal_errors_total: get(&self.seal_errors_total),
             expired_chunks_total: get(&self.expired_chunks_total),
-            expired_rollup_points_total: get(&self.expired_rollup_points_total),
+            expired_rollup_rows_total: get(&self.expired_rollup_rows_total),
             removed_series_total: get(&self.removed_series_total),
             ..TsdbStats::default()
         }

@@ -20,8 +20,8 @@ use crate::batch::{CommitOutcome, PreparedBatch};
 use crate::error::{Error, Result};
 use crate::head::AppendOutcome;
 use crate::labels::Labels;
-use crate::rollup::{BlockStage, RollupPoint, Tier};
-use crate::schema::{CHUNKS, META, NEXT_SERIES_ID, PRODUCER_SEQ, SEALED, SERIES, WAL};
+use crate::rollup::{RollupPoint, Tier, encode_run};
+use crate::schema::{CHUNKS, META, NEXT_SERIES_ID, PRODUCER_SEQ, ROLLUP_OPEN, SEALED, SERIES, WAL};
 use crate::seal::SealerSignal;
 use crate::shared::Shared;
 use crate::stats::add;
@@ -328,21 +328,19 @@ impl Writer {
             let ids = self.resolve_ids(&txn, &labels)?;
             {
                 let mut table = txn.open_table(tier.table())?;
-                let mut stage = BlockStage::new();
-                {
-                    let mut source =
-                        |_: Tier, id: u64, start: i64| -> std::result::Result<Option<Vec<u8>>, redb::Error> {
-                            Ok(table.get((id, start))?.map(|g| g.value().to_vec()))
-                        };
-                    for ((id, _), (_, points)) in ids.iter().zip(&series) {
-                        for mut point in points.iter().copied() {
-                            point.start_ms = tier.bucket_start(point.start_ms);
-                            stage.put(&mut source, tier, *id, point)?;
-                        }
-                    }
-                }
-                for (_, id, start, bytes) in stage.encode() {
-                    table.insert((id, start), bytes.as_slice())?;
+                let mut bytes = Vec::new();
+                for ((id, _), (_, points)) in ids.iter().zip(&series) {
+                    // One run per series and call, keyed by its first bucket; a later point of
+                    // the same bucket wins.
+                    let mut sorted: Vec<RollupPoint> =
+                        points.iter().map(|p| RollupPoint { start_ms: tier.bucket_start(p.start_ms), ..*p }).collect();
+                    sorted.reverse();
+                    sorted.sort_by_key(|p| p.start_ms);
+                    sorted.dedup_by_key(|p| p.start_ms);
+                    let Some(first) = sorted.first().map(|p| p.start_ms) else { continue };
+                    bytes.clear();
+                    encode_run(tier, &sorted, &mut bytes);
+                    table.insert((*id, first), bytes.as_slice())?;
                 }
             }
             txn.commit()?;
@@ -375,6 +373,7 @@ impl Writer {
             {
                 let mut series = txn.open_table(SERIES)?;
                 let mut sealed = txn.open_table(SEALED)?;
+                let open = txn.open_table(ROLLUP_OPEN)?;
                 let chunks = txn.open_table(CHUNKS)?;
                 let minute = txn.open_table(Tier::Minute.table())?;
                 let hour = txn.open_table(Tier::Hour.table())?;
@@ -383,6 +382,7 @@ impl Writer {
                     if chunks.range(range.clone())?.next().is_some()
                         || minute.range(range.clone())?.next().is_some()
                         || hour.range(range)?.next().is_some()
+                        || open.range((id, 0)..=(id, u8::MAX))?.next().is_some()
                     {
                         continue;
                     }

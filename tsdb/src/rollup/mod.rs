@@ -1,13 +1,14 @@
 //! Rollup tiers: per-bucket summaries of raw samples, computed as chunks are sealed and
 //! written in the same transaction, so that a bucket holds every sealed sample exactly once.
-//! Points are stored in blocks (see `block.rs`).
+//! Completed points are stored in runs written once; see `run.rs`.
 
-mod block;
 mod codec;
 mod point;
+mod run;
+mod stage;
 mod tier;
 
-pub(crate) use block::{BlockSource, BlockStage, decode_block};
-pub(crate) use point::fold_samples;
 pub use point::{RollupPoint, STALE_MARKER_BITS, is_stale_marker};
+pub(crate) use run::{decode_open, decode_run, encode_run, run_last_start};
+pub(crate) use stage::{RollupStage, RollupWrites};
 pub use tier::Tier;

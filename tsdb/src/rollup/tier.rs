@@ -27,20 +27,6 @@ impl Tier {
     pub const fn bucket_start(self, ts_ms: i64) -> i64 {
         ts_ms.saturating_sub(ts_ms.rem_euclid(self.width_ms()))
     }
-
-    /// The span of one stored block of this tier's points: an hour of 1-minute points, a
-    /// day of 1-hour points.
-    pub(crate) const fn block_ms(self) -> i64 {
-        match self {
-            Tier::Minute => 3_600_000,
-            Tier::Hour => 86_400_000,
-        }
-    }
-
-    /// The start of the block holding the bucket that starts at `bucket_start`.
-    pub(crate) const fn block_start(self, bucket_start: i64) -> i64 {
-        bucket_start.saturating_sub(bucket_start.rem_euclid(self.block_ms()))
-    }
 }
 
 impl fmt::Display for Tier {
@@ -53,7 +39,7 @@ impl fmt::Display for Tier {
 }
 
 impl Tier {
-    /// The table holding this tier's blocks.
+    /// The table holding this tier's runs.
     pub(crate) const fn table(self) -> redb::TableDefinition<'static, (u64, i64), &'static [u8]> {
         match self {
             Tier::Minute => crate::schema::ROLLUP_1M,
@@ -61,11 +47,16 @@ impl Tier {
         }
     }
 
-    /// Index into per-tier arrays.
+    /// Index into per-tier arrays, and the tier's key in `tsdb_rollup_open`.
     pub(crate) const fn index(self) -> usize {
         match self {
             Tier::Minute => 0,
             Tier::Hour => 1,
         }
+    }
+
+    /// The tier's key in `tsdb_rollup_open`.
+    pub(crate) const fn open_key(self) -> u8 {
+        self.index() as u8
     }
 }

@@ -1,0 +1,114 @@
+//! A sealing round's rollup work, staged in memory before the write lock is taken: the open
+//! point of each touched series and tier (loaded once from a snapshot), and the points the
+//! round completed.
+
+use rustc_hash::FxHashMap;
+use tracing::warn;
+
+use super::point::{RollupPoint, fold_samples, is_stale_marker};
+use super::run::{decode_open, encode_open, encode_run};
+use super::tier::Tier;
+
+/// Reads a series' stored open point of a tier: `(tier, series) -> bytes`.
+pub(crate) type OpenSource<'s> = dyn FnMut(Tier, u64) -> Result<Option<Vec<u8>>, redb::Error> + 's;
+
+/// What a round writes: runs `(tier, series, first bucket start, bytes)` and open points
+/// `(tier, series, bytes)`.
+#[derive(Debug, Default)]
+pub(crate) struct RollupWrites {
+    pub(crate) runs: Vec<(Tier, u64, i64, Vec<u8>)>,
+    pub(crate) open: Vec<(Tier, u64, Vec<u8>)>,
+}
+
+/// Staged rollups of one round.
+#[derive(Debug, Default)]
+pub(crate) struct RollupStage {
+    open: FxHashMap<(Tier, u64), Option<RollupPoint>>,
+    done: FxHashMap<(Tier, u64), Vec<RollupPoint>>,
+}
+
+impl RollupStage {
+    /// An empty stage.
+    pub(crate) fn new() -> RollupStage {
+        RollupStage::default()
+    }
+
+    /// Folds a sealed chunk's samples (oldest first, after every sample sealed before) into
+    /// `tier`'s buckets of series `series`.
+    pub(crate) fn fold(
+        &mut self,
+        source: &mut OpenSource<'_>,
+        tier: Tier,
+        series: u64,
+        ts: &[i64],
+        values: &[f64],
+    ) -> Result<(), redb::Error> {
+        if values.iter().all(|v| is_stale_marker(*v)) {
+            return Ok(());
+        }
+        let key = (tier, series);
+        let open = match self.open.get_mut(&key) {
+            Some(open) => open,
+            None => {
+                let stored = match source(tier, series)? {
+                    None => None,
+                    Some(bytes) => decode_open(&bytes)
+                        .inspect_err(|reason| {
+                            warn!(series, tier = %tier, reason, "corrupt open rollup point replaced");
+                        })
+                        .ok(),
+                };
+                self.open.entry(key).or_insert(stored)
+            }
+        };
+        let done = self.done.entry(key).or_default();
+        fold_samples(tier, ts, values, open, |p| done.push(p));
+        Ok(())
+    }
+
+    /// Encodes what the round changed.
+    pub(crate) fn into_writes(self) -> RollupWrites {
+        let mut writes = RollupWrites::default();
+        for ((tier, series), points) in self.done {
+            if let Some(first) = points.first() {
+                let mut bytes = Vec::with_capacity(points.len() * 48 + 8);
+                encode_run(tier, &points, &mut bytes);
+                writes.runs.push((tier, series, first.start_ms, bytes));
+            }
+        }
+        for ((tier, series), open) in self.open {
+            if let Some(point) = open {
+                let mut bytes = Vec::with_capacity(64);
+                encode_open(&point, &mut bytes);
+                writes.open.push((tier, series, bytes));
+            }
+        }
+        writes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollup::run::decode_run;
+
+    #[test]
+    fn chunks_become_runs_and_one_open_point() {
+        let mut stored: Option<Vec<u8>> = None;
+        let mut stage = RollupStage::new();
+        let mut source = |_: Tier, _: u64| Ok(stored.take());
+        let ts: Vec<i64> = (0..13).map(|i| i * 10_000).collect();
+        let values: Vec<f64> = (0..13).map(f64::from).collect();
+        stage.fold(&mut source, Tier::Minute, 7, &ts[..8], &values[..8]).unwrap();
+        stage.fold(&mut source, Tier::Minute, 7, &ts[8..], &values[8..]).unwrap();
+        let writes = stage.into_writes();
+        assert_eq!(writes.runs.len(), 1);
+        let (_, series, first, bytes) = &writes.runs[0];
+        assert_eq!((*series, *first), (7, 0));
+        let mut points = Vec::new();
+        decode_run(Tier::Minute, 0, bytes, &mut points).unwrap();
+        assert_eq!(points.iter().map(|p| (p.start_ms, p.count)).collect::<Vec<_>>(), [(0, 6), (60_000, 6)]);
+        let open = decode_open(&writes.open[0].2).unwrap();
+        assert_eq!((open.start_ms, open.count, open.last_v), (120_000, 1, 12.0));
+    }
+}
