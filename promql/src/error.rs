@@ -48,6 +48,17 @@ impl Error {
             Error::Storage(_) => "internal",
         }
     }
+
+    /// The HTTP status Prometheus's API answers with for this error: 400 for `bad_data`,
+    /// 422 for `execution`, 503 for `timeout`, 500 for `internal`.
+    pub fn http_status(&self) -> u16 {
+        match self.error_type() {
+            "bad_data" => 400,
+            "execution" => 422,
+            "timeout" => 503,
+            _ => 500,
+        }
+    }
 }
 
 /// Result with the evaluator's [`Error`].
