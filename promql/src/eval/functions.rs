@@ -88,7 +88,11 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Re
             let input = ev.eval_vector(arg(&args, 0)?, steps)?;
             let min = ev.eval_scalar(arg(&args, 1)?, steps)?;
             let max = ev.eval_scalar(arg(&args, 2)?, steps)?;
-            map_values(input, |i, v| (max[i] >= min[i]).then(|| go_max(min[i], go_min(max[i], v))))?
+            // Written as Prometheus does: a NaN bound does not drop the point.
+            map_values(input, |i, v| {
+                (max[i].partial_cmp(&min[i]) != Some(std::cmp::Ordering::Less))
+                    .then(|| go_max(min[i], go_min(max[i], v)))
+            })?
         }
         "clamp_max" => {
             let input = ev.eval_vector(arg(&args, 0)?, steps)?;
