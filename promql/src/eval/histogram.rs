@@ -57,6 +57,9 @@ fn parse_go_float(s: &str) -> Option<f64> {
 
 /// The quantile of one histogram's (upper bound, cumulative count) buckets.
 fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> f64 {
+    if q.is_nan() {
+        return f64::NAN;
+    }
     if q < 0.0 {
         return f64::NEG_INFINITY;
     }
