@@ -318,13 +318,53 @@ fn extrapolated_rate(w: &[(i64, f64)], ctx: &WindowContext<'_>, is_counter: bool
             }
         }
     }
+    // Prometheus divides by 1000 and by the sample count; multiplying by reciprocals is
+    // within a rounding step of that, which only matters where a comparison is that close
+    // to its boundary: those few windows take Prometheus's exact path.
+    let (to_start_ms, to_end_ms, sampled_ms) = (first_t - ctx.range_start, ctx.range_end - last_t, last_t - first_t);
+    let sampled_interval = sampled_ms as f64 * 0.001;
+    let mut duration_to_start = to_start_ms as f64 * 0.001;
+    let duration_to_end = to_end_ms as f64 * 0.001;
+    let average_between_samples = sampled_interval * (1.0 / (w.len() - 1) as f64);
+    let threshold = average_between_samples * 1.1;
+    let near = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+    if near(duration_to_start, threshold) || near(duration_to_end, threshold) {
+        return extrapolated_rate_exact(w, ctx, result, is_counter, is_rate);
+    }
+    // Zero point: only when it could come before the window start. The product test is a
+    // margin-wide shortcut past the division; the decision itself is Prometheus's.
+    if is_counter && result > 0.0 && first_v >= 0.0 && sampled_interval * first_v < 2.0 * duration_to_start * result {
+        let duration_to_zero = sampled_interval * (first_v / result);
+        if near(duration_to_zero, duration_to_start) || near(duration_to_zero, threshold) {
+            return extrapolated_rate_exact(w, ctx, result, is_counter, is_rate);
+        }
+        if duration_to_zero < duration_to_start {
+            duration_to_start = duration_to_zero;
+        }
+    }
+    let mut extrapolate_to = sampled_interval;
+    extrapolate_to += if duration_to_start < threshold { duration_to_start } else { average_between_samples / 2.0 };
+    extrapolate_to += if duration_to_end < threshold { duration_to_end } else { average_between_samples / 2.0 };
+    let interval = if is_rate { sampled_interval * (ctx.range_ms as f64 * 0.001) } else { sampled_interval };
+    Some(result * (extrapolate_to / interval))
+}
+
+/// [`extrapolated_rate`] with Prometheus's own arithmetic, step by step, from the change
+/// `result` (counter resets already added).
+fn extrapolated_rate_exact(
+    w: &[(i64, f64)],
+    ctx: &WindowContext<'_>,
+    result: f64,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    let (first_t, first_v) = w[0];
+    let last_t = w[w.len() - 1].0;
     let mut duration_to_start = (first_t - ctx.range_start) as f64 / 1000.0;
     let duration_to_end = (ctx.range_end - last_t) as f64 / 1000.0;
     let sampled_interval = (last_t - first_t) as f64 / 1000.0;
     let average_between_samples = sampled_interval / (w.len() - 1) as f64;
-    // Zero point: only when it could come before the window start. The product test is a
-    // margin-wide shortcut past the division; the decision itself is Prometheus's.
-    if is_counter && result > 0.0 && first_v >= 0.0 && sampled_interval * first_v < 2.0 * duration_to_start * result {
+    if is_counter && result > 0.0 && first_v >= 0.0 {
         let duration_to_zero = sampled_interval * (first_v / result);
         if duration_to_zero < duration_to_start {
             duration_to_start = duration_to_zero;
@@ -334,9 +374,11 @@ fn extrapolated_rate(w: &[(i64, f64)], ctx: &WindowContext<'_>, is_counter: bool
     let mut extrapolate_to = sampled_interval;
     extrapolate_to += if duration_to_start < threshold { duration_to_start } else { average_between_samples / 2.0 };
     extrapolate_to += if duration_to_end < threshold { duration_to_end } else { average_between_samples / 2.0 };
-    // One division instead of Prometheus's two: equal within a rounding step.
-    let interval = if is_rate { sampled_interval * (ctx.range_ms as f64 / 1000.0) } else { sampled_interval };
-    Some(result * (extrapolate_to / interval))
+    let mut factor = extrapolate_to / sampled_interval;
+    if is_rate {
+        factor /= ctx.range_ms as f64 / 1000.0;
+    }
+    Some(result * factor)
 }
 
 /// `irate` and `idelta`: from the window's last two samples.

@@ -147,3 +147,15 @@ fn predict_linear_with_at_moves_its_window_as_prometheus_2_42_does() {
     assert_eq!(range(&s, "predict_linear(x[2m] @ 300, 0)", 0, 240, 60), ["{} 0@0 10@60"]);
     assert_eq!(instant(&s, "predict_linear(x[2m] @ 300, 0)", 600), ["{} 100"]);
 }
+
+#[test]
+fn extrapolation_threshold_compares_as_prometheus_rounds() {
+    // 3.3 s to the window start against 1.1 * 3 s, which is 3.3000000000000003 in floats:
+    // the gap counts as close, so delta extrapolates all the way (exact arithmetic would
+    // add only half an interval and give 7.5).
+    let s = load("load 3s\n  x 0 3 6\n");
+    assert_eq!(instant(&s, "delta(x[9300ms])", 6), ["{} 9.3"]);
+    // 11 s against 1.1 * 10 s, exactly 11 in floats: not close.
+    let s = load("load 10s\n  x 0 10 20\n");
+    assert_eq!(instant(&s, "delta(x[31s])", 20), ["{} 25"]);
+}
