@@ -171,6 +171,8 @@ fn eval_range_call(ev: &mut Evaluator<'_>, func: RangeFunction, args: &[&Expr], 
         }
     }
     let mut range = range.ok_or_else(|| Error::BadQuery("missing range vector argument".into()))?;
+    // The result's values at every step, counted before they are allocated.
+    ev.add_samples(range.series.len().saturating_mul(steps.len()))?;
     if func == RangeFunction::PredictLinear && range.at_ms.is_some() {
         // Prometheus evaluates this call at each step (its result depends on the step
         // time), reading the `@` window shifted by the step's distance from the start.

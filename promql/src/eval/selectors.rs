@@ -105,6 +105,8 @@ pub(crate) fn eval_vector_selector(
     let lookback = ev.lookback_ms();
     let fetched = fetch(ev, vs, read.start_ms - offset - lookback, read.end_ms - offset)?;
     let n = read.len();
+    // Values at every step for every series: counted before they are allocated.
+    ev.add_samples(fetched.len().saturating_mul(n))?;
     let mut out = Vec::with_capacity(fetched.len());
     for (i, s) in fetched.into_iter().enumerate() {
         if i % 1024 == 1023 {

@@ -31,6 +31,9 @@ pub(crate) fn eval_subquery(ev: &mut Evaluator<'_>, sq: &SubqueryExpr, steps: St
         start_ms += step_ms;
     }
     let inner = Steps { start_ms, end_ms: outer.end_ms - offset, step_ms };
+    if inner.len() > ev.limits().max_samples {
+        return Err(Error::TooManySamples { limit: ev.limits().max_samples });
+    }
     let result = ev.eval_vector(&sq.expr, inner)?;
     let points: usize = result.iter().map(|s| s.point_count()).sum();
     ev.add_samples(points)?;

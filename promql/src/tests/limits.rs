@@ -41,3 +41,10 @@ fn range_steps_are_checked() {
     assert_eq!(engine.range(&data(), "m", 60_000, 0, 1000).unwrap_err().error_type(), "bad_data");
     assert_eq!(engine.range(&data(), "m", 0, 100_000_000, 1000).unwrap_err().error_type(), "bad_data");
 }
+
+#[test]
+fn huge_subqueries_are_refused_before_allocating() {
+    let engine = Engine::new(QueryLimits::default());
+    let err = engine.instant(&data(), "max_over_time(m[10000d:1s])", 0).unwrap_err();
+    assert!(matches!(err, Error::TooManySamples { .. }), "{err}");
+}
