@@ -74,6 +74,31 @@ fn next_batch(p: &mut Producer, samples: usize) -> WriteBatch {
     WriteBatch { producer: Some((p.id.clone(), p.seq)), series: p.series.clone(), samples: out }
 }
 
+/// CPU seconds used so far by this process's threads, by thread name prefix: the bench
+/// thread, the tsdb writer, the tsdb sealer. Figures per sample from these do not depend on
+/// what else the machine runs.
+fn cpu_seconds() -> [f64; 3] {
+    let mut out = [0.0; 3];
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return out };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let name = &stat[open + 1..close];
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        // utime and stime are fields 14 and 15 of stat, 11 and 12 after the name.
+        let ticks: f64 = fields.get(11..13).into_iter().flatten().filter_map(|f| f.parse::<f64>().ok()).sum();
+        let slot = if name.starts_with("sysmon-tsdb-wri") {
+            1
+        } else if name.starts_with("sysmon-tsdb-sea") {
+            2
+        } else {
+            0
+        };
+        out[slot] += ticks / 100.0;
+    }
+    out
+}
+
 fn bench(c: &mut Criterion) {
     let base = std::env::var("TSDB_BENCH_DIR").map(Into::into).unwrap_or_else(|_| std::env::temp_dir());
     let mut group = c.benchmark_group("ingest");
@@ -86,7 +111,11 @@ fn bench(c: &mut Criterion) {
             config.chunk_max_samples = n.parse().expect("a number");
             config.chunk_max_span = Duration::from_secs(86_400 * 1000);
         }
+        if let Ok(level) = std::env::var("TSDB_BENCH_WAL_ZSTD_LEVEL") {
+            config.wal_zstd_level = level.parse().expect("a zstd level");
+        }
         let tsdb = Tsdb::open(Arc::new(db), config).expect("tsdb opens");
+        let cpu_before = cpu_seconds();
         let mut producers = producers();
         let mut next = 0;
         group.throughput(Throughput::Elements(batch_samples as u64));
@@ -113,6 +142,18 @@ fn bench(c: &mut Criterion) {
             })
         });
         let stats = tsdb.stats();
+        if stats.appended_total == 0 {
+            // Filtered out on the command line.
+            continue;
+        }
+        let cpu_after = cpu_seconds();
+        let per_sample = |i: usize| (cpu_after[i] - cpu_before[i]) * 1e9 / stats.appended_total.max(1) as f64;
+        println!(
+            "{batch_samples}-sample batches: CPU per sample: bench thread (batch building, submit) {:.0} ns, writer {:.0} ns, sealer {:.0} ns",
+            per_sample(0),
+            per_sample(1),
+            per_sample(2),
+        );
         println!(
             "{batch_samples}-sample batches: {} samples in {} group commits ({:.0} samples/commit), WAL {:.2} bytes/sample, {} chunks sealed ({:.3} bytes/sample), {} head samples, head {} MiB",
             stats.appended_total,

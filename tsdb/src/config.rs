@@ -45,7 +45,8 @@ pub struct TsdbConfig {
     pub max_chunks_per_seal: usize,
     /// The most keys one retention transaction deletes. Default 10 000.
     pub max_deletes_per_retention_txn: usize,
-    /// zstd level for WAL records, 0 for none. Default 1.
+    /// zstd level for WAL records, 0 for none; negative levels are zstd's fast modes.
+    /// Default 1.
     pub wal_zstd_level: i32,
     /// zstd level for sealed chunks (used only when it makes a chunk smaller), 0 for none.
     /// Default 3.
@@ -124,8 +125,8 @@ impl TsdbConfig {
             }
         }
         for (field, level) in [("wal_zstd_level", self.wal_zstd_level), ("chunk_zstd_level", self.chunk_zstd_level)] {
-            if !(0..=19).contains(&level) {
-                return Err(Error::InvalidConfig { field, reason: format!("must be between 0 and 19, got {level}") });
+            if !(-7..=19).contains(&level) {
+                return Err(Error::InvalidConfig { field, reason: format!("must be between -7 and 19, got {level}") });
             }
         }
         Ok(())
@@ -179,7 +180,7 @@ mod tests {
         let err = TsdbConfig { chunk_max_samples: 0, ..TsdbConfig::default() }.validate().unwrap_err();
         assert_eq!(err.to_string(), "tsdb.chunk_max_samples: must be at least 1, got 0");
         let err = TsdbConfig { wal_zstd_level: 30, ..TsdbConfig::default() }.validate().unwrap_err();
-        assert_eq!(err.to_string(), "tsdb.wal_zstd_level: must be between 0 and 19, got 30");
+        assert_eq!(err.to_string(), "tsdb.wal_zstd_level: must be between -7 and 19, got 30");
         assert_eq!(Clock::from_fn(|| 42).now_ms(), 42);
     }
 }

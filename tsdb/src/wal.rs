@@ -28,7 +28,7 @@ pub(crate) struct WalEncoder {
 impl WalEncoder {
     /// An encoder compressing at `zstd_level`, 0 for none.
     pub(crate) fn new(zstd_level: i32) -> WalEncoder {
-        let compressor = if zstd_level > 0 { zstd::bulk::Compressor::new(zstd_level).ok() } else { None };
+        let compressor = if zstd_level != 0 { zstd::bulk::Compressor::new(zstd_level).ok() } else { None };
         WalEncoder { compressor, body: Vec::new(), last_bits: Vec::new() }
     }
 

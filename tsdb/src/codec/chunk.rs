@@ -72,7 +72,7 @@ pub(crate) struct ChunkEncoder {
 impl ChunkEncoder {
     /// An encoder compressing at `zstd_level`, 0 for none.
     pub(crate) fn new(zstd_level: i32) -> ChunkEncoder {
-        let compressor = if zstd_level > 0 { zstd::bulk::Compressor::new(zstd_level).ok() } else { None };
+        let compressor = if zstd_level != 0 { zstd::bulk::Compressor::new(zstd_level).ok() } else { None };
         ChunkEncoder { level: zstd_level, compressor }
     }
 
@@ -82,7 +82,7 @@ impl ChunkEncoder {
     pub(crate) fn encode(&mut self, ts: &[i64], values: &[f64], gorilla: Option<&GorillaStreams>) -> Vec<u8> {
         let body = encode_body(ts, values, gorilla);
         let compressed = match &mut self.compressor {
-            Some(compressor) if self.level > 0 && body.len() >= MIN_ZSTD_BODY => {
+            Some(compressor) if body.len() >= MIN_ZSTD_BODY => {
                 compressor.compress(&body).ok().filter(|c| c.len() < body.len())
             }
             _ => None,

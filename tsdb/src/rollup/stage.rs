@@ -62,6 +62,11 @@ impl RollupStage {
             }
         };
         let done = self.done.entry(key).or_default();
+        if let (Some(first), Some(last)) = (ts.first(), ts.last()) {
+            // One point per bucket the chunk spans, at most one per sample.
+            let buckets = (last.saturating_sub(*first) / tier.width_ms()).saturating_add(1);
+            done.reserve(usize::try_from(buckets).unwrap_or(usize::MAX).min(ts.len()));
+        }
         fold_samples(tier, ts, values, open, |p| done.push(p));
         Ok(())
     }
