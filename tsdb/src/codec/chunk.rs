@@ -65,7 +65,6 @@ pub(crate) fn read_header(data: &[u8]) -> Result<ChunkHeader, String> {
 /// Encodes sealed chunks, keeping one zstd context for all of them (making a context costs
 /// more than compressing a chunk).
 pub(crate) struct ChunkEncoder {
-    level: i32,
     compressor: Option<zstd::bulk::Compressor<'static>>,
 }
 
@@ -73,7 +72,7 @@ impl ChunkEncoder {
     /// An encoder compressing at `zstd_level`, 0 for none.
     pub(crate) fn new(zstd_level: i32) -> ChunkEncoder {
         let compressor = if zstd_level != 0 { zstd::bulk::Compressor::new(zstd_level).ok() } else { None };
-        ChunkEncoder { level: zstd_level, compressor }
+        ChunkEncoder { compressor }
     }
 
     /// Encodes samples (at least one, timestamps increasing) as a sealed chunk. `gorilla`,
