@@ -28,27 +28,91 @@ impl DateFunction {
         })
     }
 
-    /// The function's value for unix time `secs`.
+    /// The function's value for unix time `secs`, computed the way Go's `time` package
+    /// does, so that even times far outside the calendar's range (Go's float-to-int
+    /// conversion turns NaN into -2^63) give Prometheus's numbers.
     pub(crate) fn apply(self, secs: i64) -> f64 {
-        let days = secs.div_euclid(86_400);
-        let second_of_day = secs.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
+        // Seconds since Go's "absolute" epoch, 1 January of year -292277022399, wrapping.
+        let abs = (secs as u64).wrapping_add(UNIX_TO_ABSOLUTE);
         let value = match self {
-            DateFunction::DaysInMonth => days_in_month(year, month),
-            DateFunction::DayOfMonth => day,
-            DateFunction::DayOfWeek => (days + 4).rem_euclid(7),
-            DateFunction::DayOfYear => (1..month).map(|m| days_in_month(year, m)).sum::<i64>() + day,
-            DateFunction::Hour => second_of_day / 3600,
-            DateFunction::Minute => second_of_day % 3600 / 60,
-            DateFunction::Month => month,
-            DateFunction::Year => year,
+            DateFunction::Hour => (abs % 86_400 / 3600) as i64,
+            DateFunction::Minute => (abs % 3600 / 60) as i64,
+            // Day 0 of the absolute epoch is a Monday.
+            DateFunction::DayOfWeek => ((abs + 86_400) % (7 * 86_400) / 86_400) as i64,
+            _ => {
+                let (year, year_day) = year_and_day(abs);
+                let (month, day) = month_and_day(year, year_day);
+                match self {
+                    DateFunction::DaysInMonth => days_in_month(year, month),
+                    DateFunction::DayOfMonth => day,
+                    DateFunction::DayOfYear => year_day + 1,
+                    DateFunction::Month => month,
+                    _ => year,
+                }
+            }
         };
         value as f64
     }
 }
 
+/// Go's float-to-int64 conversion on amd64: truncation, and -2^63 for NaN and out of range.
+pub(crate) fn go_float_to_int(v: f64) -> i64 {
+    // i64::MIN as f64 is exactly -2^63.
+    if v.is_nan() || !(i64::MIN as f64..-(i64::MIN as f64)).contains(&v) { i64::MIN } else { v as i64 }
+}
+
+/// Unix seconds to seconds since 1 January -292277022399 (Go's `unixToInternal +
+/// internalToAbsolute`).
+const UNIX_TO_ABSOLUTE: u64 = 62_135_596_800 + 9_223_371_966_579_724_800;
+
+const DAYS_PER_400_YEARS: u64 = 365 * 400 + 97;
+const DAYS_PER_100_YEARS: u64 = 365 * 100 + 24;
+const DAYS_PER_4_YEARS: u64 = 365 * 4 + 1;
+
+/// (year, day of the year from 0) of an absolute time, by 400-, 100-, 4- and 1-year cycles.
+fn year_and_day(abs: u64) -> (i64, i64) {
+    let mut d = abs / 86_400;
+    let mut n = d / DAYS_PER_400_YEARS;
+    let mut y = 400 * n;
+    d -= DAYS_PER_400_YEARS * n;
+    // The last 100-year cycle has an extra leap day: its last day would count as a 4th.
+    n = d / DAYS_PER_100_YEARS;
+    n -= n >> 2;
+    y += 100 * n;
+    d -= DAYS_PER_100_YEARS * n;
+    n = d / DAYS_PER_4_YEARS;
+    y += 4 * n;
+    d -= DAYS_PER_4_YEARS * n;
+    n = d / 365;
+    n -= n >> 2;
+    y += n;
+    d -= 365 * n;
+    ((y as i64).wrapping_add(-292_277_022_399), d as i64)
+}
+
+/// (month 1-12, day 1-31) of day `year_day` (from 0) of `year`.
+fn month_and_day(year: i64, year_day: i64) -> (i64, i64) {
+    let mut day = year_day;
+    if is_leap(year) {
+        if day == 31 + 29 - 1 {
+            return (2, 29);
+        }
+        if day > 31 + 29 - 1 {
+            day -= 1;
+        }
+    }
+    let mut month = 1;
+    while month < 12 && day >= DAYS_BEFORE[month as usize] {
+        month += 1;
+    }
+    (month, day - DAYS_BEFORE[month as usize - 1] + 1)
+}
+
+/// Days before each month's first in a common year (and 365 after December).
+const DAYS_BEFORE: [i64; 13] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365];
+
 fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {
@@ -58,21 +122,6 @@ fn days_in_month(year: i64, month: i64) -> i64 {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
-}
-
-/// (year, month 1-12, day 1-31) of the day `days` after 1970-01-01, proleptic Gregorian.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    // Count from 0000-03-01 so that the leap day ends each 4/100/400-year cycle.
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
@@ -94,5 +143,12 @@ mod tests {
         assert_eq!(DateFunction::DayOfWeek.apply(0), 4.0);
         assert_eq!(DateFunction::Year.apply(-1), 1969.0);
         assert_eq!(DateFunction::DaysInMonth.apply(1_900_000_000), 31.0);
+        assert_eq!(DateFunction::DayOfYear.apply(1_704_067_199), 365.0);
+        assert_eq!(DateFunction::Month.apply(1_704_067_199), 12.0);
+        assert_eq!(DateFunction::DayOfMonth.apply(1_704_067_199), 31.0);
+        assert_eq!(DateFunction::DayOfMonth.apply(951_782_400), 29.0);
+        assert_eq!(DateFunction::Month.apply(951_868_800), 3.0);
+        // NaN becomes -2^63 seconds; Prometheus 2.42 answers 15 for its hour.
+        assert_eq!(DateFunction::Hour.apply(go_float_to_int(f64::NAN)), 15.0);
     }
 }

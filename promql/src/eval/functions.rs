@@ -214,8 +214,7 @@ fn date_call(ev: &mut Evaluator<'_>, func: date::DateFunction, args: &[&Expr], s
         }
         Some(expr) => {
             let input = ev.eval_vector(expr, steps)?;
-            // Go's float-to-int conversion truncates towards zero.
-            map_values(input, |_, v| Some(func.apply(v as i64)))
+            map_values(input, |_, v| Some(func.apply(date::go_float_to_int(v))))
         }
     }
 }
