@@ -340,6 +340,18 @@ record() {
       query_b: query($qb_med; $qb_min; $qb_series; $qb_points),
       note: $note
     }' >"$work/$1.json"
+  if [[ $1 == sysmon && -s $work/store-stats.json ]]; then
+    # The store's bytes per sample, table by table (key and value bytes, then all of the
+    # table's pages), and of the file once compacted.
+    jq --slurpfile st "$work/store-stats.json" --arg samples "$SAMPLES" '
+      ($samples | tonumber) as $n | $st[0] as $s |
+      .store = (if $s.file_bytes == null then null else {
+        compacted_bytes_per_sample: (if $s.compacted_file_bytes then $s.compacted_file_bytes / $n else null end),
+        free_or_unused_bytes: ($s.file_bytes - $s.stored_bytes - $s.metadata_bytes),
+        tables: [$s.tables[] | {name, entries, stored_bytes_per_sample: (.stored_bytes / $n),
+                 pages_bytes_per_sample: ((.stored_bytes + .metadata_bytes + .fragmented_bytes) / $n)}]
+      } end)' "$work/$1.json" >"$work/$1.json.tmp" && mv "$work/$1.json.tmp" "$work/$1.json"
+  fi
 }
 
 # The three measurements every system gets once its data is in ($1 base URL, $2 system).
@@ -467,6 +479,11 @@ if [[ " $SYSTEMS " == *" sysmon "* ]]; then
   stop "$sysmon_pid"
   bytes=$(redb_bytes)
   allocated=$(du -sB1 "$sysmon_data/sysmon.redb" | cut -f1)
+  # Where those bytes go, table by table, and the size once compacted (on a copy).
+  cp "$sysmon_data/sysmon.redb" "$work/sysmon-copy.redb"
+  "$TARGET/release/sysmon-store-stats" --compact --output json "$work/sysmon-copy.redb" >"$work/store-stats.json" ||
+    echo '{}' >"$work/store-stats.json"
+  rm -f "$work/sysmon-copy.redb"
   record sysmon "$version" "$ingest_secs" "$bytes" \
     "sysmon-loadgen --dataset: $HOSTS agents over mTLS, acked after commit; $(jq -r '.errors' "$work/loadgen.json") errors; bytes: sysmon.redb after a clean stop ($allocated allocated; $running_bytes while running, settled); other files besides certs: $other_bytes"
 fi
@@ -511,6 +528,9 @@ jq -r '
   | @tsv' "$OUT" | column -t -s $'\t'
 echo
 jq -r '.systems[] | "\(.system): \(.note)"' "$OUT"
+jq -r '.systems[] | select(.store != null) | .store |
+  "sysmon store, bytes per sample: \(.compacted_bytes_per_sample * 100 | round / 100) once compacted; by table (key+value bytes): " +
+  ([.tables[] | select(.stored_bytes_per_sample >= 0.005) | "\(.name) \(.stored_bytes_per_sample * 100 | round / 100)"] | join(", "))' "$OUT"
 # The answers must have the same shape everywhere.
 jq -r --arg samples "$SAMPLES" '
   ([.systems[] | select(.query_a.series != null) | "\(.query_a.series)x\(.query_a.points) \(.query_b.series)x\(.query_b.points)"] | unique
