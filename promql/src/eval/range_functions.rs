@@ -148,7 +148,20 @@ fn eval_series(
         let (has_stale, has_reset) = scan(&s.points);
         let points = if has_stale { without_stale(&s.points) } else { Cow::Borrowed(s.points.as_slice()) };
         let track_resets = func.is_counter() && (if has_stale { scan(&points).1 } else { has_reset });
-        let values = slide(func, &points, input, steps, scalars, &mut buffers, track_resets)?;
+        let buffers = &mut buffers;
+        // The rate family gets loops of its own, without a per-window dispatch.
+        let values = match func {
+            RangeFunction::Rate => slide(&points, input, steps, scalars, buffers, track_resets, |w, c| {
+                Ok(extrapolated_rate(w, c, true, true))
+            })?,
+            RangeFunction::Increase => slide(&points, input, steps, scalars, buffers, track_resets, |w, c| {
+                Ok(extrapolated_rate(w, c, true, false))
+            })?,
+            RangeFunction::Delta => slide(&points, input, steps, scalars, buffers, track_resets, |w, c| {
+                Ok(extrapolated_rate(w, c, false, false))
+            })?,
+            _ => slide(&points, input, steps, scalars, buffers, track_resets, |w, c| compute(func, w, c))?,
+        };
         let labels = if func == RangeFunction::LastOverTime { s.labels.clone() } else { drop_metric_name(&s.labels) };
         out.push(Series { labels, values });
     }
@@ -194,13 +207,13 @@ struct SlideBuffers {
 
 /// One series' values at every step (`points` without stale markers).
 fn slide(
-    func: RangeFunction,
     points: &[(i64, f64)],
     input: &RangeInput,
     steps: Steps,
     scalars: &[Vec<f64>],
     buffers: &mut SlideBuffers,
     track_resets: bool,
+    compute: impl Fn(&[(i64, f64)], &WindowContext<'_>) -> Result<Option<f64>>,
 ) -> Result<Vec<Option<f64>>> {
     // First every step's window bounds, then the computations in a loop of their own:
     // with no hard-to-predict branch between them, consecutive windows' arithmetic
@@ -244,7 +257,7 @@ fn slide(
             has_reset: window.has_reset,
             scalars: &buffers.scalars,
         };
-        *value = compute(func, &points[window.lo..window.hi], &ctx)?;
+        *value = compute(&points[window.lo..window.hi], &ctx)?;
     }
     Ok(values)
 }
