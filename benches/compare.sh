@@ -384,19 +384,26 @@ if [[ " $SYSTEMS " == *" victoriametrics "* ]]; then
     note "VictoriaMetrics import answered HTTP $code: $(head -c 300 "$work/vm-import.out")"
     exit 1
   fi
-  vm_merges() {
-    curl -sS "http://$VM_HTTP/metrics" | awk '/^vm_(active_merges|pending_rows)[{ ]/ { s += $NF } END { print s + 0 }'
+  # Its data: the parts (data/) and the index (indexdb/); not cache/, which it writes on stop.
+  vm_bytes() { bytes_of "$vm_data/data" "$vm_data/indexdb"; }
+  # Busy while merging or holding rows not yet in parts, or while its parts are not all on
+  # disk yet (vm_data_size_bytes counts them before they are).
+  vm_busy() {
+    curl -sS "http://$VM_HTTP/metrics" | awk -v on_disk="$(vm_bytes)" '
+      /^vm_(active_merges|pending_rows)[{ ]/ { busy += $NF }
+      /^vm_data_size_bytes[{ ]/ { size += $NF }
+      END { print busy + (on_disk < size ? 1 : 0) }'
   }
-  vm_bytes() { bytes_of "$vm_data"; }
   note "VictoriaMetrics: imported in $(printf %.1f "$ingest_secs") s; waiting for merges to settle"
-  settle vm_bytes vm_merges
-  bytes=$(vm_bytes)
+  settle vm_bytes vm_busy
+  running_bytes=$(vm_bytes)
   version=$(dpkg-query -W -f '${Version}' victoria-metrics 2>/dev/null | sed 's/+.*//')
   p50='' p99=''
   measure_queries "http://$VM_HTTP" victoriametrics
-  record victoriametrics "$version" "$ingest_secs" "$bytes" \
-    "/api/v1/import/prometheus + /internal/force_flush; -search.disableCache; bytes: du -sb -storageDataPath after merges"
   stop "$vm_pid"
+  bytes=$(vm_bytes)
+  record victoriametrics "$version" "$ingest_secs" "$bytes" \
+    "/api/v1/import/prometheus + /internal/force_flush; -search.disableCache; bytes: data/ + indexdb/ after merges and a clean stop ($running_bytes while running, settled; cache/ not counted)"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -537,4 +544,26 @@ jq -r --arg samples "$SAMPLES" '
   | if length > 1 then "WARNING: the systems answered with different series x points (a, b): \(join(", "))" else empty end),
   (.systems[] | select((.samples_counted | tostring) != $samples and (.samples_counted | type) == "number")
   | "WARNING: \(.system) counts \(.samples_counted) samples, the dataset has \($samples)")' "$OUT"
+# How far each answer to (b) is from Prometheus's (VictoriaMetrics's rate() extrapolates
+# differently by design; sysmon's should match Prometheus's).
+if [[ -s $work/prometheus.b.json ]]; then
+  for s in $SYSTEMS; do
+    [[ $s != prometheus && -s $work/$s.b.json ]] || continue
+    python3 - "$work/prometheus.b.json" "$work/$s.b.json" "$s" <<'EOF'
+import json, sys
+def load(path):
+    try:
+        result = json.load(open(path))["data"]["result"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {(r["metric"].get("host"), int(float(t))): float(v) for r in result for t, v in r["values"]}
+want, got = load(sys.argv[1]), load(sys.argv[2])
+if got:
+    missing = sum(1 for k in want if k not in got)
+    worst = max((abs(got[k] - v) / max(abs(v), 1e-12) for k, v in want.items() if k in got), default=0.0)
+    print(f"query b, {sys.argv[3]} against prometheus: {len(got)} points, {missing} of prometheus's missing, "
+          f"largest relative difference {worst:.2e}")
+EOF
+  done
+fi
 echo "json: $OUT"
