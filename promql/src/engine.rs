@@ -77,6 +77,13 @@ impl Engine {
         Engine { limits, lookback_ms: DEFAULT_LOOKBACK_MS, subquery_step_ms: DEFAULT_SUBQUERY_STEP_MS, threads }
     }
 
+    /// This engine with other limits and its other settings kept (e.g. a request's shorter
+    /// timeout).
+    pub fn with_limits(mut self, limits: QueryLimits) -> Engine {
+        self.limits = limits;
+        self
+    }
+
     /// This engine with at most `threads` threads per query (1: evaluate on the caller's
     /// thread only). The default is the machine's parallelism, at most 4.
     pub fn with_threads(mut self, threads: usize) -> Engine {
