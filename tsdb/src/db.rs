@@ -301,3 +301,23 @@ impl Drop for Tsdb {
         let _ = self.shutdown(false);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handle_can_be_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Tsdb>();
+    }
+
+    #[test]
+    fn bad_config_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(redb::Database::create(dir.path().join("t.redb")).unwrap());
+        let config = TsdbConfig { max_queued_batches: 0, ..TsdbConfig::default() };
+        let err = Tsdb::open(db, config).err().unwrap();
+        assert_eq!(err.to_string(), "tsdb.max_queued_batches: must be at least 1, got 0");
+    }
+}

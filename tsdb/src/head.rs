@@ -248,8 +248,8 @@ impl Heads {
             }
             multiset_remove(&mut self.unsealed_wal, chunk.first_wal);
             multiset_remove(&mut self.unsealed_ts, chunk.streams.first_ts);
-            self.samples -= u64::from(chunk.streams.count);
-            self.chunks -= 1;
+            self.samples = self.samples.saturating_sub(u64::from(chunk.streams.count));
+            self.chunks = self.chunks.saturating_sub(1);
         }
     }
 

@@ -52,6 +52,7 @@ pub(crate) fn spawn(
     std::thread::Builder::new()
         .name("sysmon-tsdb-sealer".into())
         .spawn(move || {
+            let _span = tracing::info_span!("tsdb_sealer").entered();
             let now = shared.config.clock.now_ms();
             let mut sealer = Sealer {
                 encoder: ChunkEncoder::new(shared.config.chunk_zstd_level),

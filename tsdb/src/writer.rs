@@ -58,7 +58,10 @@ pub(crate) fn spawn(
 ) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("sysmon-tsdb-writer".into())
-        .spawn(move || Writer::new(shared, state, sealer).run(&requests))
+        .spawn(move || {
+            let _span = tracing::info_span!("tsdb_writer").entered();
+            Writer::new(shared, state, sealer).run(&requests)
+        })
         .map_err(|source| Error::SpawnThread { thread: "writer", source })
 }
 

@@ -212,3 +212,42 @@ fn random_workload_with_restarts_matches_a_model() {
         assert_eq!(tsdb.producer_seq(producer).unwrap(), *seq);
     }
 }
+
+#[test]
+fn corrupt_records_are_reported_with_what_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = [labels(&[("__name__", "x")])];
+    {
+        let tsdb = open(dir.path(), small_config());
+        for i in 0..20i64 {
+            commit(&tsdb, batch(None, &s, vec![(0, i * 1000, i as f64)]));
+        }
+        tsdb.flush().unwrap();
+        commit(&tsdb, batch(None, &s, vec![(0, 50_000, 1.0)]));
+        // Dropped: the last sample lives only in the WAL.
+    }
+    let db = redb::Database::create(dir.path().join("tsdb.redb")).unwrap();
+    let wal: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("tsdb_wal");
+    let chunks: redb::TableDefinition<(u64, i64), &[u8]> = redb::TableDefinition::new("tsdb_chunks");
+    let txn = db.begin_write().unwrap();
+    let record = {
+        use redb::ReadableTable as _;
+        let mut table = txn.open_table(wal).unwrap();
+        let record = table.iter().unwrap().next_back().unwrap().unwrap().0.value();
+        table.insert(record, [0u8, 1, 2].as_slice()).unwrap();
+        txn.open_table(chunks).unwrap().insert((1, 0), [0x80u8, 9].as_slice()).unwrap();
+        record
+    };
+    txn.commit().unwrap();
+    let err = sysmon_tsdb::Tsdb::open(std::sync::Arc::new(db), small_config()).err().unwrap();
+    assert!(err.to_string().starts_with(&format!("corrupt write-ahead log record {record}: ")), "{err}");
+
+    // Without the bad record, the bad chunk is reported by the read that meets it.
+    let db = redb::Database::create(dir.path().join("tsdb.redb")).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(wal).unwrap().remove(record).unwrap();
+    txn.commit().unwrap();
+    let tsdb = sysmon_tsdb::Tsdb::open(std::sync::Arc::new(db), small_config()).unwrap();
+    let err = tsdb.select(&[], i64::MIN, i64::MAX).unwrap_err();
+    assert!(err.to_string().starts_with("corrupt chunk of series 1 starting at 0: "), "{err}");
+}
