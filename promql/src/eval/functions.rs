@@ -25,16 +25,19 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Re
         "time" => return Ok(Evaluated::Scalar(steps.times().map(|t| t as f64 / 1000.0).collect())),
         "pi" => return Ok(Evaluated::Scalar(vec![std::f64::consts::PI; n])),
         "scalar" => {
+            // Series by series (cache-friendly): how many have a value at each step.
             let input = ev.eval_vector(arg(&args, 0)?, steps)?;
-            let values = (0..n)
-                .map(|i| {
-                    let mut present = input.iter().filter_map(|s| s.values[i]);
-                    match (present.next(), present.next()) {
-                        (Some(v), None) => v,
-                        _ => f64::NAN,
+            let mut count = vec![0u32; n];
+            let mut value = vec![f64::NAN; n];
+            for s in &input {
+                for ((c, out), v) in count.iter_mut().zip(value.iter_mut()).zip(&s.values) {
+                    if let Some(v) = v {
+                        *c += 1;
+                        *out = *v;
                     }
-                })
-                .collect();
+                }
+            }
+            let values = count.into_iter().zip(value).map(|(c, v)| if c == 1 { v } else { f64::NAN }).collect();
             return Ok(Evaluated::Scalar(values));
         }
         "vector" => {
@@ -49,7 +52,13 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Re
                 Expr::VectorSelector(vs) => absent_labels(vs),
                 _ => Labels::default(),
             };
-            let values = (0..n).map(|i| (!input.iter().any(|s| s.values[i].is_some())).then_some(1.0)).collect();
+            let mut present = vec![false; n];
+            for s in &input {
+                for (p, v) in present.iter_mut().zip(&s.values) {
+                    *p |= v.is_some();
+                }
+            }
+            let values = present.into_iter().map(|p| (!p).then_some(1.0)).collect();
             vec![Series { labels, values }]
         }
         "timestamp" => {
