@@ -15,7 +15,6 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sysmon_tsdb::{Labels, Tsdb, TsdbConfig, WriteBatch};
 
 const PRODUCERS: usize = 100;
-const SERIES_PER_PRODUCER: usize = 100;
 /// Batches in flight at once, as many agents' streams would keep.
 const IN_FLIGHT: usize = 64;
 
@@ -26,11 +25,11 @@ struct Producer {
     ts: i64,
 }
 
-fn producers() -> Vec<Producer> {
+fn producers(series_per_producer: usize) -> Vec<Producer> {
     (0..PRODUCERS)
         .map(|p| {
             let host = format!("host-{p:05}");
-            let series = (0..SERIES_PER_PRODUCER)
+            let series = (0..series_per_producer)
                 .map(|s| {
                     let (name, extra) = match s % 4 {
                         0 => ("node_cpu_seconds_total", ("mode", "user")),
@@ -53,15 +52,14 @@ fn producers() -> Vec<Producer> {
 }
 
 /// The next batch of `samples` samples from producer `p`: every series at the next
-/// `samples / SERIES_PER_PRODUCER` scrape times, 10 s apart, node-like values.
-fn next_batch(p: &mut Producer, samples: usize) -> WriteBatch {
+/// `scrapes` scrape times, 10 s apart, node-like values.
+fn next_batch(p: &mut Producer, scrapes: usize) -> WriteBatch {
     p.seq += 1;
-    let scrapes = samples / SERIES_PER_PRODUCER;
-    let mut out = Vec::with_capacity(samples);
+    let mut out = Vec::with_capacity(scrapes * p.series.len());
     for _ in 0..scrapes {
         p.ts += 10_000;
         let k = (p.ts / 10_000) as f64;
-        for s in 0..SERIES_PER_PRODUCER {
+        for s in 0..p.series.len() {
             let v = match s % 4 {
                 0 => ((k * 137.0 + s as f64 * 1000.0).round()) / 100.0,
                 1 => ((1u64 << 32) as f64) + ((k as u64 * 7919 + s as u64) % 401) as f64 * 4096.0,
@@ -103,7 +101,10 @@ fn bench(c: &mut Criterion) {
     let base = std::env::var("TSDB_BENCH_DIR").map(Into::into).unwrap_or_else(|_| std::env::temp_dir());
     let mut group = c.benchmark_group("ingest");
     group.sample_size(10).measurement_time(Duration::from_secs(20));
-    for batch_samples in [1_000usize, 10_000] {
+    // (series per producer, scrapes per batch): an agent's single scrape of 1000 series, and
+    // spool replays or smaller hosts sending several scrapes at once.
+    for (series_per_producer, scrapes) in [(1000usize, 1usize), (100, 10), (1000, 10), (100, 100)] {
+        let batch_samples = series_per_producer * scrapes;
         let dir = tempfile::tempdir_in(&base).expect("bench dir");
         let db = redb::Database::create(dir.path().join("bench.redb")).expect("redb file");
         let mut config = TsdbConfig::default();
@@ -116,18 +117,18 @@ fn bench(c: &mut Criterion) {
         }
         let tsdb = Tsdb::open(Arc::new(db), config).expect("tsdb opens");
         let cpu_before = cpu_seconds();
-        let mut producers = producers();
+        let mut producers = producers(series_per_producer);
         let mut next = 0;
         group.throughput(Throughput::Elements(batch_samples as u64));
         let name = format!(
-            "durable submit, {batch_samples}-sample batches, {PRODUCERS} producers x {SERIES_PER_PRODUCER} series"
+            "durable submit, {batch_samples}-sample batches ({scrapes} scrapes x {series_per_producer} series), {PRODUCERS} producers"
         );
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
                 let mut in_flight = VecDeque::with_capacity(IN_FLIGHT);
                 for _ in 0..iters {
-                    let batch = next_batch(&mut producers[next % PRODUCERS], batch_samples);
+                    let batch = next_batch(&mut producers[next % PRODUCERS], scrapes);
                     next += 1;
                     in_flight.push_back(tsdb.submit(batch));
                     if in_flight.len() >= IN_FLIGHT {
@@ -149,13 +150,13 @@ fn bench(c: &mut Criterion) {
         let cpu_after = cpu_seconds();
         let per_sample = |i: usize| (cpu_after[i] - cpu_before[i]) * 1e9 / stats.appended_total.max(1) as f64;
         println!(
-            "{batch_samples}-sample batches: CPU per sample: bench thread (batch building, submit) {:.0} ns, writer {:.0} ns, sealer {:.0} ns",
+            "{scrapes} x {series_per_producer}: CPU per sample: bench thread (batch building, submit) {:.0} ns, writer {:.0} ns, sealer {:.0} ns",
             per_sample(0),
             per_sample(1),
             per_sample(2),
         );
         println!(
-            "{batch_samples}-sample batches: {} samples in {} group commits ({:.0} samples/commit), WAL {:.2} bytes/sample, {} chunks sealed ({:.3} bytes/sample), {} head samples, head {} MiB",
+            "{scrapes} x {series_per_producer}: {} samples in {} group commits ({:.0} samples/commit), WAL {:.2} bytes/sample, {} chunks sealed ({:.3} bytes/sample), {} head samples, head {} MiB",
             stats.appended_total,
             stats.commits_total,
             stats.appended_total as f64 / stats.commits_total.max(1) as f64,

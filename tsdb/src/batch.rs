@@ -33,12 +33,15 @@ pub enum CommitOutcome {
     Replay,
 }
 
-/// A checked batch with each series' canonical key, built on the caller's thread so the
-/// writer thread only looks keys up.
+/// A checked batch whose series are reduced to their canonical keys, all in one string. It is
+/// built on the caller's thread, which also frees the batch's labels: the writer thread only
+/// looks keys up, and frees three allocations per batch instead of a dozen per series.
 #[derive(Debug)]
 pub(crate) struct PreparedBatch {
-    pub(crate) batch: WriteBatch,
-    pub(crate) keys: Vec<String>,
+    pub(crate) producer: Option<(String, u64)>,
+    keys: String,
+    key_ends: Vec<u32>,
+    pub(crate) samples: Vec<(u32, i64, f64)>,
 }
 
 impl PreparedBatch {
@@ -48,24 +51,39 @@ impl PreparedBatch {
     /// [`Error::InvalidBatch`]: a series without labels or with a NUL byte, or a sample
     /// referring to a series the batch does not have.
     pub(crate) fn new(batch: WriteBatch) -> Result<PreparedBatch> {
-        if batch.series.len() > u32::MAX as usize {
-            return Err(Error::InvalidBatch { reason: format!("{} series; at most 2^32 fit", batch.series.len()) });
+        let WriteBatch { producer, series, samples } = batch;
+        let key_bytes: usize = series.iter().flat_map(|l| l.pairs()).map(|(n, v)| n.len() + v.len() + 2).sum();
+        if series.len() > u32::MAX as usize || key_bytes > u32::MAX as usize {
+            return Err(Error::InvalidBatch {
+                reason: format!("{} series in {key_bytes} bytes of labels; at most 2^32 of each fit", series.len()),
+            });
         }
-        let mut keys = Vec::with_capacity(batch.series.len());
-        for (i, labels) in batch.series.iter().enumerate() {
+        let mut keys = String::with_capacity(key_bytes);
+        let mut key_ends = Vec::with_capacity(series.len());
+        for (i, labels) in series.iter().enumerate() {
             if let Some(reason) = labels.key_error() {
                 return Err(Error::InvalidBatch { reason: format!("series {i}: {reason}") });
             }
-            let mut key = String::with_capacity(labels.pairs().iter().map(|(n, v)| n.len() + v.len() + 2).sum());
-            labels.write_key(&mut key);
-            keys.push(key);
+            labels.write_key(&mut keys);
+            key_ends.push(keys.len() as u32);
         }
-        if let Some((i, s)) = batch.samples.iter().enumerate().find(|(_, s)| s.0 as usize >= batch.series.len()) {
+        if let Some((i, s)) = samples.iter().enumerate().find(|(_, s)| s.0 as usize >= series.len()) {
             return Err(Error::InvalidBatch {
-                reason: format!("sample {i} refers to series {} of {}", s.0, batch.series.len()),
+                reason: format!("sample {i} refers to series {} of {}", s.0, series.len()),
             });
         }
-        Ok(PreparedBatch { batch, keys })
+        Ok(PreparedBatch { producer, keys, key_ends, samples })
+    }
+
+    /// Number of series.
+    pub(crate) fn series_count(&self) -> usize {
+        self.key_ends.len()
+    }
+
+    /// The canonical key of series `i`.
+    pub(crate) fn key(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.key_ends[i - 1] as usize };
+        &self.keys[start..self.key_ends[i] as usize]
     }
 }
 
@@ -76,6 +94,10 @@ mod tests {
     #[test]
     fn bad_batches_are_refused_with_the_reason() {
         let up = Labels::new([("__name__".to_string(), "up".to_string())]);
+        let two = Labels::new([("__name__".to_string(), "up".to_string()), ("job".to_string(), "x".to_string())]);
+        let ok =
+            PreparedBatch::new(WriteBatch { producer: None, series: vec![up.clone(), two], samples: vec![] }).unwrap();
+        assert_eq!((ok.series_count(), ok.key(0), ok.key(1)), (2, "__name__\0up", "__name__\0up\0job\0x"));
         let batch = WriteBatch { producer: None, series: vec![up.clone()], samples: vec![(1, 0, 1.0)] };
         let err = PreparedBatch::new(batch).unwrap_err();
         assert_eq!(err.to_string(), "invalid batch: sample 0 refers to series 1 of 1");

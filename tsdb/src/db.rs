@@ -100,7 +100,7 @@ impl Tsdb {
             }
         };
         let counters = &self.shared.counters;
-        let samples = batch.batch.samples.len();
+        let samples = batch.samples.len();
         let limit = self.shared.config.max_queued_samples;
         let queued = counters.queued_samples.fetch_add(samples, Ordering::Relaxed) + samples;
         // A batch larger than the whole limit still goes when nothing else waits.

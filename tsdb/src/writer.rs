@@ -95,7 +95,7 @@ impl Writer {
             while let Some(request) = next.take() {
                 match request {
                     Request::Batch { batch, reply } => {
-                        samples += batch.batch.samples.len();
+                        samples += batch.samples.len();
                         group.push((batch, reply));
                     }
                     Request::Stop => stop = true,
@@ -135,7 +135,7 @@ impl Writer {
     fn commit_group(&mut self, group: &mut Vec<(PreparedBatch, oneshot::Sender<Result<CommitOutcome>>)>) {
         let shared = self.shared.clone();
         let counters = &shared.counters;
-        let queued: usize = group.iter().map(|(b, _)| b.batch.samples.len()).sum();
+        let queued: usize = group.iter().map(|(b, _)| b.samples.len()).sum();
         counters.queued_samples.fetch_sub(queued, Ordering::Relaxed);
         counters.queued_batches.fetch_sub(group.len(), Ordering::Relaxed);
 
@@ -168,7 +168,11 @@ impl Writer {
             let mut index = self.shared.index.write();
             for &(id, b, s) in &new_series {
                 let (batch, _) = &group[b];
-                index.insert(id, batch.keys[s].as_str().into(), batch.batch.series[s].clone());
+                let key = batch.key(s);
+                // Keys are built from checked labels, so they parse back.
+                if let Ok(labels) = Labels::from_key(key) {
+                    index.insert(id, key.into(), labels);
+                }
             }
         }
         if !seqs.is_empty() {
@@ -187,7 +191,7 @@ impl Writer {
                     continue;
                 };
                 let (mut appended, mut out_of_order, mut duplicates) = (0, 0, 0);
-                for &(series_ref, ts, value) in &batch.batch.samples {
+                for &(series_ref, ts, value) in &batch.samples {
                     match heads.append(ids[series_ref as usize], ts, value, *number, now_ms) {
                         AppendOutcome::Appended => appended += 1,
                         AppendOutcome::OutOfOrder => out_of_order += 1,
@@ -242,7 +246,7 @@ impl Writer {
             let committed = self.shared.producer_seqs.read();
             let mut created: FxHashMap<&str, u64> = FxHashMap::default();
             for (b, (batch, _)) in group.iter().enumerate() {
-                if let Some((producer, seq)) = &batch.batch.producer {
+                if let Some((producer, seq)) = &batch.producer {
                     let last = seqs.get(producer).or_else(|| committed.get(producer)).copied().unwrap_or(0);
                     if *seq <= last {
                         staged.push(Staged::Replay);
@@ -251,22 +255,23 @@ impl Writer {
                     seqs.insert(producer.clone(), *seq);
                     seq_table.insert(producer.as_str(), *seq)?;
                 }
-                let mut ids = Vec::with_capacity(batch.keys.len());
-                for (s, key) in batch.keys.iter().enumerate() {
-                    let id = match index.id(key).or_else(|| created.get(key.as_str()).copied()) {
+                let mut ids = Vec::with_capacity(batch.series_count());
+                for s in 0..batch.series_count() {
+                    let key = batch.key(s);
+                    let id = match index.id(key).or_else(|| created.get(key).copied()) {
                         Some(id) => id,
                         None => {
                             let id = self.state.next_series_id;
                             self.state.next_series_id += 1;
-                            series_table.insert(id, key.as_str())?;
-                            created.insert(key.as_str(), id);
+                            series_table.insert(id, key)?;
+                            created.insert(key, id);
                             new_series.push((id, b, s));
                             id
                         }
                     };
                     ids.push(id);
                 }
-                let record = self.wal.encode(&ids, &batch.batch.samples);
+                let record = self.wal.encode(&ids, &batch.samples);
                 *wal_bytes += record.len() as u64;
                 wal_table.insert(self.state.next_wal, record.as_slice())?;
                 staged.push(Staged::Record { number: self.state.next_wal, ids });
