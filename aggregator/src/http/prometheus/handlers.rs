@@ -78,7 +78,7 @@ fn with_timeout(engine: &Engine, params: &Params) -> Result<Engine, ApiError> {
     if requested >= engine.limits().timeout {
         return Ok(engine.clone());
     }
-    Ok(Engine::new(QueryLimits { timeout: requested, ..engine.limits().clone() }))
+    Ok(engine.clone().with_limits(QueryLimits { timeout: requested, ..engine.limits().clone() }))
 }
 
 /// Waits for a query slot, then evaluates on a blocking thread.
