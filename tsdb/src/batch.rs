@@ -39,9 +39,15 @@ pub enum CommitOutcome {
 #[derive(Debug)]
 pub(crate) struct PreparedBatch {
     pub(crate) producer: Option<(String, u64)>,
-    keys: String,
-    key_ends: Vec<u32>,
+    pub(crate) keys: PreparedKeys,
     pub(crate) samples: Vec<(u32, i64, f64)>,
+}
+
+/// A batch's series keys, concatenated, and where each ends.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct PreparedKeys {
+    keys: String,
+    ends: Vec<u32>,
 }
 
 impl PreparedBatch {
@@ -72,18 +78,18 @@ impl PreparedBatch {
                 reason: format!("sample {i} refers to series {} of {}", s.0, series.len()),
             });
         }
-        Ok(PreparedBatch { producer, keys, key_ends, samples })
+        Ok(PreparedBatch { producer, keys: PreparedKeys { keys, ends: key_ends }, samples })
     }
 
     /// Number of series.
     pub(crate) fn series_count(&self) -> usize {
-        self.key_ends.len()
+        self.keys.ends.len()
     }
 
     /// The canonical key of series `i`.
     pub(crate) fn key(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.key_ends[i - 1] as usize };
-        &self.keys[start..self.key_ends[i] as usize]
+        let start = if i == 0 { 0 } else { self.keys.ends[i - 1] as usize };
+        &self.keys.keys[start..self.keys.ends[i] as usize]
     }
 }
 
