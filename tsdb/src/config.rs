@@ -40,6 +40,10 @@ pub struct TsdbConfig {
     /// The most samples waiting for the writer; beyond it [`crate::Tsdb::submit`] refuses with
     /// [`Error::QueueFull`]. Default 4 000 000.
     pub max_queued_samples: usize,
+    /// The most head chunks that may wait for the sealer; beyond it [`crate::Tsdb::submit`]
+    /// refuses with [`Error::QueueFull`] until the sealer catches up, which bounds head
+    /// memory. Default 200 000 (48 M samples at 240 per chunk).
+    pub max_pending_seal_chunks: usize,
     /// The most chunks one sealing transaction writes; the writer waits while one commits.
     /// Default 1024.
     pub max_chunks_per_seal: usize,
@@ -72,6 +76,7 @@ impl Default for TsdbConfig {
             max_group_samples: 200_000,
             max_queued_batches: 4096,
             max_queued_samples: 4_000_000,
+            max_pending_seal_chunks: 200_000,
             max_chunks_per_seal: 1024,
             max_deletes_per_retention_txn: 10_000,
             wal_zstd_level: 1,
@@ -93,6 +98,7 @@ impl TsdbConfig {
             ("max_group_samples", self.max_group_samples),
             ("max_queued_batches", self.max_queued_batches),
             ("max_queued_samples", self.max_queued_samples),
+            ("max_pending_seal_chunks", self.max_pending_seal_chunks),
             ("max_chunks_per_seal", self.max_chunks_per_seal),
             ("max_deletes_per_retention_txn", self.max_deletes_per_retention_txn),
         ];

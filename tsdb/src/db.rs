@@ -67,6 +67,7 @@ impl Tsdb {
         add(&counters.wal_records, recovered.wal_records);
         add(&counters.wal_bytes, recovered.wal_bytes);
         add(&counters.sealed_chunks, recovered.sealed_chunks);
+        counters.pending_seal_chunks.store(shared.heads.lock().pending_seal(), Ordering::Relaxed);
 
         let (writer_tx, writer_rx) = sync_channel(shared.config.max_queued_batches);
         // One slot: a nudge while one is pending adds nothing.
@@ -88,8 +89,9 @@ impl Tsdb {
     /// Queues a batch for the next group commit. The receiver answers once the batch is
     /// durable (fsynced), or was a replay, or was refused.
     ///
-    /// Never blocks: when the queue is full (`max_queued_batches`, `max_queued_samples`) the
-    /// batch is refused at once with [`Error::QueueFull`]; the producer keeps it and retries.
+    /// Never blocks: when the queue is full (`max_queued_batches`, `max_queued_samples`), or
+    /// the sealer lags too far behind (`max_pending_seal_chunks`), the batch is refused at
+    /// once with [`Error::QueueFull`]; the producer keeps it and retries.
     pub fn submit(&self, batch: WriteBatch) -> oneshot::Receiver<Result<CommitOutcome>> {
         let (reply, rx) = oneshot::channel();
         let batch = match PreparedBatch::new(batch) {
@@ -100,6 +102,12 @@ impl Tsdb {
             }
         };
         let counters = &self.shared.counters;
+        let pending_seal = counters.pending_seal_chunks.load(Ordering::Relaxed);
+        let seal_limit = self.shared.config.max_pending_seal_chunks;
+        if pending_seal > seal_limit {
+            self.refuse(reply, pending_seal, "unsealed chunks", "max_pending_seal_chunks", seal_limit);
+            return rx;
+        }
         let samples = batch.samples.len();
         let limit = self.shared.config.max_queued_samples;
         let queued = counters.queued_samples.fetch_add(samples, Ordering::Relaxed) + samples;

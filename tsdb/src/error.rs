@@ -72,7 +72,7 @@ pub enum Error {
     QueueFull {
         /// How much is waiting.
         queued: usize,
-        /// `batches` or `samples`.
+        /// `batches`, `samples` or `unsealed chunks`.
         unit: &'static str,
         /// The config field that sets the limit.
         limit_name: &'static str,

@@ -1,6 +1,7 @@
 //! sysmon's time-series engine (DESIGN.md, data path steps 4 and 5).
 //!
-//! One redb file, shared with the aggregator's other tables, holds everything:
+//! One redb file, shared with the aggregator's other tables (every table here is named
+//! `tsdb_*`), holds everything:
 //!
 //! - a **series index**: series id <-> [`Labels`], with an in-memory inverted index (label
 //!   pair -> series ids) that answers any mix of the four PromQL [`Matcher`]s;
@@ -8,18 +9,18 @@
 //!   group-commits many batches in one fsynced transaction (one compact record per batch,
 //!   plus the producer's seq for exactly-once delivery) and only then answers;
 //! - **head chunks** in memory, Gorilla-encoded as samples arrive, which a sealer thread
-//!   turns into **sealed chunks** (the smallest of Gorilla, packed integer and scaled
-//!   decimal encodings, zstd when it pays) and writes together with their **1-minute and
-//!   1-hour rollups** while trimming the WAL;
-//! - **retention** per tier ([`TsdbConfig`]).
+//!   turns into **sealed chunks** (per stream the smallest of Gorilla, packed integer and
+//!   scaled-decimal encodings, zstd when it pays) written together with their **1-minute and
+//!   1-hour rollups** ([`RollupPoint`]) while the WAL is trimmed;
+//! - **retention** per tier ([`TsdbConfig`]), applied by the sealer thread.
 //!
-//! Reads ([`Tsdb::select`], [`Tsdb::series`], [`Tsdb::label_names`],
-//! [`Tsdb::label_values`], [`Tsdb::select_rollup`]) use redb snapshots and short copies of
-//! the heads; they never wait for a commit.
+//! Reads ([`Tsdb::select`], [`Tsdb::series`], [`Tsdb::label_names`], [`Tsdb::label_values`],
+//! [`Tsdb::select_rollup`]) use redb snapshots and short copies of the heads; they never
+//! wait for a commit.
 //!
-//! The crate has no feature flags. All its calls block: async callers run them with
-//! `spawn_blocking` (except [`Tsdb::submit`] and [`Tsdb::write_rollups`], which never block
-//! and answer on a tokio oneshot).
+//! The crate has no feature flags. Its calls block, except [`Tsdb::submit`] and
+//! [`Tsdb::write_rollups`], which answer on a tokio oneshot: async callers run the others
+//! with `spawn_blocking`.
 #![warn(missing_docs, unreachable_pub)]
 
 mod batch;

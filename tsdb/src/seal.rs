@@ -165,7 +165,12 @@ impl Sealer {
         };
         match self.write(&chunks, &encoded, low_water, durability) {
             Ok((wal_records, wal_bytes)) => {
-                self.shared.heads.lock().finish_seal(&chunks);
+                let pending = {
+                    let mut heads = self.shared.heads.lock();
+                    heads.finish_seal(&chunks);
+                    heads.pending_seal()
+                };
+                self.shared.counters.pending_seal_chunks.store(pending, Ordering::Relaxed);
                 self.wal_trimmed_below = self.wal_trimmed_below.max(low_water);
                 let counters = &self.shared.counters;
                 add(&counters.sealed_chunks, chunks.len() as u64);

@@ -60,6 +60,8 @@ pub struct TsdbStats {
 pub(crate) struct Counters {
     pub(crate) queued_batches: AtomicUsize,
     pub(crate) queued_samples: AtomicUsize,
+    /// Mirror of the heads' pending-seal count, read by `submit` without the heads lock.
+    pub(crate) pending_seal_chunks: AtomicUsize,
     pub(crate) sealed_chunks: AtomicU64,
     pub(crate) sealed_bytes_total: AtomicU64,
     pub(crate) sealed_samples_total: AtomicU64,

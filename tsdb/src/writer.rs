@@ -216,6 +216,7 @@ impl Writer {
             heads.set_applied_wal(self.state.next_wal);
             heads.pending_seal()
         };
+        counters.pending_seal_chunks.store(pending_seal, Ordering::Relaxed);
         add(&counters.appended_total, appended_total as u64);
         add(&counters.out_of_order_total, out_of_order_total as u64);
         add(&counters.duplicates_total, duplicates_total as u64);

@@ -251,3 +251,25 @@ fn corrupt_records_are_reported_with_what_and_where() {
     let err = tsdb.select(&[], i64::MIN, i64::MAX).unwrap_err();
     assert!(err.to_string().starts_with("corrupt chunk of series 1 starting at 0: "), "{err}");
 }
+
+#[test]
+fn a_lagging_sealer_makes_submit_refuse_until_it_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TsdbConfig {
+        chunk_max_samples: 1,
+        max_pending_seal_chunks: 1,
+        // The sealer only works when asked.
+        seal_interval: std::time::Duration::from_secs(3600),
+        ..small_config()
+    };
+    let tsdb = open(dir.path(), config);
+    let s = [labels(&[("__name__", "x")])];
+    commit(&tsdb, batch(None, &s, vec![(0, 1, 1.0)]));
+    commit(&tsdb, batch(None, &s, vec![(0, 2, 1.0)]));
+    let err = tsdb.submit(batch(None, &s, vec![(0, 3, 1.0)])).blocking_recv().unwrap().unwrap_err();
+    assert_eq!(err.to_string(), "write queue is full: 2 unsealed chunks waiting; limit max_pending_seal_chunks = 1");
+    assert_eq!(tsdb.stats().refused_batches_total, 1);
+    tsdb.flush().unwrap();
+    commit(&tsdb, batch(None, &s, vec![(0, 3, 1.0)]));
+    assert_eq!(tsdb.select(&[], 0, 10).unwrap()[0].samples.len(), 3);
+}

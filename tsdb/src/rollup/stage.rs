@@ -74,7 +74,11 @@ impl RollupStage {
     /// Encodes what the round changed.
     pub(crate) fn into_writes(self) -> RollupWrites {
         let mut writes = RollupWrites::default();
-        for ((tier, series), points) in self.done {
+        for ((tier, series), mut points) in self.done {
+            // In order already (chunks are sealed in order); kept so whatever a stored open
+            // point held, a run is never malformed.
+            points.sort_by_key(|p| p.start_ms);
+            points.dedup_by_key(|p| p.start_ms);
             if let Some(first) = points.first() {
                 let mut bytes = Vec::with_capacity(points.len() * 48 + 8);
                 encode_run(tier, &points, &mut bytes);
