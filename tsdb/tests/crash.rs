@@ -9,7 +9,7 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use sysmon_tsdb::{CommitOutcome, Labels, TsdbConfig, WriteBatch};
+use sysmon_tsdb::{CommitOutcome, Labels, Tier, TsdbConfig, WriteBatch};
 use util::{labels, open, small_config};
 
 const CHILD_ENV: &str = "SYSMON_TSDB_CRASH_CHILD";
@@ -74,6 +74,28 @@ fn verify(dir: &Path, acked: u64, close: bool) -> u64 {
             .collect();
         assert_eq!(d.samples.len(), want.len(), "series {s}: samples missing or stored twice");
         assert_eq!(d.samples, want, "series {s}");
+    }
+    // Rollups hold every sealed sample exactly once too: once everything is sealed, each
+    // minute bucket agrees with the raw samples.
+    tsdb.flush().unwrap();
+    let rollups = tsdb.select_rollup(Tier::Minute, &[], i64::MIN, i64::MAX).unwrap();
+    for (raw, rolled) in data.iter().zip(&rollups) {
+        assert_eq!(raw.labels, rolled.labels);
+        let mut want: Vec<(i64, u64, f64, i64)> = Vec::new();
+        for &(t, v) in &raw.samples {
+            let start = Tier::Minute.bucket_start(t);
+            match want.last_mut() {
+                Some(last) if last.0 == start => {
+                    last.1 += 1;
+                    last.2 += v;
+                    last.3 = t;
+                }
+                _ => want.push((start, 1, v, t)),
+            }
+        }
+        let got: Vec<(i64, u64, f64, i64)> =
+            rolled.points.iter().map(|p| (p.start_ms, p.count, p.sum, p.last_ts)).collect();
+        assert_eq!(got, want, "minute rollups of {}", raw.labels);
     }
     if close {
         tsdb.close().unwrap();
