@@ -544,8 +544,8 @@ jq -r --arg samples "$SAMPLES" '
   | if length > 1 then "WARNING: the systems answered with different series x points (a, b): \(join(", "))" else empty end),
   (.systems[] | select((.samples_counted | tostring) != $samples and (.samples_counted | type) == "number")
   | "WARNING: \(.system) counts \(.samples_counted) samples, the dataset has \($samples)")' "$OUT"
-# How far each answer to (b) is from Prometheus's (VictoriaMetrics's rate() extrapolates
-# differently by design; sysmon's should match Prometheus's).
+# How far each answer to (b) is from Prometheus's: sysmon's should match it (its PromQL follows
+# Prometheus 2.42); VictoriaMetrics's rate() may differ where a window lacks samples.
 if [[ -s $work/prometheus.b.json ]]; then
   for s in $SYSTEMS; do
     [[ $s != prometheus && -s $work/$s.b.json ]] || continue
