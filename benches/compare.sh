@@ -262,7 +262,7 @@ count_samples() {
   esac
   for name in $(jq -r '.data[]' "$out"); do
     code=$(curl -sS -o "$work/count1.json" -w '%{http_code}' -G "$1/api/v1/query" \
-      --data-urlencode "query=sum(count_over_time($name[$COUNT_WINDOW]))" --data-urlencode "time=$COUNT_AT") || code=000
+      --data-urlencode "query=sum(count_over_time(${name}[$COUNT_WINDOW]))" --data-urlencode "time=$COUNT_AT") || code=000
     if [[ $code != 200 ]]; then
       note "$1: counting $name answered HTTP $code: $(head -c 300 "$work/count1.json")"
       echo "error"
@@ -313,13 +313,16 @@ EOF
 # Fills $work/$1.json with one system's figures. Arguments: system, version, ingest seconds,
 # store bytes, note; the query/count/lossless results are read from the globals below.
 record() {
-  local qa=($qa) qb=($qb) ll=($lossless)
+  local a b l
+  read -r -a a <<<"$qa"
+  read -r -a b <<<"$qb"
+  read -r -a l <<<"$lossless"
   jq -n --arg system "$1" --arg version "$2" --arg ingest_secs "$3" --arg bytes "$4" --arg note "$5" \
     --arg samples "$SAMPLES" --arg counted "$counted" --arg p50 "${p50:-}" --arg p99 "${p99:-}" \
     --arg cpu_server "${cpu_server:-}" --arg cpu_client "${cpu_client:-}" \
-    --arg qa_med "${qa[0]}" --arg qa_min "${qa[1]:-}" --arg qa_series "${qa[2]:-}" --arg qa_points "${qa[3]:-}" \
-    --arg qb_med "${qb[0]}" --arg qb_min "${qb[1]:-}" --arg qb_series "${qb[2]:-}" --arg qb_points "${qb[3]:-}" \
-    --arg ll_diff "${ll[0]}" --arg ll_total "${ll[1]:-}" --arg ll_names "${ll[2]:-}" '
+    --arg qa_med "${a[0]}" --arg qa_min "${a[1]:-}" --arg qa_series "${a[2]:-}" --arg qa_points "${a[3]:-}" \
+    --arg qb_med "${b[0]}" --arg qb_min "${b[1]:-}" --arg qb_series "${b[2]:-}" --arg qb_points "${b[3]:-}" \
+    --arg ll_diff "${l[0]}" --arg ll_total "${l[1]:-}" --arg ll_names "${l[2]:-}" '
     def num: if test("^[0-9.]+$") then tonumber else null end;
     def query($med; $min; $series; $points):
       if ($med | num) == null then {status: $med}
@@ -498,12 +501,13 @@ fi
 # ---------------------------------------------------------------------------------------------
 OUT=${OUT:-$data_dir/compare-${HOSTS}x${HOURS}h-${STEP}s.json}
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+os=$(. /etc/os-release && echo "$PRETTY_NAME")
 mem_gib=$(awk '/^MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)
 load_at_end=$(cut -d' ' -f1-3 /proc/loadavg)
 systems_json=()
 for s in $SYSTEMS; do [[ -s $work/$s.json ]] && systems_json+=("$work/$s.json"); done
 jq -s --arg date "$(date -u +%FT%TZ)" --arg cpu "$cpu" --arg nproc "$(nproc)" --arg mem "$mem_gib" \
-  --arg os "$(. /etc/os-release && echo "$PRETTY_NAME")" --arg load0 "$load_at_start" --arg load1 "$load_at_end" \
+  --arg os "$os" --arg load0 "$load_at_start" --arg load1 "$load_at_end" \
   --arg hosts "$HOSTS" --arg hours "$HOURS" --arg step "$STEP" --arg samples "$SAMPLES" --arg runs "$RUNS" \
   --arg qa "$QUERY_A" --arg qb "$QUERY_B" '{
     date: $date,
@@ -517,7 +521,7 @@ jq -s --arg date "$(date -u +%FT%TZ)" --arg cpu "$cpu" --arg nproc "$(nproc)" --
 
 echo
 echo "== $HOSTS hosts x $HOURS h at $STEP s: $SAMPLES samples ($((HOSTS * SERIES_PER_HOST)) series), gen_node_like.py"
-echo "machine: $(nproc) x $cpu, $mem_gib GiB, $(. /etc/os-release && echo "$PRETTY_NAME"); load average $load_at_start at start, $load_at_end at end"
+echo "machine: $(nproc) x $cpu, $mem_gib GiB, $os; load average $load_at_start at start, $load_at_end at end"
 echo "(a) $QUERY_A, ${STEP}s step; (b) $QUERY_B, 60s step; median / min of $RUNS runs"
 echo
 jq -r '
