@@ -10,7 +10,7 @@ use crate::eval::range_functions::{RangeFunction, eval_range_function};
 use crate::eval::selectors::{absent_labels, eval_vector_selector, window_bounds};
 use crate::eval::series_set::merge_same_labels;
 use crate::eval::types::{Evaluated, RangeInput, Series, Steps};
-use crate::eval::{date, histogram, label_functions};
+use crate::eval::{date, histogram, label_functions, rollup};
 use crate::storage::is_stale_marker;
 
 /// Evaluates a function call at every step.
@@ -167,8 +167,12 @@ fn map_values(input: Vec<Series>, f: impl Fn(usize, f64) -> Option<f64>) -> Resu
     merge_same_labels(out)
 }
 
-/// A range-vector function: evaluates its scalar arguments and the range, then slides.
+/// A range-vector function: from a rollup tier where one answers it exactly; otherwise
+/// evaluates its scalar arguments and the range, then slides.
 fn eval_range_call(ev: &mut Evaluator<'_>, func: RangeFunction, args: &[&Expr], steps: Steps) -> Result<Vec<Series>> {
+    if let Some(series) = rollup::eval_from_tier(ev, func, args, steps)? {
+        return Ok(series);
+    }
     let range_index = func.range_arg_index();
     let mut scalars = Vec::new();
     let mut range = None;

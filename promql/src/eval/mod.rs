@@ -9,6 +9,7 @@ pub(crate) mod histogram;
 pub(crate) mod label_functions;
 pub(crate) mod labels;
 pub(crate) mod range_functions;
+pub(crate) mod rollup;
 pub(crate) mod selectors;
 pub(crate) mod series_set;
 pub(crate) mod set_ops;

@@ -82,7 +82,6 @@ struct WindowContext<'a> {
     ts: i64,
     range_start: i64,
     range_end: i64,
-    range_ms: i64,
     /// Whether a counter reset falls inside the window (for rate and increase).
     has_reset: bool,
     /// The step's values of the function's scalar arguments.
@@ -92,6 +91,30 @@ struct WindowContext<'a> {
 /// Evaluates `func` over `input` at every step. `scalars` holds the other arguments'
 /// values per step, in argument order.
 pub(crate) fn eval_range_function(
+    func: RangeFunction,
+    input: &RangeInput,
+    steps: Steps,
+    scalars: &[Vec<f64>],
+    deadline: Deadline,
+    threads: usize,
+) -> Result<Vec<Series>> {
+    result_series(func, eval_range_series(func, input, steps, scalars, deadline, threads)?)
+}
+
+/// The result of `func` from its values per input series (input labels): the metric name
+/// dropped (except by `last_over_time`), series without values dropped, and label sets that
+/// became equal refused, as Prometheus does.
+pub(crate) fn result_series(func: RangeFunction, mut series: Vec<Series>) -> Result<Vec<Series>> {
+    if func != RangeFunction::LastOverTime {
+        for s in &mut series {
+            s.labels = drop_metric_name(&s.labels);
+        }
+    }
+    ensure_distinct_labels(series)
+}
+
+/// [`eval_range_function`]'s values per input series, which keep their labels.
+pub(crate) fn eval_range_series(
     func: RangeFunction,
     input: &RangeInput,
     steps: Steps,
@@ -119,7 +142,7 @@ pub(crate) fn eval_range_function(
             Ok::<_, Error>(out)
         })?
     };
-    ensure_distinct_labels(out)
+    Ok(out)
 }
 
 /// Below this many windows (series × steps) one thread does all the work.
@@ -162,8 +185,7 @@ fn eval_series(
             })?,
             _ => slide(&points, input, steps, scalars, buffers, track_resets, |w, c| compute(func, w, c))?,
         };
-        let labels = if func == RangeFunction::LastOverTime { s.labels.clone() } else { drop_metric_name(&s.labels) };
-        out.push(Series { labels, values });
+        out.push(Series { labels: s.labels.clone(), values });
     }
     Ok(out)
 }
@@ -253,7 +275,6 @@ fn slide(
             ts,
             range_start: range_end - input.range_ms,
             range_end,
-            range_ms: input.range_ms,
             has_reset: window.has_reset,
             scalars: &buffers.scalars,
         };
@@ -314,42 +335,65 @@ fn compute(func: RangeFunction, w: &[(i64, f64)], ctx: &WindowContext<'_>) -> Re
     })
 }
 
-/// `rate`, `increase` and `delta`: the change over the window, corrected for counter
-/// resets, extrapolated towards the window's edges unless the gap there is more than 1.1
-/// average intervals, and never extrapolated below zero for counters.
+/// `rate`, `increase` and `delta` over a window of samples.
 fn extrapolated_rate(w: &[(i64, f64)], ctx: &WindowContext<'_>, is_counter: bool, is_rate: bool) -> Option<f64> {
     if w.len() < 2 {
         return None;
     }
     let (first_t, first_v) = w[0];
     let (last_t, last_v) = w[w.len() - 1];
-    let mut result = last_v - first_v;
+    let mut change = last_v - first_v;
     if is_counter && ctx.has_reset {
         for p in w.windows(2) {
             if p[1].1 < p[0].1 {
-                result += p[0].1;
+                change += p[0].1;
             }
         }
     }
+    let edges = WindowEdges { first_t, first_v, last_t, count: w.len(), change };
+    Some(extrapolate(&edges, ctx.range_start, ctx.range_end, is_counter, is_rate))
+}
+
+/// What `rate`, `increase` and `delta` need of a window of at least two samples.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowEdges {
+    /// The first sample's time and value.
+    pub(crate) first_t: i64,
+    pub(crate) first_v: f64,
+    /// The last sample's time.
+    pub(crate) last_t: i64,
+    /// How many samples.
+    pub(crate) count: usize,
+    /// The last value minus the first, plus (for counters) the value before each reset,
+    /// added in time order.
+    pub(crate) change: f64,
+}
+
+/// The window's `change` extrapolated towards its edges `[range_start, range_end]` unless
+/// the gap there is more than 1.1 average intervals, never below zero for counters; per
+/// second of the range for `rate`.
+pub(crate) fn extrapolate(e: &WindowEdges, range_start: i64, range_end: i64, is_counter: bool, is_rate: bool) -> f64 {
+    let result = e.change;
     // Prometheus divides by 1000 and by the sample count; multiplying by reciprocals is
     // within a rounding step of that, which only matters where a comparison is that close
     // to its boundary: those few windows take Prometheus's exact path.
-    let (to_start_ms, to_end_ms, sampled_ms) = (first_t - ctx.range_start, ctx.range_end - last_t, last_t - first_t);
+    let (to_start_ms, to_end_ms, sampled_ms) = (e.first_t - range_start, range_end - e.last_t, e.last_t - e.first_t);
     let sampled_interval = sampled_ms as f64 * 0.001;
     let mut duration_to_start = to_start_ms as f64 * 0.001;
     let duration_to_end = to_end_ms as f64 * 0.001;
-    let average_between_samples = sampled_interval * (1.0 / (w.len() - 1) as f64);
+    let average_between_samples = sampled_interval * (1.0 / (e.count - 1) as f64);
     let threshold = average_between_samples * 1.1;
     let near = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
     if near(duration_to_start, threshold) || near(duration_to_end, threshold) {
-        return extrapolated_rate_exact(w, ctx, result, is_counter, is_rate);
+        return extrapolate_exact(e, range_start, range_end, is_counter, is_rate);
     }
     // Zero point: only when it could come before the window start. The product test is a
     // margin-wide shortcut past the division; the decision itself is Prometheus's.
+    let first_v = e.first_v;
     if is_counter && result > 0.0 && first_v >= 0.0 && sampled_interval * first_v < 2.0 * duration_to_start * result {
         let duration_to_zero = sampled_interval * (first_v / result);
         if near(duration_to_zero, duration_to_start) || near(duration_to_zero, threshold) {
-            return extrapolated_rate_exact(w, ctx, result, is_counter, is_rate);
+            return extrapolate_exact(e, range_start, range_end, is_counter, is_rate);
         }
         if duration_to_zero < duration_to_start {
             duration_to_start = duration_to_zero;
@@ -358,27 +402,20 @@ fn extrapolated_rate(w: &[(i64, f64)], ctx: &WindowContext<'_>, is_counter: bool
     let mut extrapolate_to = sampled_interval;
     extrapolate_to += if duration_to_start < threshold { duration_to_start } else { average_between_samples / 2.0 };
     extrapolate_to += if duration_to_end < threshold { duration_to_end } else { average_between_samples / 2.0 };
-    let interval = if is_rate { sampled_interval * (ctx.range_ms as f64 * 0.001) } else { sampled_interval };
-    Some(result * (extrapolate_to / interval))
+    let range_ms = range_end - range_start;
+    let interval = if is_rate { sampled_interval * (range_ms as f64 * 0.001) } else { sampled_interval };
+    result * (extrapolate_to / interval)
 }
 
-/// [`extrapolated_rate`] with Prometheus's own arithmetic, step by step, from the change
-/// `result` (counter resets already added).
-fn extrapolated_rate_exact(
-    w: &[(i64, f64)],
-    ctx: &WindowContext<'_>,
-    result: f64,
-    is_counter: bool,
-    is_rate: bool,
-) -> Option<f64> {
-    let (first_t, first_v) = w[0];
-    let last_t = w[w.len() - 1].0;
-    let mut duration_to_start = (first_t - ctx.range_start) as f64 / 1000.0;
-    let duration_to_end = (ctx.range_end - last_t) as f64 / 1000.0;
-    let sampled_interval = (last_t - first_t) as f64 / 1000.0;
-    let average_between_samples = sampled_interval / (w.len() - 1) as f64;
-    if is_counter && result > 0.0 && first_v >= 0.0 {
-        let duration_to_zero = sampled_interval * (first_v / result);
+/// [`extrapolate`] with Prometheus's own arithmetic, step by step.
+fn extrapolate_exact(e: &WindowEdges, range_start: i64, range_end: i64, is_counter: bool, is_rate: bool) -> f64 {
+    let result = e.change;
+    let mut duration_to_start = (e.first_t - range_start) as f64 / 1000.0;
+    let duration_to_end = (range_end - e.last_t) as f64 / 1000.0;
+    let sampled_interval = (e.last_t - e.first_t) as f64 / 1000.0;
+    let average_between_samples = sampled_interval / (e.count - 1) as f64;
+    if is_counter && result > 0.0 && e.first_v >= 0.0 {
+        let duration_to_zero = sampled_interval * (e.first_v / result);
         if duration_to_zero < duration_to_start {
             duration_to_start = duration_to_zero;
         }
@@ -389,9 +426,9 @@ fn extrapolated_rate_exact(
     extrapolate_to += if duration_to_end < threshold { duration_to_end } else { average_between_samples / 2.0 };
     let mut factor = extrapolate_to / sampled_interval;
     if is_rate {
-        factor /= ctx.range_ms as f64 / 1000.0;
+        factor /= (range_end - range_start) as f64 / 1000.0;
     }
-    Some(result * factor)
+    result * factor
 }
 
 /// `irate` and `idelta`: from the window's last two samples.

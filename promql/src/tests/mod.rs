@@ -6,5 +6,6 @@ mod functions;
 mod limits;
 mod parallel;
 mod range_functions;
+mod rollups;
 mod selectors;
 mod subquery;

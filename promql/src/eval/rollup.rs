@@ -1,0 +1,373 @@
+//! Range functions answered from a rollup tier (DESIGN.md, data path step 5: "queries with
+//! a coarse step read the coarsest tier that answers them exactly").
+//!
+//! `f(sel[r] offset o)` reads tier `W` when `r` is a multiple of `W` and every window end
+//! `t - o` is one too: Prometheus 2.42's window `[t - o - r, t - o]` (closed) is then the
+//! buckets starting in `[t - o - r, t - o - W]` plus the sample at exactly `t - o`, which is
+//! the first sample of the bucket starting there when its `first_ts` is `t - o`. The buckets'
+//! counts, sums, extremes, first and last samples, resets and changes compose across bucket
+//! boundaries into exactly what the raw window gives `rate`, `increase`, `delta`, `resets`,
+//! `changes` and the count, min, max, last and present `_over_time` functions, and, up to
+//! rounding, `sum_over_time` and `avg_over_time` (a bucket's sum is a plain sum).
+//!
+//! Steps whose window ends where the tier is not complete yet read raw samples as usual.
+
+use std::collections::HashMap;
+
+use promql_parser::parser::{Expr, MatrixSelector};
+use sysmon_tsdb::Labels;
+
+use crate::error::{Error, Result};
+use crate::eval::evaluator::{Evaluator, offset_ms, unwrap_parens};
+use crate::eval::range_functions::{RangeFunction, WindowEdges, eval_range_series, extrapolate, result_series};
+use crate::eval::selectors::{eval_matrix_selector, matchers};
+use crate::eval::stats::kahan_inc;
+use crate::eval::types::{Series, Steps};
+use crate::storage::{RollupPoint, RollupTier, SeriesRollups};
+
+/// Whether a tier's buckets give `func` exactly what the raw samples give.
+fn answered_by_tiers(func: RangeFunction) -> bool {
+    use RangeFunction::*;
+    matches!(
+        func,
+        Rate | Increase
+            | Delta
+            | Resets
+            | Changes
+            | CountOverTime
+            | SumOverTime
+            | AvgOverTime
+            | MinOverTime
+            | MaxOverTime
+            | LastOverTime
+            | PresentOverTime
+    )
+}
+
+/// Which tier a call reads and how many of its steps (the first ones) the tier answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Plan {
+    width_ms: i64,
+    tier_steps: usize,
+}
+
+/// The coarsest tier whose buckets line up with every window (`range_ms` long, ending at
+/// `first_end`, `first_end + step_ms`, ... for `steps` steps) and that is complete for at
+/// least the first one.
+fn plan(tiers: &[RollupTier], range_ms: i64, first_end: i64, step_ms: i64, steps: usize) -> Option<Plan> {
+    let mut tiers: Vec<RollupTier> = tiers.iter().copied().filter(|t| t.width_ms > 0).collect();
+    tiers.sort_by_key(|t| std::cmp::Reverse(t.width_ms));
+    tiers.into_iter().find_map(|tier| {
+        let w = tier.width_ms;
+        let aligned = range_ms >= w
+            && range_ms % w == 0
+            && first_end.rem_euclid(w) == 0
+            && (steps <= 1 || (step_ms >= w && step_ms % w == 0));
+        if !aligned || first_end >= tier.complete_before_ms {
+            return None;
+        }
+        // Window ends grow with the steps: the ones before the tier's frontier read it.
+        let before = (tier.complete_before_ms.saturating_sub(first_end) - 1) / step_ms.max(1) + 1;
+        let tier_steps = usize::try_from(before).unwrap_or(usize::MAX).min(steps);
+        Some(Plan { width_ms: w, tier_steps })
+    })
+}
+
+/// Evaluates `func(args)` from a rollup tier where one answers it exactly (the rest of the
+/// steps from raw samples); `None` when no tier does, and the caller reads raw samples.
+pub(crate) fn eval_from_tier(
+    ev: &mut Evaluator<'_>,
+    func: RangeFunction,
+    args: &[&Expr],
+    steps: Steps,
+) -> Result<Option<Vec<Series>>> {
+    if !answered_by_tiers(func) || args.len() != 1 {
+        return Ok(None);
+    }
+    let Expr::MatrixSelector(ms) = unwrap_parens(args[0]) else { return Ok(None) };
+    let n = steps.len();
+    let offset = offset_ms(&ms.vs.offset);
+    let at = ev.at_ms(&ms.vs.at)?;
+    let range_ms = i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX);
+    // With `@`, every step reads the same window.
+    let (first_end, step_ms, windows) = match at {
+        Some(at) => (at.saturating_sub(offset), 0, 1),
+        None => (steps.start_ms.saturating_sub(offset), steps.step_ms, n),
+    };
+    if n == 0 || range_ms <= 0 {
+        return Ok(None);
+    }
+    let tiers = ev.storage().rollup_tiers();
+    let Some(plan) = plan(&tiers, range_ms, first_end, step_ms, windows) else { return Ok(None) };
+    let last_tier_end = first_end.saturating_add(step_ms.saturating_mul(plan.tier_steps as i64 - 1));
+    let Some(rollups) = select(ev, ms, plan.width_ms, first_end.saturating_sub(range_ms), last_tier_end)? else {
+        return Ok(None);
+    };
+    ev.add_samples(rollups.len().saturating_mul(n))?;
+    let deadline = ev.deadline();
+    let mut out = Vec::with_capacity(rollups.len());
+    for (index, s) in rollups.into_iter().enumerate() {
+        if index % 256 == 255 {
+            deadline.check("evaluating a range function")?;
+        }
+        let mut values = vec![None; n];
+        for (i, value) in values.iter_mut().take(plan.tier_steps).enumerate() {
+            let end = first_end + step_ms * i as i64;
+            *value = window(&s.points, plan.width_ms, end - range_ms, end).and_then(|w| w.value(func, end, range_ms));
+        }
+        if at.is_some() {
+            let value = values[0];
+            values.fill(value);
+        }
+        out.push(Series { labels: s.labels, values });
+    }
+    if plan.tier_steps < windows {
+        // The later steps, where the tier is not complete yet, from raw samples.
+        let raw_steps = Steps { start_ms: steps.time(plan.tier_steps), ..steps };
+        let input = eval_matrix_selector(ev, ms, raw_steps)?;
+        ev.add_samples(input.series.len().saturating_mul(raw_steps.len()))?;
+        let raw = eval_range_series(func, &input, raw_steps, &[], ev.deadline(), ev.threads())?;
+        out = merge_later_steps(out, raw, plan.tier_steps, n);
+    }
+    result_series(func, out).map(Some)
+}
+
+/// Reads the buckets of tier `width_ms` starting in `[start, end]` for the selector, under
+/// the query's limits, sorted by labels.
+fn select(
+    ev: &mut Evaluator<'_>,
+    ms: &MatrixSelector,
+    width_ms: i64,
+    start: i64,
+    end: i64,
+) -> Result<Option<Vec<SeriesRollups>>> {
+    ev.check_deadline("selecting series")?;
+    let matchers = matchers(&ms.vs)?;
+    let Some(mut series) = ev.storage().select_rollup(width_ms, &matchers, start, end).map_err(Error::Storage)? else {
+        return Ok(None);
+    };
+    let limit = ev.limits().max_series_per_selector;
+    if series.len() > limit {
+        return Err(Error::TooManySeries { selector: ms.vs.to_string(), found: series.len(), limit });
+    }
+    ev.add_samples(series.iter().map(|s| s.points.len()).sum())?;
+    series.retain(|s| !s.points.is_empty());
+    if !series.windows(2).all(|w| w[0].labels < w[1].labels) {
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+    }
+    Ok(Some(series))
+}
+
+/// Adds the values of the steps from `first` on, evaluated per series from raw samples, to
+/// the tier's series, by labels; the result is sorted by labels, as raw evaluation's is.
+fn merge_later_steps(mut out: Vec<Series>, later: Vec<Series>, first: usize, steps: usize) -> Vec<Series> {
+    let mut index: HashMap<Labels, usize> = out.iter().enumerate().map(|(i, s)| (s.labels.clone(), i)).collect();
+    for s in later {
+        let at = match index.get(&s.labels) {
+            Some(&at) => at,
+            None => {
+                index.insert(s.labels.clone(), out.len());
+                out.push(Series::empty(s.labels.clone(), steps));
+                out.len() - 1
+            }
+        };
+        out[at].values[first..].copy_from_slice(&s.values);
+    }
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    out
+}
+
+/// What a window's samples add up to, composed from its buckets.
+#[derive(Debug, Clone, Copy)]
+struct Summary {
+    count: u64,
+    sum: f64,
+    sum_c: f64,
+    min: f64,
+    max: f64,
+    first_t: i64,
+    first_v: f64,
+    last_t: i64,
+    last_v: f64,
+    resets: u64,
+    changes: u64,
+}
+
+/// The window `[start, end]` of one series from its buckets (sorted by start) of width
+/// `width`: those starting in `[start, end - width]`, and the first sample of the bucket
+/// starting at `end` when it lies at `end`. `None` when the window holds no sample.
+fn window(points: &[RollupPoint], width: i64, start: i64, end: i64) -> Option<Window<'_>> {
+    let lo = points.partition_point(|p| p.start_ms < start);
+    let hi = points.partition_point(|p| p.start_ms <= end - width);
+    let edge = points.get(hi).filter(|p| p.start_ms == end && p.first_ts == end).map(|p| (p.first_ts, p.first_v));
+    (lo < hi || edge.is_some()).then_some(Window { buckets: &points[lo..hi], edge })
+}
+
+/// A window's buckets and its last sample when that one starts the next bucket.
+struct Window<'a> {
+    buckets: &'a [RollupPoint],
+    edge: Option<(i64, f64)>,
+}
+
+impl Window<'_> {
+    /// The window's segments in time order: its buckets, then the edge sample as a bucket
+    /// of one.
+    fn segments(&self) -> impl Iterator<Item = RollupPoint> + '_ {
+        self.buckets.iter().copied().chain(self.edge.map(|(t, v)| RollupPoint {
+            start_ms: t,
+            count: 1,
+            sum: v,
+            min: v,
+            max: v,
+            first_ts: t,
+            first_v: v,
+            last_ts: t,
+            last_v: v,
+            prev_last_ts: t,
+            prev_last_v: v,
+            counter_correction: 0.0,
+            resets: 0,
+            changes: 0,
+        }))
+    }
+
+    fn summary(&self) -> Summary {
+        let mut segments = self.segments();
+        let first = segments.next().expect("a window holds a bucket or its edge sample");
+        let mut s = Summary {
+            count: first.count,
+            sum: 0.0,
+            sum_c: 0.0,
+            min: first.min,
+            max: first.max,
+            first_t: first.first_ts,
+            first_v: first.first_v,
+            last_t: first.last_ts,
+            last_v: first.last_v,
+            resets: first.resets,
+            changes: first.changes,
+        };
+        (s.sum, s.sum_c) = kahan_inc(first.sum, 0.0, 0.0);
+        for p in segments {
+            // The boundary between two buckets is a pair of consecutive samples too.
+            s.resets += u64::from(p.first_v < s.last_v) + p.resets;
+            s.changes += u64::from(p.first_v != s.last_v && !(p.first_v.is_nan() && s.last_v.is_nan())) + p.changes;
+            s.count += p.count;
+            (s.sum, s.sum_c) = kahan_inc(p.sum, s.sum, s.sum_c);
+            if p.min < s.min || s.min.is_nan() {
+                s.min = p.min;
+            }
+            if p.max > s.max || s.max.is_nan() {
+                s.max = p.max;
+            }
+            s.last_t = p.last_ts;
+            s.last_v = p.last_v;
+        }
+        s
+    }
+
+    /// The counter change over the window: last minus first value plus the value before
+    /// each reset, added in time order as raw evaluation adds them.
+    fn counter_change(&self, s: &Summary) -> f64 {
+        let mut change = s.last_v - s.first_v;
+        if s.resets == 0 {
+            return change;
+        }
+        let mut previous: Option<f64> = None;
+        for p in self.segments() {
+            if let Some(last) = previous
+                && p.first_v < last
+            {
+                change += last;
+            }
+            if p.resets > 0 {
+                change += p.counter_correction;
+            }
+            previous = Some(p.last_v);
+        }
+        change
+    }
+
+    /// `func`'s value over this window, which ends at `end` and is `range_ms` long.
+    fn value(&self, func: RangeFunction, end: i64, range_ms: i64) -> Option<f64> {
+        use RangeFunction::*;
+        let s = self.summary();
+        let sum = if s.sum.is_infinite() { s.sum } else { s.sum + s.sum_c };
+        Some(match func {
+            Rate | Increase | Delta => {
+                if s.count < 2 {
+                    return None;
+                }
+                let is_counter = func != Delta;
+                let change = if is_counter { self.counter_change(&s) } else { s.last_v - s.first_v };
+                let count = usize::try_from(s.count).unwrap_or(usize::MAX);
+                let edges = WindowEdges { first_t: s.first_t, first_v: s.first_v, last_t: s.last_t, count, change };
+                extrapolate(&edges, end - range_ms, end, is_counter, func == Rate)
+            }
+            Resets => s.resets as f64,
+            Changes => s.changes as f64,
+            CountOverTime => s.count as f64,
+            SumOverTime => sum,
+            AvgOverTime => {
+                if sum.is_infinite() && s.min.is_finite() && s.max.is_finite() {
+                    // Finite values whose sum overflows: Prometheus's running mean does
+                    // not, so neither may this one.
+                    self.mean_by_buckets(s.count as f64)
+                } else {
+                    sum / s.count as f64
+                }
+            }
+            MinOverTime => s.min,
+            MaxOverTime => s.max,
+            LastOverTime => s.last_v,
+            PresentOverTime => 1.0,
+            _ => return None,
+        })
+    }
+
+    /// The mean as the sum of each bucket's sum divided by the count.
+    fn mean_by_buckets(&self, count: f64) -> f64 {
+        let (mut mean, mut c) = (0.0, 0.0);
+        for p in self.segments() {
+            (mean, c) = kahan_inc(p.sum / count, mean, c);
+        }
+        mean + c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tier(width_ms: i64, complete_before_ms: i64) -> RollupTier {
+        RollupTier { width_ms, complete_before_ms }
+    }
+
+    #[test]
+    fn the_coarsest_aligned_complete_tier_is_planned() {
+        let tiers = [tier(60_000, 10 * 3_600_000), tier(3_600_000, 9 * 3_600_000)];
+        // 1 h step, 1 h range, hour-aligned: the hour tier, complete for ends before 9 h.
+        assert_eq!(
+            plan(&tiers, 3_600_000, 3_600_000, 3_600_000, 20),
+            Some(Plan { width_ms: 3_600_000, tier_steps: 8 })
+        );
+        // A 1 m step: the minute tier, ends 1 h, 1 h + 1 m, ... before 10 h.
+        assert_eq!(plan(&tiers, 3_600_000, 3_600_000, 60_000, 1000), Some(Plan { width_ms: 60_000, tier_steps: 540 }));
+        // A 5 m range: the minute tier even at a 1 h step.
+        assert_eq!(plan(&tiers, 300_000, 3_600_000, 3_600_000, 3), Some(Plan { width_ms: 60_000, tier_steps: 3 }));
+        // The hour tier not complete yet at the first end: the minute tier.
+        assert_eq!(
+            plan(&tiers, 3_600_000, 9 * 3_600_000, 3_600_000, 3),
+            Some(Plan { width_ms: 60_000, tier_steps: 1 })
+        );
+        // Misaligned ends, ranges or steps, or nothing complete: raw samples.
+        assert_eq!(plan(&tiers, 300_000, 3_600_001, 60_000, 3), None);
+        assert_eq!(plan(&tiers, 90_000, 3_600_000, 60_000, 3), None);
+        assert_eq!(plan(&tiers, 300_000, 3_600_000, 30_000, 3), None);
+        assert_eq!(plan(&tiers, 300_000, 3_600_000, 90_000, 3), None);
+        assert_eq!(plan(&tiers, 300_000, 10 * 3_600_000, 60_000, 3), None);
+        assert_eq!(plan(&[tier(60_000, i64::MIN)], 300_000, 0, 60_000, 3), None);
+        // An instant query (one step) needs no step alignment; negative times work too.
+        assert_eq!(plan(&tiers, 120_000, -120_000, 1, 1), Some(Plan { width_ms: 60_000, tier_steps: 1 }));
+    }
+}
