@@ -84,6 +84,12 @@ impl Fleet {
 
     /// Starts an aggregator on the given ports (to restart one where its agents expect it).
     pub fn start_aggregator_on(&self, name: &str, grpc: SocketAddr, http: SocketAddr) -> Aggregator {
+        self.start_aggregator_with(name, grpc, http, "")
+    }
+
+    /// Starts an aggregator like [`Fleet::start_aggregator_on`], with `extra` appended to its
+    /// config file (e.g. a `[storage]` section).
+    pub fn start_aggregator_with(&self, name: &str, grpc: SocketAddr, http: SocketAddr, extra: &str) -> Aggregator {
         let data = self.path().join(format!("{name}-data"));
         let config = self.path().join(format!("{name}.toml"));
         let certs = self.certs();
@@ -100,7 +106,7 @@ http_listen = "{http}"
 ca_cert = "{certs}/ca.pem"
 cert = "{certs}/server-localhost.pem"
 key = "{certs}/server-localhost-key.pem"
-"#,
+{extra}"#,
                 data = data.display(),
                 certs = certs.display()
             ),
