@@ -7,6 +7,11 @@
 //! [`Storage`] into a [`QueryResult`] whose [`Value`] the HTTP layer renders as Prometheus
 //! JSON; an [`Error`] carries Prometheus's `errorType` and HTTP status. No feature flags.
 //!
+//! A store that keeps rollup tiers (DESIGN.md, data path step 5) lists them in
+//! [`Storage::rollup_tiers`] and serves their [`RollupPoint`]s through
+//! [`Storage::select_rollup`]: range functions the buckets answer exactly then read the
+//! coarsest tier that lines up with every window of the query, where it is complete.
+//!
 //! ```
 //! use sysmon_promql::{Engine, QueryLimits, SeriesSamples, Storage, Value};
 //! use sysmon_tsdb::{Labels, Matcher};
