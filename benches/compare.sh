@@ -46,6 +46,12 @@ GEN=${GEN:-../shared/bench/gen_node_like.py}
 # (as the `[storage] raw_retention` key's SYSMON_<SECTION>_<KEY> override is spelled).
 SYSMON_STORAGE_RAW_RETENTION=${SYSMON_STORAGE_RAW_RETENTION:-10y}
 export SYSMON_STORAGE_RAW_RETENTION
+# The 1 m and 1 h tiers (defaults 90 days and 2 years) would also expire this data, at the
+# engine's first retention pass (every 5 minutes), were they read: `sysmon up` takes only the raw
+# one today, so a sysmon run must end within 5 minutes for its store to hold its rollups.
+SYSMON_STORAGE_MINUTE_RETENTION=${SYSMON_STORAGE_MINUTE_RETENTION:-10y}
+SYSMON_STORAGE_HOUR_RETENTION=${SYSMON_STORAGE_HOUR_RETENTION:-10y}
+export SYSMON_STORAGE_MINUTE_RETENTION SYSMON_STORAGE_HOUR_RETENTION
 # <<<
 
 VM_HTTP=127.0.0.1:28428
