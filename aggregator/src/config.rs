@@ -362,6 +362,15 @@ impl AggregatorConfig {
         let hour = duration("storage.hour_retention", &st.hour_retention);
         let q = &self.query;
         let timeout = duration("query.timeout", &q.timeout);
+        if let (Some(raw), Some(minute), Some(hour)) = (raw, minute, hour)
+            && !(raw <= minute && minute <= hour)
+        {
+            // Queries read a coarser tier where it answers exactly; it must reach at least as far back.
+            errors.push(ConfigError::key(
+                "storage.minute_retention",
+                "retentions must not shrink with coarser tiers: raw_retention <= minute_retention <= hour_retention",
+            ));
+        }
         for (key, value) in [
             ("query.max_samples", q.max_samples),
             ("query.max_series_per_selector", q.max_series_per_selector),
