@@ -177,6 +177,31 @@ impl Producer {
     }
 }
 
+/// Every stored point of `id`'s series, by series index, read in windows small enough for the
+/// hosts API's per-request limit (a fast machine acks far more than one request may return).
+fn stored_points(aggregator: &util::Aggregator, id: &str, sent: &BTreeSet<i64>) -> BTreeMap<usize, Vec<(i64, f64)>> {
+    const WINDOW_MS: i64 = 6 * 3_600_000;
+    let (first, last) = (*sent.first().expect("something was sent"), *sent.last().expect("something was sent"));
+    let mut series: BTreeMap<usize, Vec<(i64, f64)>> = BTreeMap::new();
+    // One window before and after what was sent, so an invented sample outside it shows too.
+    let mut start = first - WINDOW_MS;
+    while start <= last + WINDOW_MS {
+        // The API's range is closed at both ends: stop one millisecond short of the next window.
+        let end = start + WINDOW_MS - 1;
+        let body = aggregator.get_json(&format!("/api/hosts/{id}/series?metric=crash_metric&start={start}&end={end}"));
+        for s in body["series"].as_array().unwrap_or_else(|| panic!("{body}")) {
+            let index: usize = s["labels"]["s"].as_str().unwrap().parse().unwrap();
+            let points = s["points"].as_array().unwrap();
+            series
+                .entry(index)
+                .or_default()
+                .extend(points.iter().map(|p| (p[0].as_i64().unwrap(), p[1].as_f64().unwrap())));
+        }
+        start += WINDOW_MS;
+    }
+    series
+}
+
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
@@ -242,16 +267,11 @@ fn every_acknowledged_sample_survives_20_kill_9s_exactly_once() {
     for (id, ledger) in ids.iter().zip(&ledgers) {
         let ledger = ledger.lock().unwrap();
         assert!(ledger.reconnects >= KILLS, "{id} reconnected only {} times", ledger.reconnects);
-        let body =
-            aggregator.get_json(&format!("/api/hosts/{id}/series?metric=crash_metric&start=0&end=9999999999999"));
-        let series = body["series"].as_array().unwrap_or_else(|| panic!("{body}"));
+        let series = stored_points(&aggregator, id, &ledger.sent);
         assert_eq!(series.len(), SERIES_PER_BATCH, "{id}: series stored");
-        for s in series {
-            let index: usize = s["labels"]["s"].as_str().unwrap().parse().unwrap();
-            let points = s["points"].as_array().unwrap();
-            let stamps: Vec<i64> = points.iter().map(|p| p[0].as_i64().unwrap()).collect();
-            let unique: BTreeSet<i64> = stamps.iter().copied().collect();
-            assert_eq!(unique.len(), stamps.len(), "{id} series {index}: a sample is stored twice");
+        for (index, points) in series {
+            let unique: BTreeSet<i64> = points.iter().map(|&(ts, _)| ts).collect();
+            assert_eq!(unique.len(), points.len(), "{id} series {index}: a sample is stored twice");
             let missing: Vec<&i64> = ledger.acked.difference(&unique).take(5).collect();
             assert!(
                 missing.is_empty(),
@@ -260,9 +280,8 @@ fn every_acknowledged_sample_survives_20_kill_9s_exactly_once() {
             );
             let invented: Vec<&i64> = unique.difference(&ledger.sent).take(5).collect();
             assert!(invented.is_empty(), "{id} series {index}: samples never sent: {invented:?}");
-            for p in points {
-                let ts = p[0].as_i64().unwrap();
-                assert_eq!(p[1].as_f64().unwrap(), value(index, ts), "{id} series {index} at {ts}");
+            for (ts, v) in points {
+                assert_eq!(v, value(index, ts), "{id} series {index} at {ts}");
             }
         }
         eprintln!("{id}: {} batches acked, {} samples per series verified", ledger.acks, ledger.acked.len());
