@@ -20,6 +20,8 @@ pub(crate) struct IngestMetrics {
     /// Samples dropped for being older than their series' newest sample (or at its time
     /// with another value), as Prometheus drops them.
     pub(crate) out_of_order_samples: Counter,
+    /// Batches held back until the storage engine had room in its queues.
+    pub(crate) backpressure_waits: Counter,
     /// remote_write requests answered, by outcome.
     pub(crate) remote_write_requests: Counter,
     /// remote_write series refused for breaking a rule or limit.
@@ -46,6 +48,11 @@ impl IngestMetrics {
             "out_of_order_samples",
             "Samples dropped for being older than their series' newest sample",
             self.out_of_order_samples.clone(),
+        );
+        sub.register(
+            "backpressure_waits",
+            "Batches held back until the storage engine had room in its queues",
+            self.backpressure_waits.clone(),
         );
         sub.register("remote_write_requests", "remote_write requests received", self.remote_write_requests.clone());
         sub.register(

@@ -18,7 +18,7 @@ use crate::http::prometheus::PromApi;
 use crate::http::{AppState, router};
 use crate::ingest::{IngestService, accept_loop};
 use crate::metrics::IngestMetrics;
-use crate::store::{Store, TsdbCatalog};
+use crate::store::{Store, TsdbCatalog, TsdbCollector};
 
 /// How long open agent streams get to finish when the aggregator stops.
 const STREAM_DRAIN: Duration = Duration::from_secs(3);
@@ -67,6 +67,7 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
     let metrics = Arc::new(IngestMetrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
+    registry.register_collector(Box::new(TsdbCollector(store.tsdb().clone())));
 
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();

@@ -136,6 +136,21 @@ impl Tsdb {
         rx
     }
 
+    /// Whether a batch of `samples` samples would be taken now with room to spare (under
+    /// three quarters of every queue limit), rather than refused with [`Error::QueueFull`].
+    /// A caller that can wait (an ingest stream) checks this before [`Tsdb::submit`] and
+    /// holds back while it is false, which pushes back on its producer instead of refusing;
+    /// the margin covers other callers that checked at the same moment.
+    pub fn has_room_for(&self, samples: usize) -> bool {
+        let config = &self.shared.config;
+        let counters = &self.shared.counters;
+        let under = |value: usize, limit: usize| value.saturating_mul(4) < limit.saturating_mul(3);
+        let queued = counters.queued_samples.load(Ordering::Relaxed);
+        under(counters.pending_seal_chunks.load(Ordering::Relaxed), config.max_pending_seal_chunks)
+            && under(counters.queued_batches.load(Ordering::Relaxed), config.max_queued_batches)
+            && (queued == 0 || under(queued + samples, config.max_queued_samples))
+    }
+
     fn refuse(
         &self,
         reply: oneshot::Sender<Result<CommitOutcome>>,

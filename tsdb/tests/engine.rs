@@ -270,12 +270,16 @@ fn a_lagging_sealer_makes_submit_refuse_until_it_catches_up() {
     };
     let tsdb = open(dir.path(), config);
     let s = [labels(&[("__name__", "x")])];
+    assert!(tsdb.has_room_for(1));
     commit(&tsdb, batch(None, &s, vec![(0, 1, 1.0)]));
     commit(&tsdb, batch(None, &s, vec![(0, 2, 1.0)]));
+    // A caller that can wait sees the lag before it submits.
+    assert!(!tsdb.has_room_for(1));
     let err = tsdb.submit(batch(None, &s, vec![(0, 3, 1.0)])).blocking_recv().unwrap().unwrap_err();
     assert_eq!(err.to_string(), "write queue is full: 2 unsealed chunks waiting; limit max_pending_seal_chunks = 1");
     assert_eq!(tsdb.stats().refused_batches_total, 1);
     tsdb.flush().unwrap();
+    assert!(tsdb.has_room_for(1));
     commit(&tsdb, batch(None, &s, vec![(0, 3, 1.0)]));
     assert_eq!(tsdb.select(&[], 0, 10).unwrap()[0].samples.len(), 3);
 }

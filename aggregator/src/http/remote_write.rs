@@ -30,6 +30,11 @@ pub(super) async fn write(State(state): State<AppState>, body: Bytes) -> Respons
     }
     let mut out_of_order = 0;
     if !decoded.samples.is_empty() {
+        // Holding the request while the engine's queues drain is the backpressure remote_write
+        // has: Prometheus sends the next request of a shard only after this one is answered.
+        if state.store.wait_for_room(decoded.samples.len()).await {
+            state.ingest_metrics.backpressure_waits.inc();
+        }
         match state.store.write_samples(decoded.series, decoded.samples).await {
             Ok(Ok(CommitOutcome::Stored { appended, out_of_order: late, .. })) => {
                 state.ingest_metrics.stored_samples.inc_by(appended as u64);

@@ -4,7 +4,9 @@
 //! commits. The reader validates a batch and queues it for the group commit; the acker
 //! waits for the commits in order and sends `Ack{durable_seq}` for each. The queue bounds
 //! how many batches an agent may have in flight; when it is full the reader stops reading,
-//! and gRPC flow control pushes back on the agent, which keeps its batches.
+//! and gRPC flow control pushes back on the agent, which keeps its batches. The reader also
+//! waits while the storage engine's queues are nearly full (a slow disk, a lagging sealer),
+//! so a busy aggregator slows its agents down rather than refusing their batches.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,7 +148,13 @@ impl IngestService {
             };
             let seq = batch.seq;
             let item = match decode_batch(batch, &agent_id, &self.region, &self.limits, now_ms()) {
-                Ok(accepted) => Pending::Commit { seq, reply: self.store.commit_batch(accepted) },
+                Ok(accepted) => {
+                    if self.store.wait_for_room(accepted.samples.len()).await {
+                        self.metrics.backpressure_waits.inc();
+                        debug!(seq, "held back until the storage engine had room");
+                    }
+                    Pending::Commit { seq, reply: self.store.commit_batch(accepted) }
+                }
                 Err(err) => {
                     self.metrics.rejected_batches.inc();
                     warn!(seq, error = %err, "batch rejected");

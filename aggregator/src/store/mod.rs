@@ -8,8 +8,10 @@
 
 mod catalog;
 mod registry_tables;
+mod tsdb_metrics;
 
 pub(crate) use catalog::TsdbCatalog;
+pub(crate) use tsdb_metrics::TsdbCollector;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,9 @@ use tracing::warn;
 
 use crate::error::{DisplayChain, Error, Result};
 use crate::registry::{HostRecord, now_ms};
+
+/// How often a stream waiting for room in the engine's queues looks again.
+const ROOM_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// A batch that passed validation, ready to store.
 #[derive(Debug)]
@@ -87,6 +92,18 @@ impl Store {
             series: batch.series,
             samples: batch.samples,
         })
+    }
+
+    /// Waits until the engine would take a batch of `samples` samples now (see
+    /// [`Tsdb::has_room_for`]), so that an ingest stream holds back, and gRPC flow control
+    /// holds back its agent, instead of the batch being refused. Returns whether it waited.
+    pub(crate) async fn wait_for_room(&self, samples: usize) -> bool {
+        let mut waited = false;
+        while !self.tsdb.has_room_for(samples) {
+            waited = true;
+            tokio::time::sleep(ROOM_POLL_INTERVAL).await;
+        }
+        waited
     }
 
     /// Stores samples that carry no producer seq (remote_write); answers once durable.
@@ -178,5 +195,46 @@ impl Store {
             }
             Err(_) => warn!("the engine is still in use at shutdown; its WAL replays at the next start"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stream_waits_for_a_lagging_sealer_instead_of_being_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = TsdbConfig {
+            chunk_max_samples: 1,
+            max_pending_seal_chunks: 4,
+            // The sealer works only when asked.
+            seal_interval: Duration::from_secs(3600),
+            head_max_age: Duration::from_secs(3600),
+            ..TsdbConfig::default()
+        };
+        let store = Store::open(dir.path(), config).unwrap();
+        let series = vec![Labels::new([("__name__".to_string(), "x".to_string())])];
+        for ts in 1..=3 {
+            let batch = AcceptedBatch {
+                agent_id: "a".into(),
+                seq: ts as u64,
+                series: series.clone(),
+                samples: vec![(0, ts, 1.0)],
+            };
+            assert!(!store.wait_for_room(1).await, "room before the sealer lags");
+            store.commit_batch(batch).await.unwrap().unwrap();
+        }
+        let waiting = tokio::spawn({
+            let store = store.clone();
+            async move { store.wait_for_room(1).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "a batch would go in while three chunks wait for the sealer");
+        let tsdb = store.tsdb().clone();
+        tokio::task::spawn_blocking(move || tsdb.flush()).await.unwrap().unwrap();
+        assert!(tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap(), "it waited");
     }
 }
