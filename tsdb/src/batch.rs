@@ -1,5 +1,7 @@
 //! What callers submit, what they get back, and the checks made before a batch is queued.
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
 use crate::labels::Labels;
 
@@ -12,6 +14,43 @@ pub struct WriteBatch {
     pub producer: Option<(String, u64)>,
     /// The batch's series.
     pub series: Vec<Labels>,
+    /// `(index into series, timestamp ms, value)`.
+    pub samples: Vec<(u32, i64, f64)>,
+}
+
+/// A series' canonical key, checked once and cheap to clone: a producer that sends the same
+/// series batch after batch (an agent) keeps these and submits them with
+/// [`crate::Tsdb::submit_keyed`], instead of building and checking its labels every time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SeriesKey(Arc<str>);
+
+impl SeriesKey {
+    /// The key of `labels`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidBatch`]: no labels, or a NUL byte in a name or value.
+    pub fn new(labels: &Labels) -> Result<SeriesKey> {
+        if let Some(reason) = labels.key_error() {
+            return Err(Error::InvalidBatch { reason });
+        }
+        let mut key = String::new();
+        labels.write_key(&mut key);
+        Ok(SeriesKey(key.into()))
+    }
+
+    /// The labels back, parsed from the key.
+    pub fn labels(&self) -> Labels {
+        Labels::from_key(&self.0).expect("a SeriesKey is only made from valid labels")
+    }
+}
+
+/// A batch whose series are given by their keys; see [`SeriesKey`].
+#[derive(Debug, Clone, Default)]
+pub struct KeyedBatch {
+    /// As [`WriteBatch::producer`].
+    pub producer: Option<(String, u64)>,
+    /// The batch's series.
+    pub series: Vec<SeriesKey>,
     /// `(index into series, timestamp ms, value)`.
     pub samples: Vec<(u32, i64, f64)>,
 }
@@ -73,11 +112,29 @@ impl PreparedBatch {
             labels.write_key(&mut keys);
             key_ends.push(keys.len() as u32);
         }
-        if let Some((i, s)) = samples.iter().enumerate().find(|(_, s)| s.0 as usize >= series.len()) {
+        check_sample_refs(&samples, series.len())?;
+        Ok(PreparedBatch { producer, keys: PreparedKeys { keys, ends: key_ends }, samples })
+    }
+
+    /// A batch of checked keys: only the sample references are left to check.
+    ///
+    /// # Errors
+    /// [`Error::InvalidBatch`]: a sample refers to a series the batch does not have.
+    pub(crate) fn from_keys(batch: KeyedBatch) -> Result<PreparedBatch> {
+        let KeyedBatch { producer, series, samples } = batch;
+        let key_bytes: usize = series.iter().map(|k| k.0.len()).sum();
+        if series.len() > u32::MAX as usize || key_bytes > u32::MAX as usize {
             return Err(Error::InvalidBatch {
-                reason: format!("sample {i} refers to series {} of {}", s.0, series.len()),
+                reason: format!("{} series in {key_bytes} bytes of labels; at most 2^32 of each fit", series.len()),
             });
         }
+        let mut keys = String::with_capacity(key_bytes);
+        let mut key_ends = Vec::with_capacity(series.len());
+        for key in &series {
+            keys.push_str(&key.0);
+            key_ends.push(keys.len() as u32);
+        }
+        check_sample_refs(&samples, series.len())?;
         Ok(PreparedBatch { producer, keys: PreparedKeys { keys, ends: key_ends }, samples })
     }
 
@@ -90,6 +147,14 @@ impl PreparedBatch {
     pub(crate) fn key(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.keys.ends[i - 1] as usize };
         &self.keys.keys[start..self.keys.ends[i] as usize]
+    }
+}
+
+/// Every sample must refer to one of the batch's `series` series.
+fn check_sample_refs(samples: &[(u32, i64, f64)], series: usize) -> Result<()> {
+    match samples.iter().enumerate().find(|(_, s)| s.0 as usize >= series) {
+        Some((i, s)) => Err(Error::InvalidBatch { reason: format!("sample {i} refers to series {} of {series}", s.0) }),
+        None => Ok(()),
     }
 }
 
@@ -107,8 +172,25 @@ mod tests {
         let batch = WriteBatch { producer: None, series: vec![up.clone()], samples: vec![(1, 0, 1.0)] };
         let err = PreparedBatch::new(batch).unwrap_err();
         assert_eq!(err.to_string(), "invalid batch: sample 0 refers to series 1 of 1");
-        let batch = WriteBatch { producer: None, series: vec![up, Labels::default()], samples: vec![] };
+        let batch = WriteBatch { producer: None, series: vec![up.clone(), Labels::default()], samples: vec![] };
         let err = PreparedBatch::new(batch).unwrap_err();
         assert_eq!(err.to_string(), "invalid batch: series 1: a series has no labels");
+    }
+
+    #[test]
+    fn keyed_batches_carry_the_same_keys() {
+        let up = Labels::new([("__name__".to_string(), "up".to_string())]);
+        let two = Labels::new([("__name__".to_string(), "up".to_string()), ("job".to_string(), "x".to_string())]);
+        let keys = vec![SeriesKey::new(&up).unwrap(), SeriesKey::new(&two).unwrap()];
+        let keyed = KeyedBatch { producer: None, series: keys.clone(), samples: vec![(1, 0, 1.0)] };
+        let plain = WriteBatch { producer: None, series: vec![up, two], samples: vec![(1, 0, 1.0)] };
+        assert_eq!(PreparedBatch::from_keys(keyed).unwrap().keys, PreparedBatch::new(plain).unwrap().keys);
+        let err = PreparedBatch::from_keys(KeyedBatch { producer: None, series: keys, samples: vec![(2, 0, 1.0)] })
+            .unwrap_err();
+        assert_eq!(err.to_string(), "invalid batch: sample 0 refers to series 2 of 2");
+        assert_eq!(
+            SeriesKey::new(&Labels::default()).unwrap_err().to_string(),
+            "invalid batch: a series has no labels"
+        );
     }
 }

@@ -10,7 +10,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot;
 use tracing::{debug, error, info};
 
-use crate::batch::{CommitOutcome, PreparedBatch, WriteBatch};
+use crate::batch::{CommitOutcome, KeyedBatch, PreparedBatch, WriteBatch};
 use crate::config::TsdbConfig;
 use crate::error::{Error, Result};
 use crate::labels::Labels;
@@ -93,8 +93,18 @@ impl Tsdb {
     /// the sealer lags too far behind (`max_pending_seal_chunks`), the batch is refused at
     /// once with [`Error::QueueFull`]; the producer keeps it and retries.
     pub fn submit(&self, batch: WriteBatch) -> oneshot::Receiver<Result<CommitOutcome>> {
+        self.submit_prepared(PreparedBatch::new(batch))
+    }
+
+    /// [`Tsdb::submit`] for a batch whose series are given by keys the caller keeps between
+    /// batches ([`crate::SeriesKey`]).
+    pub fn submit_keyed(&self, batch: KeyedBatch) -> oneshot::Receiver<Result<CommitOutcome>> {
+        self.submit_prepared(PreparedBatch::from_keys(batch))
+    }
+
+    fn submit_prepared(&self, batch: Result<PreparedBatch>) -> oneshot::Receiver<Result<CommitOutcome>> {
         let (reply, rx) = oneshot::channel();
-        let batch = match PreparedBatch::new(batch) {
+        let batch = match batch {
             Ok(batch) => batch,
             Err(err) => {
                 let _ = reply.send(Err(err));

@@ -44,7 +44,7 @@ mod stats;
 mod wal;
 mod writer;
 
-pub use batch::{CommitOutcome, WriteBatch};
+pub use batch::{CommitOutcome, KeyedBatch, SeriesKey, WriteBatch};
 pub use config::{Clock, TsdbConfig};
 pub use db::Tsdb;
 pub use error::{Error, Result};

@@ -3,6 +3,7 @@
 
 mod decode;
 mod remote_write;
+mod series_cache;
 mod service;
 mod tls;
 

@@ -19,6 +19,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use super::decode::decode_batch;
+use super::series_cache::SeriesCache;
 use super::tls::PeerIdentity;
 use crate::config::Limits;
 use crate::error::{DisplayChain, Error, Result};
@@ -125,6 +126,7 @@ impl IngestService {
         pending: mpsc::Sender<Pending>,
         outbound: Outbound,
     ) {
+        let mut series = SeriesCache::default();
         loop {
             let message = match inbound.message().await {
                 Ok(Some(message)) => message,
@@ -147,7 +149,7 @@ impl IngestService {
                 }
             };
             let seq = batch.seq;
-            let item = match decode_batch(batch, &agent_id, &self.region, &self.limits, now_ms()) {
+            let item = match decode_batch(batch, &agent_id, &self.region, &self.limits, now_ms(), &mut series) {
                 Ok(accepted) => {
                     if self.store.wait_for_room(accepted.samples.len()).await {
                         self.metrics.backpressure_waits.inc();

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use sysmon_tsdb::{CommitOutcome, Labels, Matcher, SeriesData, Tsdb, TsdbConfig, WriteBatch};
+use sysmon_tsdb::{CommitOutcome, KeyedBatch, Labels, Matcher, SeriesData, SeriesKey, Tsdb, TsdbConfig, WriteBatch};
 use tokio::sync::oneshot;
 use tracing::warn;
 
@@ -35,7 +35,7 @@ pub(crate) struct AcceptedBatch {
     /// Its seq.
     pub(crate) seq: u64,
     /// Its series, each with `host` and `region` set.
-    pub(crate) series: Vec<Labels>,
+    pub(crate) series: Vec<SeriesKey>,
     /// (index into `series`, timestamp ms, value).
     pub(crate) samples: Vec<(u32, i64, f64)>,
 }
@@ -87,7 +87,7 @@ impl Store {
     /// Queues a batch for the next group commit. The receiver answers once the batch is
     /// durable (or was a replay, or was refused), in the order batches were queued.
     pub(crate) fn commit_batch(&self, batch: AcceptedBatch) -> oneshot::Receiver<sysmon_tsdb::Result<CommitOutcome>> {
-        self.tsdb.submit(WriteBatch {
+        self.tsdb.submit_keyed(KeyedBatch {
             producer: Some((batch.agent_id, batch.seq)),
             series: batch.series,
             samples: batch.samples,
@@ -216,7 +216,7 @@ mod tests {
             ..TsdbConfig::default()
         };
         let store = Store::open(dir.path(), config).unwrap();
-        let series = vec![Labels::new([("__name__".to_string(), "x".to_string())])];
+        let series = vec![SeriesKey::new(&Labels::new([("__name__".to_string(), "x".to_string())])).unwrap()];
         for ts in 1..=3 {
             let batch = AcceptedBatch {
                 agent_id: "a".into(),

@@ -47,7 +47,8 @@ pub(crate) struct Report {
     pub(crate) agents_caught_up: usize,
     pub(crate) errors: u64,
     pub(crate) errors_by_kind: BTreeMap<String, u64>,
-    /// CPU time the load generator itself used (user + system), seconds.
+    /// CPU time the load generator used (user + system) while sending, seconds; reading a
+    /// dataset is not counted.
     pub(crate) loadgen_cpu_secs: f64,
 }
 
