@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use sysmon_config::ConfigError;
 
-use crate::collectors::SystemPaths;
+use crate::collectors::{CollectorSettings, CollectorsSection, SystemPaths};
 
 /// `agent.toml` as written. Every key is documented in `deploy/agent.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -20,6 +20,9 @@ pub struct AgentConfig {
     pub aggregator: AggregatorSection,
     /// `[tls]`: the fleet CA and this agent's certificate.
     pub tls: TlsSection,
+    /// `[collectors]`: which collectors run and what they report.
+    #[serde(default)]
+    pub collectors: CollectorsSection,
 }
 
 /// `[agent]`.
@@ -114,6 +117,8 @@ pub struct AgentSettings {
     pub cert: PathBuf,
     /// Its key.
     pub key: PathBuf,
+    /// The collectors that run, with their filters.
+    pub collectors: CollectorSettings,
 }
 
 impl AgentConfig {
@@ -176,8 +181,9 @@ impl AgentConfig {
                 errors.push(ConfigError::key(key, format!("no such file: {}", path.display())));
             }
         }
-        match interval {
-            Some(interval) if errors.is_empty() => Ok(AgentSettings {
+        let collectors = self.collectors.validate().map_err(|e| errors.extend(e)).ok();
+        match (interval, collectors) {
+            (Some(interval), Some(collectors)) if errors.is_empty() => Ok(AgentSettings {
                 id,
                 interval,
                 max_pending_batches: self.agent.max_pending_batches,
@@ -187,6 +193,7 @@ impl AgentConfig {
                 ca_cert: self.tls.ca_cert,
                 cert: self.tls.cert,
                 key: self.tls.key,
+                collectors,
             }),
             _ => Err(errors),
         }

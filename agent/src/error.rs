@@ -30,6 +30,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A collector panicked (a bug); it counts as failed and the others still ran.
+    #[error("collector {collector} panicked")]
+    CollectorPanicked {
+        /// The collector's name.
+        collector: &'static str,
+    },
     /// Connecting to an aggregator failed.
     #[error("cannot connect to {endpoint}: {reason}")]
     Connect {

@@ -5,16 +5,22 @@ mod batch;
 pub mod collectors;
 mod config;
 mod error;
+mod exposition;
 mod hello;
 pub mod inventory;
+mod once;
 mod outbox;
 mod run;
 mod sample;
 mod shipper;
 mod tls_probe;
 
-pub use collectors::SystemPaths;
+pub use collectors::{
+    COLLECTOR_NAMES, CollectorFailure, CollectorSet, CollectorSettings, CollectorsSection, SystemPaths,
+};
 pub use config::{AgentConfig, AgentSection, AgentSettings, AggregatorSection, TlsSection};
 pub use error::{Error, Result};
+pub use exposition::prometheus_text;
+pub use once::{CollectionSettings, collect_once, collect_once_prometheus};
 pub use run::run_agent;
 pub use sample::Sample;

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::batch::encode_collection;
-use crate::collectors::{collect_all, default_collectors};
+use crate::collectors::CollectorSet;
 use crate::config::AgentSettings;
 use crate::inventory::read_inventory;
 use crate::outbox::Outbox;
@@ -32,7 +32,7 @@ pub async fn run_agent(settings: AgentSettings, cancel: CancellationToken) {
 }
 
 async fn collect_loop(settings: &AgentSettings, outbox: &Outbox, cancel: &CancellationToken) {
-    let mut collectors = default_collectors(&settings.paths);
+    let mut collectors = CollectorSet::new(&settings.paths, &settings.collectors);
     let mut ticker = tokio::time::interval_at(next_boundary(settings.interval), settings.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -44,20 +44,19 @@ async fn collect_loop(settings: &AgentSettings, outbox: &Outbox, cancel: &Cancel
         // Reading /proc is quick but blocking; keep it off the async workers.
         let collected = tokio::task::spawn_blocking(move || {
             let mut samples = Vec::with_capacity(1024);
-            let failures = collect_all(&mut collectors, &mut samples);
+            // Failures are logged (once per outage) and counted by the set itself.
+            let failures = collectors.collect(&mut samples).len();
             (collectors, samples, failures)
         })
         .await;
         let Ok((returned, samples, failures)) = collected else {
-            warn!("a collector panicked; collection restarts with fresh collectors");
-            collectors = default_collectors(&settings.paths);
+            // The set catches collectors' panics; this is a panic in the set itself.
+            warn!("collection panicked; it restarts with fresh collectors");
+            collectors = CollectorSet::new(&settings.paths, &settings.collectors);
             continue;
         };
         collectors = returned;
-        for (collector, error) in failures {
-            warn!(collector, error = %error, "collector failed");
-        }
-        debug!(samples = samples.len(), timestamp_ms, "collected");
+        debug!(samples = samples.len(), failures, timestamp_ms, "collected");
         outbox.push(encode_collection(&settings.id, timestamp_ms, &samples), timestamp_ms);
     }
 }

@@ -106,6 +106,7 @@ mod tests {
             ca_cert: ca_dir.join("ca.pem"),
             cert: certs.join("a1.pem"),
             key: certs.join("a1-key.pem"),
+            collectors: Default::default(),
         }
     }
 

@@ -74,10 +74,30 @@ pub(crate) struct UpArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  sysmon agent --config /etc/sysmon/agent.toml\n  sysmon agent --once --format prometheus\n  sysmon agent --once --config /etc/sysmon/agent.toml | grep node_filesystem_avail_bytes"
+)]
 pub(crate) struct AgentArgs {
-    /// The agent's config file (see deploy/agent.toml).
-    #[arg(long, short, default_value = "/etc/sysmon/agent.toml", env = "SYSMON_AGENT_CONFIG")]
-    pub(crate) config: PathBuf,
+    /// The agent's config file (see deploy/agent.toml) [default: /etc/sysmon/agent.toml; with
+    /// --once and no such file, built-in defaults].
+    #[arg(long, short, env = "SYSMON_AGENT_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Collect once, print the collection on stdout and exit. Needs no aggregator, no
+    /// certificates and no config file; [aggregator] and [tls] of a given one are not used.
+    #[arg(long)]
+    pub(crate) once: bool,
+    /// Output format of --once.
+    #[arg(long, value_enum, default_value_t = AgentFormat::Prometheus, requires = "once")]
+    pub(crate) format: AgentFormat,
+}
+
+/// Where `sysmon agent` reads its config when `--config` is not given.
+pub(crate) const DEFAULT_AGENT_CONFIG: &str = "/etc/sysmon/agent.toml";
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum AgentFormat {
+    /// The Prometheus text exposition format, with HELP and TYPE lines.
+    Prometheus,
 }
 
 #[derive(Debug, Args)]

@@ -43,6 +43,10 @@ fn run(args: cli::Cli) -> anyhow::Result<()> {
             logging::init();
             runtime()?.block_on(up::run(command))
         }
+        cli::Command::Agent(command) if command.once => {
+            logging::init();
+            roles::agent_once(command)
+        }
         cli::Command::Agent(command) => {
             logging::init();
             runtime()?.block_on(roles::run_agent(command))

@@ -1,19 +1,40 @@
 //! `sysmon agent` and `sysmon aggregator`: load the config, run until Ctrl-C or SIGTERM.
 
-use anyhow::anyhow;
-use sysmon_agent::AgentConfig;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, anyhow};
+use sysmon_agent::{AgentConfig, CollectionSettings};
 use sysmon_aggregator::AggregatorConfig;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{AgentArgs, AggregatorArgs};
+use crate::cli::{AgentArgs, AgentFormat, AggregatorArgs, DEFAULT_AGENT_CONFIG};
 
 pub(crate) async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
-    let settings = AgentConfig::load(&args.config).map_err(config_errors)?;
+    let path = args.config.unwrap_or_else(|| PathBuf::from(DEFAULT_AGENT_CONFIG));
+    let settings = AgentConfig::load(&path).map_err(config_errors)?;
     let cancel = CancellationToken::new();
     let agent = tokio::spawn(sysmon_agent::run_agent(settings, cancel.clone()));
     shutdown_signal().await;
     cancel.cancel();
     agent.await?;
+    Ok(())
+}
+
+/// `sysmon agent --once`: one collection on stdout. Collector failures are logged on stderr;
+/// the others' samples are still printed.
+pub(crate) fn agent_once(args: AgentArgs) -> anyhow::Result<()> {
+    let default = PathBuf::from(DEFAULT_AGENT_CONFIG);
+    let settings = match args.config {
+        Some(path) => CollectionSettings::load(&path).map_err(config_errors)?,
+        None if default.exists() => CollectionSettings::load(&default).map_err(config_errors)?,
+        None => CollectionSettings::from_env(std::env::vars()).map_err(config_errors)?,
+    };
+    let text = match args.format {
+        AgentFormat::Prometheus => sysmon_agent::collect_once_prometheus(&settings).0,
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).context("writing to stdout")?;
     Ok(())
 }
 

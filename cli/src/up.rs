@@ -54,6 +54,7 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         ca_cert: ca,
         cert: agent.cert,
         key: agent.key,
+        collectors: Default::default(),
     };
     let cancel = CancellationToken::new();
     let agent_task = tokio::spawn(sysmon_agent::run_agent(agent_settings, cancel.clone()));

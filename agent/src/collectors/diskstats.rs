@@ -1,4 +1,5 @@
-//! Per-device I/O counters from /proc/diskstats, as node_exporter's `diskstats` collector.
+//! Per-device I/O counters from /proc/diskstats and device identity from udev's database, as
+//! node_exporter's `diskstats` collector.
 
 use std::path::PathBuf;
 
@@ -6,10 +7,6 @@ use super::filter::Filter;
 use super::{Collector, SystemPaths, parse_field, read_into};
 use crate::error::Result;
 use crate::sample::Sample;
-
-/// node_exporter 1.5's default `--collector.diskstats.device-exclude`: RAM disks, loop devices,
-/// floppies and partitions of sd/vd/hd/xvd and NVMe disks.
-pub(crate) const DEFAULT_DEVICE_EXCLUDE: &str = r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
 
 /// Sectors in /proc/diskstats are always 512 bytes, whatever the device's block size.
 const SECTOR_BYTES: f64 = 512.0;
@@ -51,21 +48,24 @@ const COLUMNS: [(&str, Unit); 17] = [
 /// Columns every kernel since 2.6 prints for whole disks.
 const BASE_COLUMNS: usize = 11;
 
-/// Emits node_exporter's `node_disk_*{device}` counters for every device not excluded by
-/// [`DEFAULT_DEVICE_EXCLUDE`]; the discard and flush series only when the kernel has them.
+/// Emits node_exporter's `node_disk_*{device}` counters for every device the filter allows
+/// (the discard and flush series only when the kernel has them), and per device
+/// `node_disk_info{device,major,minor,path,wwn,model,serial,revision}`, whose identity labels
+/// come from udev's database and are empty where udev has nothing (containers, no udev).
+/// When udev knows them, also `node_disk_filesystem_info`, `node_disk_device_mapper_info` and
+/// the `node_disk_ata_*` figures.
 pub(crate) struct DiskstatsCollector {
     path: PathBuf,
+    udev: PathBuf,
     buf: String,
+    udev_buf: String,
     devices: Filter,
 }
 
 impl DiskstatsCollector {
-    pub(crate) fn new(paths: &SystemPaths) -> Self {
-        Self {
-            path: paths.proc("diskstats"),
-            buf: String::new(),
-            devices: Filter::default_exclude(DEFAULT_DEVICE_EXCLUDE),
-        }
+    /// `udev` is udev's database directory, normally /run/udev/data.
+    pub(crate) fn new(paths: &SystemPaths, devices: Filter, udev: PathBuf) -> Self {
+        Self { path: paths.proc("diskstats"), udev, buf: String::new(), udev_buf: String::new(), devices }
     }
 }
 
@@ -78,7 +78,7 @@ impl Collector for DiskstatsCollector {
         read_into(&self.path, &mut self.buf)?;
         for line in self.buf.lines() {
             let mut fields = line.split_ascii_whitespace();
-            let (Some(_major), Some(_minor), Some(device)) = (fields.next(), fields.next(), fields.next()) else {
+            let (Some(major), Some(minor), Some(device)) = (fields.next(), fields.next(), fields.next()) else {
                 continue;
             };
             if !self.devices.allows(device) {
@@ -110,15 +110,86 @@ impl Collector for DiskstatsCollector {
                     .zip(values)
                     .map(|((name, _), value)| Sample::new(*name, value).label("device", device)),
             );
+            // A device udev does not know (or no udev at all) still gets its info series.
+            self.udev_buf.clear();
+            let udev_file = self.udev.join(format!("b{major}:{minor}"));
+            if read_into(&udev_file, &mut self.udev_buf).is_err() {
+                self.udev_buf.clear();
+            }
+            push_udev_series(out, device, major, minor, &self.udev_buf);
         }
         Ok(())
+    }
+}
+
+/// The `E:KEY=VALUE` properties of a udev database file.
+fn udev_property<'a>(udev: &'a str, key: &str) -> Option<&'a str> {
+    udev.lines().find_map(|line| line.strip_prefix("E:")?.strip_prefix(key)?.strip_prefix('='))
+}
+
+fn push_udev_series(out: &mut Vec<Sample>, device: &str, major: &str, minor: &str, udev: &str) {
+    let prop = |key| udev_property(udev, key).unwrap_or_default();
+    let serial = udev_property(udev, "ID_SERIAL_SHORT").or_else(|| udev_property(udev, "SCSI_IDENT_SERIAL"));
+    out.push(
+        Sample::new("node_disk_info", 1.0)
+            .label("device", device)
+            .label("major", major)
+            .label("minor", minor)
+            .label("path", prop("ID_PATH"))
+            .label("wwn", prop("ID_WWN"))
+            .label("model", prop("ID_MODEL"))
+            .label("serial", serial.unwrap_or_default())
+            .label("revision", prop("ID_REVISION")),
+    );
+    if udev_property(udev, "ID_FS_TYPE").is_some() {
+        out.push(
+            Sample::new("node_disk_filesystem_info", 1.0)
+                .label("device", device)
+                .label("type", prop("ID_FS_TYPE"))
+                .label("usage", prop("ID_FS_USAGE"))
+                .label("uuid", prop("ID_FS_UUID"))
+                .label("version", prop("ID_FS_VERSION")),
+        );
+    }
+    if udev_property(udev, "DM_NAME").is_some() {
+        out.push(
+            Sample::new("node_disk_device_mapper_info", 1.0)
+                .label("device", device)
+                .label("name", prop("DM_NAME"))
+                .label("uuid", prop("DM_UUID"))
+                .label("vg_name", prop("DM_VG_NAME"))
+                .label("lv_name", prop("DM_LV_NAME"))
+                .label("lv_layer", prop("DM_LV_LAYER")),
+        );
+    }
+    for (key, name) in [
+        ("ID_ATA_ROTATION_RATE_RPM", "node_disk_ata_rotation_rate_rpm"),
+        ("ID_ATA_WRITE_CACHE", "node_disk_ata_write_cache"),
+        ("ID_ATA_WRITE_CACHE_ENABLED", "node_disk_ata_write_cache_enabled"),
+    ] {
+        if let Some(value) = udev_property(udev, key).and_then(|v| v.parse::<f64>().ok()) {
+            out.push(Sample::new(name, value).label("device", device));
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collectors::config::DEFAULT_DISKSTATS_DEVICE_EXCLUDE;
     use crate::collectors::test_util::{collect, fixture, value, write};
+
+    fn default_filter() -> Filter {
+        Filter::new(None, Some(DEFAULT_DISKSTATS_DEVICE_EXCLUDE)).unwrap()
+    }
+
+    fn collector(paths: &SystemPaths) -> DiskstatsCollector {
+        DiskstatsCollector::new(paths, default_filter(), paths.sys.join("udev"))
+    }
+
+    fn counters(samples: Vec<Sample>) -> Vec<Sample> {
+        samples.into_iter().filter(|s| !s.name.ends_with("_info")).collect()
+    }
 
     const DISKSTATS: &str = "   7       0 loop0 10 0 20 0 0 0 0 0 0 0 0 0 0 0 0 0 0
  254       0 vda 12444 4366 2911034 18090 2996 18364 2585688 22132 2 6320 42134 4348 86 181136 1422 36 489
@@ -135,7 +206,7 @@ mod tests {
     fn parses_all_columns_with_units() {
         let (_dir, paths) = fixture();
         write(&paths.proc, "diskstats", DISKSTATS);
-        let samples = collect(&mut DiskstatsCollector::new(&paths));
+        let samples = counters(collect(&mut collector(&paths)));
         let vda: Vec<(&str, f64)> = samples
             .iter()
             .filter(|s| s.labels == [("device".to_string(), "vda".to_string())])
@@ -169,7 +240,7 @@ mod tests {
     fn applies_default_excludes_and_optional_columns() {
         let (_dir, paths) = fixture();
         write(&paths.proc, "diskstats", DISKSTATS);
-        let samples = collect(&mut DiskstatsCollector::new(&paths));
+        let samples = counters(collect(&mut collector(&paths)));
         let count = |device: &str| samples.iter().filter(|s| s.labels[0].1 == device).count();
         for excluded in ["loop0", "vda1", "nvme0n1p1", "sda1"] {
             assert_eq!(count(excluded), 0, "{excluded}");
@@ -185,7 +256,7 @@ mod tests {
 
     #[test]
     fn default_exclude_matches_node_exporter() {
-        let filter = Filter::default_exclude(DEFAULT_DEVICE_EXCLUDE);
+        let filter = default_filter();
         for kept in ["sda", "vda", "xvda", "nvme0n1", "zram0", "dm-0", "md0", "mmcblk0", "mmcblk0p1", "sr0"] {
             assert!(filter.allows(kept), "{kept}");
         }
@@ -198,19 +269,50 @@ mod tests {
     fn garbled_counter_is_an_error() {
         let (_dir, paths) = fixture();
         write(&paths.proc, "diskstats", " 8 0 sda 1 2 x 4 5 6 7 8 9 10 11\n");
-        let err = DiskstatsCollector::new(&paths).collect(&mut Vec::new()).unwrap_err();
+        let err = collector(&paths).collect(&mut Vec::new()).unwrap_err();
         assert!(err.to_string().ends_with("diskstats: node_disk_read_bytes_total: \"x\""), "{err}");
     }
 
     #[test]
     fn real_proc_devices_are_whole_disks() {
         let stats = std::fs::read_to_string("/proc/diskstats").unwrap();
-        let samples = collect(&mut DiskstatsCollector::new(&SystemPaths::default()));
+        let samples =
+            collect(&mut DiskstatsCollector::new(&SystemPaths::default(), default_filter(), "/run/udev/data".into()));
         for sample in &samples {
             let device = &sample.labels[0].1;
             assert!(!device.starts_with("loop"), "{device}");
             assert!(stats.contains(&format!(" {device} ")), "{device}");
         }
         assert!(samples.iter().all(|s| s.value >= 0.0));
+    }
+
+    #[test]
+    fn info_series_carry_udev_properties() {
+        let (_dir, paths) = fixture();
+        write(&paths.proc, "diskstats", DISKSTATS);
+        write(
+            &paths.sys,
+            "udev/b8:0",
+            "S:disk/by-id/ata-X\nE:ID_MODEL=Samsung_SSD\nE:ID_PATH=pci-0000:00:1f.2-ata-1\nE:ID_SERIAL_SHORT=S3Z\nE:ID_WWN=0x5002\nE:ID_REVISION=2B6Q\nE:ID_FS_TYPE=ext4\nE:ID_FS_USAGE=filesystem\nE:ID_FS_UUID=abc\nE:ID_FS_VERSION=1.0\nE:ID_ATA_ROTATION_RATE_RPM=0\n",
+        );
+        let samples = collect(&mut collector(&paths));
+        let info = |device: &str| {
+            samples
+                .iter()
+                .find(|s| s.name == "node_disk_info" && s.labels[0].1 == device)
+                .map(|s| s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+        };
+        assert_eq!(
+            info("sda").unwrap(),
+            "device=sda,major=8,minor=0,path=pci-0000:00:1f.2-ata-1,wwn=0x5002,model=Samsung_SSD,serial=S3Z,revision=2B6Q"
+        );
+        assert_eq!(info("vda").unwrap(), "device=vda,major=254,minor=0,path=,wwn=,model=,serial=,revision=");
+        assert_eq!(info("vda1"), None);
+        assert_eq!(
+            value(&samples, "node_disk_filesystem_info", &[("device", "sda"), ("type", "ext4"), ("uuid", "abc")]),
+            Some(1.0)
+        );
+        assert_eq!(value(&samples, "node_disk_ata_rotation_rate_rpm", &[("device", "sda")]), Some(0.0));
+        assert_eq!(value(&samples, "node_disk_filesystem_info", &[("device", "vda")]), None);
     }
 }

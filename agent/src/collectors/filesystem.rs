@@ -14,19 +14,6 @@ use super::{Collector, SystemPaths, malformed, read_into};
 use crate::error::Result;
 use crate::sample::Sample;
 
-/// node_exporter 1.5's default `--collector.filesystem.mount-points-exclude`.
-pub(crate) const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
-    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
-
-/// node_exporter 1.5's default `--collector.filesystem.fs-types-exclude`: pseudo and
-/// read-only image filesystems.
-pub(crate) const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$";
-
-/// How long one `statvfs` may take before its mount is reported as failed and skipped until
-/// it answers; node_exporter's `--collector.filesystem.mount-timeout` default.
-// TODO(#4): make this part of the agent config once the config has a collectors section.
-pub(crate) const DEFAULT_MOUNT_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Emits, per mounted filesystem that passes the filters, `node_filesystem_device_error` and
 /// `node_filesystem_readonly`, and when `statvfs` answered, `node_filesystem_size_bytes`,
 /// `_free_bytes`, `_avail_bytes`, `_files` and `_files_free`, labelled `device`, `fstype`,
@@ -45,19 +32,19 @@ pub(crate) struct FilesystemCollector {
 }
 
 impl FilesystemCollector {
-    /// With node_exporter's default filters and mount timeout. The `statvfs` thread starts on
-    /// the first collection.
-    pub(crate) fn new(paths: &SystemPaths) -> Self {
-        Self::with_runner(paths, StatRunner::new(DEFAULT_MOUNT_TIMEOUT))
+    /// Reports the mounts both filters allow, giving each `statvfs` at most `mount_timeout`.
+    /// The `statvfs` thread starts on the first collection.
+    pub(crate) fn new(paths: &SystemPaths, mount_points: Filter, fs_types: Filter, mount_timeout: Duration) -> Self {
+        Self::with_runner(paths, mount_points, fs_types, StatRunner::new(mount_timeout))
     }
 
-    fn with_runner(paths: &SystemPaths, stat: StatRunner) -> Self {
+    fn with_runner(paths: &SystemPaths, mount_points: Filter, fs_types: Filter, stat: StatRunner) -> Self {
         Self {
             mounts: paths.proc("1/mounts"),
             fallback_mounts: paths.proc("self/mounts"),
             buf: String::new(),
-            mount_points: Filter::default_exclude(DEFAULT_MOUNT_POINTS_EXCLUDE),
-            fs_types: Filter::default_exclude(DEFAULT_FS_TYPES_EXCLUDE),
+            mount_points,
+            fs_types,
             stat,
         }
     }
@@ -165,7 +152,20 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::collectors::config::{DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE};
     use crate::collectors::statvfs::FsStats;
+
+    fn mount_points() -> Filter {
+        Filter::new(None, Some(DEFAULT_MOUNT_POINTS_EXCLUDE)).unwrap()
+    }
+
+    fn fs_types() -> Filter {
+        Filter::new(None, Some(DEFAULT_FS_TYPES_EXCLUDE)).unwrap()
+    }
+
+    fn with_fake(paths: &SystemPaths) -> FilesystemCollector {
+        FilesystemCollector::with_runner(paths, mount_points(), fs_types(), fake_runner())
+    }
     use crate::collectors::test_util::{collect, fixture, value, write};
 
     const MOUNTS: &str = "proc /proc proc rw,relatime 0 0
@@ -214,7 +214,7 @@ server:/export /mnt/my\\040share nfs4 rw,relatime 0 0
     fn reports_real_filesystems_with_node_exporter_labels() {
         let (_dir, paths) = fixture();
         write(&paths.proc, "1/mounts", MOUNTS);
-        let samples = collect(&mut FilesystemCollector::with_runner(&paths, fake_runner()));
+        let samples = collect(&mut with_fake(&paths));
         let mut series: Vec<_> = samples.iter().map(|s| s.labels[2].1.as_str()).collect();
         series.dedup();
         assert_eq!(series, ["/", "/boot/efi", "/run", "/mnt/my share"]);
@@ -244,7 +244,7 @@ server:/export /mnt/my\\040share nfs4 rw,relatime 0 0
     fn failed_statvfs_reports_device_error_and_readonly_only() {
         let (_dir, paths) = fixture();
         write(&paths.proc, "1/mounts", MOUNTS);
-        let samples = collect(&mut FilesystemCollector::with_runner(&paths, fake_runner()));
+        let samples = collect(&mut with_fake(&paths));
         let efi: Vec<(&str, f64)> = samples
             .iter()
             .filter(|s| s.labels == labels("/dev/vda15", "vfat", "/boot/efi"))
@@ -257,7 +257,7 @@ server:/export /mnt/my\\040share nfs4 rw,relatime 0 0
     fn falls_back_to_self_mounts() {
         let (_dir, paths) = fixture();
         write(&paths.proc, "self/mounts", "/dev/sda1 / xfs rw 0 0\n");
-        let samples = collect(&mut FilesystemCollector::with_runner(&paths, fake_runner()));
+        let samples = collect(&mut with_fake(&paths));
         assert_eq!(value(&samples, "node_filesystem_files", &[("device", "/dev/sda1"), ("fstype", "xfs")]), Some(10.0));
     }
 
@@ -265,7 +265,7 @@ server:/export /mnt/my\\040share nfs4 rw,relatime 0 0
     fn short_mount_line_is_an_error() {
         let (_dir, paths) = fixture();
         write(&paths.proc, "1/mounts", "/dev/sda1 / xfs\n");
-        let err = FilesystemCollector::with_runner(&paths, fake_runner()).collect(&mut Vec::new()).unwrap_err();
+        let err = with_fake(&paths).collect(&mut Vec::new()).unwrap_err();
         assert!(err.to_string().ends_with("1/mounts: fewer than 4 fields in \"/dev/sda1 / xfs\""), "{err}");
     }
 
@@ -278,7 +278,7 @@ server:/export /mnt/my\\040share nfs4 rw,relatime 0 0
 
     #[test]
     fn default_excludes_match_node_exporter() {
-        let points = Filter::default_exclude(DEFAULT_MOUNT_POINTS_EXCLUDE);
+        let points = mount_points();
         for kept in ["/", "/home", "/run", "/run/user/1000", "/var/lib/docker", "/devices", "/system"] {
             assert!(points.allows(kept), "{kept}");
         }
@@ -287,7 +287,7 @@ server:/export /mnt/my\\040share nfs4 rw,relatime 0 0
         {
             assert!(!points.allows(dropped), "{dropped}");
         }
-        let types = Filter::default_exclude(DEFAULT_FS_TYPES_EXCLUDE);
+        let types = fs_types();
         for kept in ["ext4", "xfs", "btrfs", "tmpfs", "nfs4", "vfat", "zfs", "fuse.sshfs"] {
             assert!(types.allows(kept), "{kept}");
         }
@@ -298,8 +298,13 @@ server:/export /mnt/my\\040share nfs4 rw,relatime 0 0
 
     #[test]
     fn real_mounts_are_filtered_and_answered() {
-        let samples = collect(&mut FilesystemCollector::new(&SystemPaths::default()));
-        let types = Filter::default_exclude(DEFAULT_FS_TYPES_EXCLUDE);
+        let samples = collect(&mut FilesystemCollector::new(
+            &SystemPaths::default(),
+            mount_points(),
+            fs_types(),
+            Duration::from_secs(5),
+        ));
+        let types = fs_types();
         for s in &samples {
             assert_eq!(
                 s.labels.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),

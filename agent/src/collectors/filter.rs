@@ -2,7 +2,7 @@
 
 use regex::Regex;
 
-/// Decides which names (devices, mount points, filesystem types) a collector reports.
+/// Decides which names (devices, mount points, filesystem types, fields) a collector reports.
 ///
 /// A name is reported when it matches `include` (if set) and does not match `exclude` (if set).
 /// Patterns are unanchored, as in node_exporter; anchor them with `^...$` to match whole names.
@@ -13,20 +13,18 @@ pub(crate) struct Filter {
 }
 
 impl Filter {
+    /// A filter from compiled patterns.
+    pub(crate) fn from_regexes(include: Option<Regex>, exclude: Option<Regex>) -> Self {
+        Self { include, exclude }
+    }
+
     /// A filter from optional include and exclude patterns.
     ///
     /// # Errors
     /// A pattern is not a valid regular expression.
+    #[cfg(test)]
     pub(crate) fn new(include: Option<&str>, exclude: Option<&str>) -> Result<Self, regex::Error> {
         Ok(Self { include: include.map(Regex::new).transpose()?, exclude: exclude.map(Regex::new).transpose()? })
-    }
-
-    /// A filter from one of the collectors' built-in exclude patterns.
-    ///
-    /// # Panics
-    /// `pattern` is not a valid regular expression; built-in patterns are checked by tests.
-    pub(crate) fn default_exclude(pattern: &'static str) -> Self {
-        Self::new(None, Some(pattern)).expect("built-in exclude patterns are valid; each has a test")
     }
 
     /// Whether `name` is reported.

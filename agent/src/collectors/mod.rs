@@ -1,16 +1,36 @@
 //! Collectors: each reads one part of /proc or /sys and turns it into [`Sample`]s named as
-//! node_exporter names them.
+//! node_exporter names them. [`CollectorSet`] runs the enabled ones, times them and counts
+//! their errors.
 
+mod arp;
+pub(crate) mod config;
+mod conntrack;
 mod cpu;
 mod diskstats;
+mod entropy;
+mod filefd;
 mod filesystem;
 mod filter;
+mod hwmon;
 mod loadavg;
 mod meminfo;
+mod netclass;
 mod netdev;
+mod netstat;
+mod os;
+mod pressure;
+mod selinux;
+mod set;
+mod sockstat;
+mod softnet;
 mod stat;
 mod statvfs;
-mod uptime;
+mod thermal_zone;
+mod time;
+mod timex;
+mod udp_queues;
+mod uname;
+mod vmstat;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -19,14 +39,10 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::sample::Sample;
 
-pub(crate) use cpu::CpuCollector;
-pub(crate) use diskstats::DiskstatsCollector;
-pub(crate) use filesystem::FilesystemCollector;
-pub(crate) use loadavg::LoadavgCollector;
-pub(crate) use meminfo::{MeminfoCollector, mem_total_bytes};
-pub(crate) use netdev::NetdevCollector;
-pub(crate) use stat::{StatCollector, boot_time_secs};
-pub(crate) use uptime::UptimeCollector;
+pub use config::{COLLECTOR_NAMES, CollectorSettings, CollectorsSection};
+pub(crate) use meminfo::mem_total_bytes;
+pub use set::{CollectorFailure, CollectorSet};
+pub(crate) use stat::boot_time_secs;
 
 /// Where the kernel's pseudo-filesystems are mounted; tests point these at fixture trees.
 #[derive(Debug, Clone)]
@@ -65,42 +81,45 @@ pub trait Collector: Send {
     fn collect(&mut self, out: &mut Vec<Sample>) -> Result<()>;
 }
 
-/// Every collector the agent runs by default, reading from `paths`, with node_exporter's
-/// default device and mount filters: cpu, stat, meminfo, loadavg, netdev, diskstats, uptime
-/// and filesystem.
-pub fn default_collectors(paths: &SystemPaths) -> Vec<Box<dyn Collector>> {
-    vec![
-        Box::new(CpuCollector::new(paths)),
-        Box::new(StatCollector::new(paths)),
-        Box::new(MeminfoCollector::new(paths)),
-        Box::new(LoadavgCollector::new(paths)),
-        Box::new(NetdevCollector::new(paths)),
-        Box::new(DiskstatsCollector::new(paths)),
-        Box::new(UptimeCollector::new(paths)),
-        Box::new(FilesystemCollector::new(paths)),
-    ]
-}
-
-/// Runs every collector once, appending their samples to `out`, and returns the collectors
-/// that failed with their errors.
-///
-/// One collector failing does not stop the others. A failed collector contributes no samples
-/// at all: whatever it appended before failing is removed, so a series is never half-updated.
-///
-/// This blocks: it reads files and, for the filesystem collector, waits on `statvfs` (at most
-/// 5 s per unresponsive mount, and only once: the mount is then skipped and reported with
-/// `node_filesystem_device_error 1` until it answers). Async callers run it on a blocking
-/// thread.
-pub fn collect_all(collectors: &mut [Box<dyn Collector>], out: &mut Vec<Sample>) -> Vec<(&'static str, Error)> {
-    let mut failures = Vec::new();
-    for collector in collectors.iter_mut() {
-        let before = out.len();
-        if let Err(error) = collector.collect(out) {
-            out.truncate(before);
-            failures.push((collector.name(), error));
-        }
+/// Builds the collector called `name` (one of [`COLLECTOR_NAMES`]).
+fn build(name: &str, paths: &SystemPaths, settings: &CollectorSettings) -> Box<dyn Collector> {
+    match name {
+        "arp" => Box::new(arp::ArpCollector::new(paths, settings.arp_devices.clone())),
+        "conntrack" => Box::new(conntrack::ConntrackCollector::new(paths)),
+        "cpu" => Box::new(cpu::CpuCollector::new(paths)),
+        "diskstats" => Box::new(diskstats::DiskstatsCollector::new(
+            paths,
+            settings.disks.clone(),
+            settings.rootfs.join("run/udev/data"),
+        )),
+        "entropy" => Box::new(entropy::EntropyCollector::new(paths)),
+        "filefd" => Box::new(filefd::FilefdCollector::new(paths)),
+        "filesystem" => Box::new(filesystem::FilesystemCollector::new(
+            paths,
+            settings.mount_points.clone(),
+            settings.fs_types.clone(),
+            settings.mount_timeout,
+        )),
+        "hwmon" => Box::new(hwmon::HwmonCollector::new(paths)),
+        "loadavg" => Box::new(loadavg::LoadavgCollector::new(paths)),
+        "meminfo" => Box::new(meminfo::MeminfoCollector::new(paths)),
+        "netclass" => Box::new(netclass::NetclassCollector::new(paths, settings.netclass_devices.clone())),
+        "netdev" => Box::new(netdev::NetdevCollector::new(paths, settings.netdev_devices.clone())),
+        "netstat" => Box::new(netstat::NetstatCollector::new(paths, settings.netstat_fields.clone())),
+        "os" => Box::new(os::OsCollector::new(&settings.rootfs)),
+        "pressure" => Box::new(pressure::PressureCollector::new(paths)),
+        "selinux" => Box::new(selinux::SelinuxCollector::new(paths, &settings.rootfs)),
+        "sockstat" => Box::new(sockstat::SockstatCollector::new(paths)),
+        "softnet" => Box::new(softnet::SoftnetCollector::new(paths)),
+        "stat" => Box::new(stat::StatCollector::new(paths)),
+        "thermal_zone" => Box::new(thermal_zone::ThermalZoneCollector::new(paths)),
+        "time" => Box::new(time::TimeCollector::new(paths)),
+        "timex" => Box::new(timex::TimexCollector::new()),
+        "udp_queues" => Box::new(udp_queues::UdpQueuesCollector::new(paths)),
+        "uname" => Box::new(uname::UnameCollector),
+        "vmstat" => Box::new(vmstat::VmstatCollector::new(paths, settings.vmstat_fields.clone())),
+        other => unreachable!("{other} is not in COLLECTOR_NAMES; settings only hold names from it"),
     }
-    failures
 }
 
 /// Reads a whole pseudo-file into a string.
@@ -120,6 +139,16 @@ pub(crate) fn read_into(path: &Path, buf: &mut String) -> Result<()> {
 /// Parses one field of a pseudo-file, naming the file and the field when it is malformed.
 pub(crate) fn parse_field<T: FromStr>(value: &str, path: &Path, field: &str) -> Result<T> {
     value.parse().map_err(|_| Error::ParseSource { path: path.to_path_buf(), reason: format!("{field}: {value:?}") })
+}
+
+/// Like [`read_into`], but a missing file gives `Ok(false)`: the kernel lacks the feature
+/// (no PSI, conntrack not loaded, no IPv6), which is not an error.
+pub(crate) fn read_if_exists(path: &Path, buf: &mut String) -> Result<bool> {
+    match read_into(path, buf) {
+        Ok(()) => Ok(true),
+        Err(Error::ReadSource { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// A format error in `path`.
@@ -177,64 +206,20 @@ pub(crate) mod test_util {
 mod tests {
     use super::*;
 
-    struct Failing;
-    impl Collector for Failing {
-        fn name(&self) -> &'static str {
-            "failing"
-        }
-        fn collect(&mut self, out: &mut Vec<Sample>) -> Result<()> {
-            out.push(Sample::new("half_written", 1.0));
-            Err(malformed(Path::new("/proc/nothing"), "broken on purpose"))
-        }
-    }
-
-    struct Constant;
-    impl Collector for Constant {
-        fn name(&self) -> &'static str {
-            "constant"
-        }
-        fn collect(&mut self, out: &mut Vec<Sample>) -> Result<()> {
-            out.push(Sample::new("constant", 2.0));
-            Ok(())
+    #[test]
+    fn every_name_builds_its_collector() {
+        let settings = CollectorSettings::default();
+        for name in COLLECTOR_NAMES {
+            assert_eq!(build(name, &SystemPaths::default(), &settings).name(), name);
         }
     }
 
     #[test]
-    fn collect_all_reports_failures_and_keeps_going() {
-        let mut collectors: Vec<Box<dyn Collector>> = vec![Box::new(Failing), Box::new(Constant)];
-        let mut out = Vec::new();
-        let failures = collect_all(&mut collectors, &mut out);
-        assert_eq!(out, [Sample::new("constant", 2.0)]);
-        assert_eq!(failures.len(), 1);
-        assert_eq!(failures[0].0, "failing");
-        assert_eq!(failures[0].1.to_string(), "cannot parse /proc/nothing: broken on purpose");
-    }
-
-    #[test]
-    fn missing_source_is_a_read_error() {
-        let (_dir, paths) = test_util::fixture();
-        let mut collectors = default_collectors(&paths);
-        let mut out = Vec::new();
-        let failures = collect_all(&mut collectors, &mut out);
-        let mut failed: Vec<&str> = failures.iter().map(|(name, _)| *name).collect();
-        failed.sort_unstable();
-        assert_eq!(failed, ["cpu", "diskstats", "filesystem", "loadavg", "meminfo", "netdev", "stat", "uptime"]);
-        assert!(failures.iter().all(|(_, e)| matches!(e, Error::ReadSource { .. })));
-        // The uptime collector fails as a whole: node_time_seconds is not sent without uptime.
-        assert!(out.is_empty());
-    }
-
-    #[test]
-    fn real_proc_all_collectors_succeed_repeatedly() {
-        // Speed is measured by benches, not here; this checks that rounds keep succeeding
-        // (state carried between rounds, the statvfs worker thread).
-        let mut collectors = default_collectors(&SystemPaths::default());
-        let mut out = Vec::new();
-        for _ in 0..5 {
-            out.clear();
-            let failures = collect_all(&mut collectors, &mut out);
-            assert!(failures.is_empty(), "{failures:?}");
-        }
-        assert!(out.len() > 50, "only {} samples", out.len());
+    fn read_if_exists_tells_missing_from_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut buf = String::new();
+        assert!(!read_if_exists(&dir.path().join("nothing"), &mut buf).unwrap());
+        // Reading a directory fails with something other than NotFound.
+        assert!(read_if_exists(dir.path(), &mut buf).is_err());
     }
 }

@@ -27,17 +27,30 @@ const NAMES: [&str; 16] = [
     "node_network_transmit_compressed_total",
 ];
 
-/// Emits `node_network_{receive,transmit}_*_total{device}` for every interface, `lo` included
-/// (node_exporter's default has no device exclude).
+/// Emits `node_network_{receive,transmit}_*_total{device}` for every interface the filter
+/// allows (by default all, `lo` included, as upstream node_exporter; Debian's package excludes
+/// `lo`), plus `node_network_receive_nohandler_total` from sysfs where the kernel has it.
+///
+/// node_exporter 1.5 reads the same kernel counters over netlink, which adds `rx_nohandler`;
+/// /proc/net/dev sums the same fields the same way but lacks that one, so it comes from
+/// /sys/class/net/<device>/statistics/rx_nohandler.
 pub(crate) struct NetdevCollector {
     path: PathBuf,
+    sys_class_net: PathBuf,
     buf: String,
+    small: String,
     devices: Filter,
 }
 
 impl NetdevCollector {
-    pub(crate) fn new(paths: &SystemPaths) -> Self {
-        Self { path: paths.proc("net/dev"), buf: String::new(), devices: Filter::default() }
+    pub(crate) fn new(paths: &SystemPaths, devices: Filter) -> Self {
+        Self {
+            path: paths.proc("net/dev"),
+            sys_class_net: paths.sys("class/net"),
+            buf: String::new(),
+            small: String::new(),
+            devices,
+        }
     }
 }
 
@@ -66,6 +79,12 @@ impl Collector for NetdevCollector {
                 *value = parse_field::<u64>(field, &self.path, name)? as f64;
             }
             out.extend(NAMES.iter().zip(values).map(|(name, value)| Sample::new(*name, value).label("device", device)));
+            let nohandler = self.sys_class_net.join(device).join("statistics/rx_nohandler");
+            if read_into(&nohandler, &mut self.small).is_ok()
+                && let Ok(value) = self.small.trim().parse::<u64>()
+            {
+                out.push(Sample::new("node_network_receive_nohandler_total", value as f64).label("device", device));
+            }
         }
         Ok(())
     }
@@ -87,8 +106,10 @@ mod tests {
     fn parses_every_counter_of_every_device() {
         let (_dir, paths) = fixture();
         write(&paths.proc, "net/dev", NET_DEV);
-        let samples = collect(&mut NetdevCollector::new(&paths));
-        assert_eq!(samples.len(), 3 * 16);
+        write(&paths.sys, "class/net/eth0/statistics/rx_nohandler", "17\n");
+        let samples = collect(&mut NetdevCollector::new(&paths, Filter::default()));
+        assert_eq!(samples.len(), 3 * 16 + 1);
+        assert_eq!(value(&samples, "node_network_receive_nohandler_total", &[("device", "eth0")]), Some(17.0));
         let eth0: Vec<(&str, f64)> = samples
             .iter()
             .filter(|s| s.labels == [("device".to_string(), "eth0".to_string())])
@@ -113,6 +134,7 @@ mod tests {
                 ("node_network_transmit_colls_total", 10.0),
                 ("node_network_transmit_carrier_total", 11.0),
                 ("node_network_transmit_compressed_total", 12.0),
+                ("node_network_receive_nohandler_total", 17.0),
             ]
         );
         assert_eq!(value(&samples, "node_network_receive_bytes_total", &[("device", "lo")]), Some(3193.0));
@@ -121,17 +143,28 @@ mod tests {
     }
 
     #[test]
+    fn filter_drops_devices() {
+        let (_dir, paths) = fixture();
+        write(&paths.proc, "net/dev", NET_DEV);
+        let filter = Filter::new(None, Some("^lo$")).unwrap();
+        let samples = collect(&mut NetdevCollector::new(&paths, filter));
+        assert_eq!(samples.len(), 2 * 16);
+        assert!(samples.iter().all(|s| s.labels[0].1 != "lo"));
+    }
+
+    #[test]
     fn truncated_line_is_an_error() {
         let (_dir, paths) = fixture();
         write(&paths.proc, "net/dev", "h1\nh2\n  eth0: 1 2 3\n");
-        let err = NetdevCollector::new(&paths).collect(&mut Vec::new()).unwrap_err();
+        let err = NetdevCollector::new(&paths, Filter::default()).collect(&mut Vec::new()).unwrap_err();
         assert!(err.to_string().ends_with("net/dev: eth0: fewer than 16 counters"), "{err}");
     }
 
     #[test]
     fn real_proc_has_loopback() {
-        let samples = collect(&mut NetdevCollector::new(&SystemPaths::default()));
+        let samples = collect(&mut NetdevCollector::new(&SystemPaths::default(), Filter::default()));
         assert!(value(&samples, "node_network_receive_bytes_total", &[("device", "lo")]).is_some());
-        assert_eq!(samples.len() % 16, 0);
+        let per_device = samples.iter().filter(|s| s.name == "node_network_receive_bytes_total").count();
+        assert!(samples.len() >= per_device * 16);
     }
 }
