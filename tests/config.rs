@@ -71,3 +71,50 @@ fn environment_overrides_the_file() {
         describe(&out)
     );
 }
+
+#[test]
+fn bad_collector_keys_and_patterns_stop_the_agent_and_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("agent.toml");
+    fs::write(
+        &bad,
+        "[aggregator]\nendpoints = [\"https://127.0.0.1:1\"]\n[tls]\nca_cert = \"/no/ca.pem\"\ncert = \"/no/c.pem\"\nkey = \"/no/k.pem\"\n[collectors]\ndiskstats_device_exclude = \"^(loop\"\n",
+    )
+    .unwrap();
+    for args in [vec!["agent", "--config"], vec!["agent", "--once", "--config"]] {
+        let mut args = args.clone();
+        args.push(bad.to_str().unwrap());
+        let out = run(&args);
+        assert!(!out.status.success(), "{}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr
+                .contains("collectors.diskstats_device_exclude: invalid regular expression \"^(loop\": unclosed group"),
+            "{}",
+            describe(&out)
+        );
+    }
+    fs::write(&bad, "[collectors]\nhwmom = false\n").unwrap();
+    let out = run(&["agent", "--once", "--config", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(":2: unknown field `hwmom`"), "{}", describe(&out));
+}
+
+#[test]
+fn once_needs_no_config_and_honours_one() {
+    // No file at all: built-in defaults (unless this machine has /etc/sysmon/agent.toml).
+    let out = util::sysmon().args(["agent", "--once"]).env_remove("SYSMON_AGENT_CONFIG").output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("# TYPE node_cpu_seconds_total counter"), "{}", describe(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("agent.toml");
+    fs::write(&file, "[agent]\nid = \"probe-1\"\n[collectors]\ncpu = false\n").unwrap();
+    let out = run(&["agent", "--once", "--format", "prometheus", "--config", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("node_cpu_seconds_total"), "cpu = false");
+    assert!(text.contains("node_load1{host=\"probe-1\"}"), "{text}");
+    assert!(text.contains("sysmon_agent_collector_errors_total{collector=\"meminfo\",host=\"probe-1\"} 0"), "{text}");
+}

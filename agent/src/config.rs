@@ -248,6 +248,36 @@ key = "/nonexistent/agent-key.pem"
     }
 
     #[test]
+    fn bad_collector_settings_stop_start_up() {
+        let text = r#"
+[aggregator]
+endpoints = ["https://agg:9801"]
+[tls]
+ca_cert = "/nonexistent/ca.pem"
+cert = "/nonexistent/agent.pem"
+key = "/nonexistent/agent-key.pem"
+[collectors]
+filesystem_mount_points_exclude = "^/(proc"
+filesystem_mount_timeout = "0s"
+"#;
+        let config: AgentConfig = sysmon_config::parse(text, []).unwrap();
+        let errors: Vec<String> = config.validate().unwrap_err().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors[3..],
+            [
+                "collectors.filesystem_mount_points_exclude: invalid regular expression \"^/(proc\": unclosed group",
+                "collectors.filesystem_mount_timeout: must be between 100ms and 1m, got 0s",
+            ]
+        );
+        let err = sysmon_config::parse::<AgentConfig>("[collectors]\nhwmon = \"no\"\n", []).unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(err.message.starts_with("invalid type: string \"no\", expected a boolean"), "{}", err.message);
+        let err = sysmon_config::parse::<AgentConfig>("[collectors]\nhwmonn = false\n", []).unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(err.message.starts_with("unknown field `hwmonn`"), "{}", err.message);
+    }
+
+    #[test]
     fn a_typo_names_its_line() {
         let err = sysmon_config::parse::<AgentConfig>("[agent]\nintreval = \"5s\"\n", []).unwrap_err();
         assert_eq!(err.line, Some(2));

@@ -95,6 +95,7 @@ fn default_mount_timeout() -> String {
 /// an empty string means no pattern. A name is reported when it matches the `_include`
 /// pattern (if set) and does not match the `_exclude` pattern (if set).
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct CollectorsSection {
     /// Where the host's root filesystem is mounted; /etc/os-release and udev's /run/udev/data
@@ -452,6 +453,21 @@ mod tests {
         assert!(
             errors[0].starts_with("collectors.filesystem_mount_timeout: must be a duration like \"5s\", got \"soon\"")
         );
+    }
+
+    #[test]
+    fn the_documented_defaults_are_the_defaults() {
+        // deploy/agent.toml shows every [collectors] key with its default: parsing its section
+        // must give exactly what an empty section gives.
+        let example: toml::Table = toml::from_str(include_str!("../../../deploy/agent.toml")).unwrap();
+        let documented = example["collectors"].as_table().unwrap().clone();
+        let defaults = toml::Table::try_from(CollectorsSection::default()).unwrap();
+        let documented_keys: Vec<&String> = documented.keys().collect();
+        let default_keys: Vec<&String> = defaults.keys().collect();
+        assert_eq!(documented_keys, default_keys, "every key documented, none unknown");
+        for (key, value) in &defaults {
+            assert_eq!(&documented[key], value, "collectors.{key}");
+        }
     }
 
     #[test]
