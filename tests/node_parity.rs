@@ -38,8 +38,6 @@ const NOT_COLLECTED: &[(&str, &str)] = &[
     ("node_power_supply_", "powersupplyclass: batteries and UPS, laptops only"),
     ("node_cpu_frequency_", "cpufreq: not collected; frequency scaling is rarely what an SRE needs"),
     ("node_cpu_scaling_", "cpufreq: not collected"),
-    ("node_cpu_core_throttles_total", "thermal throttle counters of bare-metal x86: not yet"),
-    ("node_cpu_package_throttles_total", "thermal throttle counters of bare-metal x86: not yet"),
     ("node_edac_", "edac: ECC memory errors, bare metal only: not yet"),
     ("node_bcache_", "bcache: not collected"),
     ("node_bonding_", "bonding: not collected"),

@@ -54,12 +54,15 @@ fn collect(c: &mut Criterion) {
     let mut samples = Vec::with_capacity(2048);
     set.collect(&mut samples);
     let series = samples.len();
-    c.bench_function(&format!("collect all {} collectors once, {series} series, this machine", COLLECTOR_NAMES.len()), |b| {
-        b.iter(|| {
-            samples.clear();
-            black_box(set.collect(&mut samples));
-        })
-    });
+    c.bench_function(
+        &format!("collect all {} collectors once, {series} series, this machine", COLLECTOR_NAMES.len()),
+        |b| {
+            b.iter(|| {
+                samples.clear();
+                black_box(set.collect(&mut samples));
+            })
+        },
+    );
     c.bench_function(&format!("prometheus text of one collection, {series} series"), |b| {
         b.iter(|| black_box(prometheus_text(&samples, "bench-host")))
     });

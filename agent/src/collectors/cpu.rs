@@ -1,7 +1,7 @@
 //! Per-CPU time from the `cpuN` lines of /proc/stat, as node_exporter's `cpu` collector.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 use super::{Collector, SystemPaths, malformed, parse_field, read_into};
 use crate::error::Result;
@@ -25,13 +25,17 @@ const IDLE: usize = 3;
 /// node_exporter uses the same threshold.
 const JUMP_BACK_SECONDS: f64 = 3.0;
 
-/// Emits `node_cpu_seconds_total{cpu,mode}` and `node_cpu_guest_seconds_total{cpu,mode}`.
+/// Emits `node_cpu_seconds_total{cpu,mode}` and `node_cpu_guest_seconds_total{cpu,mode}`, and on
+/// x86 machines with thermal throttle counters `node_cpu_package_throttles_total{package}` and
+/// `node_cpu_core_throttles_total{package,core}`.
 ///
 /// Like node_exporter, counters never go backwards: a value below the previous one is replaced
 /// by the previous one, unless idle jumped back by [`JUMP_BACK_SECONDS`] (a hot-plug), which
 /// resets that CPU.
 pub(crate) struct CpuCollector {
     path: PathBuf,
+    /// /sys/devices/system/cpu, for the thermal throttle counters.
+    cpu_dir: PathBuf,
     buf: String,
     /// Last emitted seconds per CPU id.
     last: HashMap<u32, [f64; FIELDS]>,
@@ -39,7 +43,12 @@ pub(crate) struct CpuCollector {
 
 impl CpuCollector {
     pub(crate) fn new(paths: &SystemPaths) -> Self {
-        Self { path: paths.proc("stat"), buf: String::new(), last: HashMap::new() }
+        Self {
+            path: paths.proc("stat"),
+            cpu_dir: paths.sys("devices/system/cpu"),
+            buf: String::new(),
+            last: HashMap::new(),
+        }
     }
 
     /// Clamps `now` against the last values of `cpu` and remembers the result.
@@ -65,6 +74,9 @@ impl Collector for CpuCollector {
     fn collect(&mut self, out: &mut Vec<Sample>) -> Result<()> {
         let mut buf = std::mem::take(&mut self.buf);
         let result = read_into(&self.path, &mut buf).and_then(|()| self.parse(&buf, out));
+        if result.is_ok() {
+            push_throttles(&self.cpu_dir, &mut buf, out);
+        }
         self.buf = buf;
         result
     }
@@ -113,6 +125,57 @@ impl CpuCollector {
             self.last.retain(|cpu, _| online.contains(cpu));
         }
         Ok(())
+    }
+}
+
+/// `node_cpu_package_throttles_total{package}` and `node_cpu_core_throttles_total{package,core}`
+/// from the x86 thermal throttle counters of /sys/devices/system/cpu/cpuN. Each package and
+/// core is read once, from its first CPU (hyper-threads share the counters). Machines without
+/// them (VMs, other architectures) report nothing.
+fn push_throttles(cpu_dir: &Path, buf: &mut String, out: &mut Vec<Sample>) {
+    let Ok(entries) = std::fs::read_dir(cpu_dir) else { return };
+    let mut cpus: Vec<u32> =
+        entries.filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_prefix("cpu")?.parse().ok()).collect();
+    cpus.sort_unstable();
+    let mut read = |path: &Path| -> Option<u64> {
+        read_into(path, buf).ok()?;
+        buf.trim().parse().ok()
+    };
+    let mut packages: BTreeMap<u64, Option<u64>> = BTreeMap::new();
+    let mut cores: BTreeMap<(u64, u64), Option<u64>> = BTreeMap::new();
+    for cpu in cpus {
+        let dir = cpu_dir.join(format!("cpu{cpu}"));
+        let throttle = dir.join("thermal_throttle");
+        if !throttle.is_dir() {
+            continue;
+        }
+        let (Some(package), Some(core)) =
+            (read(&dir.join("topology/physical_package_id")), read(&dir.join("topology/core_id")))
+        else {
+            continue;
+        };
+        if let std::collections::btree_map::Entry::Vacant(slot) = cores.entry((package, core)) {
+            slot.insert(read(&throttle.join("core_throttle_count")));
+        }
+        if let std::collections::btree_map::Entry::Vacant(slot) = packages.entry(package) {
+            slot.insert(read(&throttle.join("package_throttle_count")));
+        }
+    }
+    for (package, count) in packages {
+        if let Some(count) = count {
+            out.push(
+                Sample::new("node_cpu_package_throttles_total", count as f64).label("package", package.to_string()),
+            );
+        }
+    }
+    for ((package, core), count) in cores {
+        if let Some(count) = count {
+            out.push(
+                Sample::new("node_cpu_core_throttles_total", count as f64)
+                    .label("package", package.to_string())
+                    .label("core", core.to_string()),
+            );
+        }
     }
 }
 
@@ -165,6 +228,43 @@ procs_blocked 0
         let expected: Vec<_> = expected.iter().map(|(n, m, v)| (n.to_string(), m.to_string(), *v)).collect();
         assert_eq!(cpu_values(&samples, "1"), expected);
         assert_eq!(value(&samples, "node_cpu_seconds_total", &[("cpu", "0"), ("mode", "idle")]), Some(7742.05));
+    }
+
+    #[test]
+    fn thermal_throttles_per_package_and_core() {
+        let (_dir, paths) = fixture();
+        write(&paths.proc, "stat", STAT);
+        // Two packages; cpu0 and cpu2 are hyper-threads of one core.
+        for (cpu, package, core, core_count, package_count) in
+            [(0, 0, 0, 5, 9), (1, 0, 1, 0, 9), (2, 0, 0, 5, 9), (3, 1, 0, 2, 4)]
+        {
+            let dir = format!("devices/system/cpu/cpu{cpu}");
+            write(&paths.sys, &format!("{dir}/topology/physical_package_id"), &format!("{package}\n"));
+            write(&paths.sys, &format!("{dir}/topology/core_id"), &format!("{core}\n"));
+            write(&paths.sys, &format!("{dir}/thermal_throttle/core_throttle_count"), &format!("{core_count}\n"));
+            write(&paths.sys, &format!("{dir}/thermal_throttle/package_throttle_count"), &format!("{package_count}\n"));
+        }
+        write(&paths.sys, "devices/system/cpu/cpu4/topology/core_id", "0\n");
+        write(&paths.sys, "devices/system/cpu/cpufreq/x", "");
+        let samples = collect(&mut CpuCollector::new(&paths));
+        let throttles: Vec<String> = samples
+            .iter()
+            .filter(|s| s.name.contains("throttles"))
+            .map(|s| {
+                let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{}{{{}}} {}", s.name, labels.join(","), s.value)
+            })
+            .collect();
+        assert_eq!(
+            throttles,
+            [
+                "node_cpu_package_throttles_total{package=0} 9",
+                "node_cpu_package_throttles_total{package=1} 4",
+                "node_cpu_core_throttles_total{package=0,core=0} 5",
+                "node_cpu_core_throttles_total{package=0,core=1} 0",
+                "node_cpu_core_throttles_total{package=1,core=0} 2",
+            ]
+        );
     }
 
     #[test]
