@@ -38,7 +38,6 @@ const NOT_COLLECTED: &[(&str, &str)] = &[
     ("node_power_supply_", "powersupplyclass: batteries and UPS, laptops only"),
     ("node_cpu_frequency_", "cpufreq: not collected; frequency scaling is rarely what an SRE needs"),
     ("node_cpu_scaling_", "cpufreq: not collected"),
-    ("node_edac_", "edac: ECC memory errors, bare metal only: not yet"),
     ("node_bcache_", "bcache: not collected"),
     ("node_bonding_", "bonding: not collected"),
     ("node_btrfs_", "btrfs: per-filesystem internals, not collected"),

@@ -14,11 +14,12 @@ use sysmon_agent::{COLLECTOR_NAMES, CollectorSet, CollectorsSection, SystemPaths
 /// A section with only `name` switched on.
 fn only(name: &str) -> CollectorsSection {
     let mut section: CollectorsSection = CollectorsSection::default();
-    let switches: [(&str, &mut bool); 25] = [
+    let switches: [(&str, &mut bool); 26] = [
         ("arp", &mut section.arp),
         ("conntrack", &mut section.conntrack),
         ("cpu", &mut section.cpu),
         ("diskstats", &mut section.diskstats),
+        ("edac", &mut section.edac),
         ("entropy", &mut section.entropy),
         ("filefd", &mut section.filefd),
         ("filesystem", &mut section.filesystem),

@@ -36,11 +36,12 @@ pub(crate) const DEFAULT_VMSTAT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).
 const DEFAULT_MOUNT_TIMEOUT: &str = "5s";
 
 /// Every collector, by node_exporter's name, in the order they run.
-pub const COLLECTOR_NAMES: [&str; 25] = [
+pub const COLLECTOR_NAMES: [&str; 26] = [
     "arp",
     "conntrack",
     "cpu",
     "diskstats",
+    "edac",
     "entropy",
     "filefd",
     "filesystem",
@@ -115,6 +116,9 @@ pub struct CollectorsSection {
     /// Disk I/O (`node_disk_*`). Default true.
     #[serde(default = "enabled")]
     pub diskstats: bool,
+    /// Memory controller error counts, ECC RAM (`node_edac_*`). Default true.
+    #[serde(default = "enabled")]
+    pub edac: bool,
     /// Kernel entropy pool (`node_entropy_*`). Default true.
     #[serde(default = "enabled")]
     pub entropy: bool,
@@ -343,6 +347,7 @@ impl CollectorsSection {
             self.conntrack,
             self.cpu,
             self.diskstats,
+            self.edac,
             self.entropy,
             self.filefd,
             self.filesystem,

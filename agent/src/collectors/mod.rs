@@ -7,6 +7,7 @@ pub(crate) mod config;
 mod conntrack;
 mod cpu;
 mod diskstats;
+mod edac;
 mod entropy;
 mod filefd;
 mod filesystem;
@@ -92,6 +93,7 @@ fn build(name: &str, paths: &SystemPaths, settings: &CollectorSettings) -> Box<d
             settings.disks.clone(),
             settings.rootfs.join("run/udev/data"),
         )),
+        "edac" => Box::new(edac::EdacCollector::new(paths)),
         "entropy" => Box::new(entropy::EntropyCollector::new(paths)),
         "filefd" => Box::new(filefd::FilefdCollector::new(paths)),
         "filesystem" => Box::new(filesystem::FilesystemCollector::new(
