@@ -3,15 +3,17 @@
 //! CPU series × 6 h at a 60 s step, from samples every 10 s (the agent's default).
 //!
 //! `evaluation only` hands the evaluator samples selected beforehand (the store's copy is
-//! not timed); `with in-memory select` includes that copy (about 200 MB of samples).
+//! not timed); `with in-memory select` includes that copy (about 200 MB of samples);
+//! `from the 1 m tier` hands it the same data as 1-minute rollup buckets, which a 5 m range at
+//! a 60 s step reads instead of raw samples when the store has them.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
 use std::sync::Mutex;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use sysmon_promql::{Engine, QueryLimits, SeriesSamples, Storage};
-use sysmon_tsdb::{Labels, Matcher};
+use sysmon_promql::{Engine, QueryLimits, RollupTier, SeriesRollups, SeriesSamples, Storage};
+use sysmon_tsdb::{Labels, Matcher, RollupPoint, Tier};
 
 const HOSTS: usize = 100;
 const CPUS: usize = 8;
@@ -50,6 +52,42 @@ impl Storage for Prefetched {
     fn select(&self, _: &[Matcher], _: i64, _: i64) -> Result<Vec<SeriesSamples>, String> {
         self.series.lock().map_err(|e| e.to_string())?.take().ok_or_else(|| "selected twice".to_string())
     }
+}
+
+/// A store whose 1-minute tier answers one select, complete for every bucket.
+struct PrefetchedTier {
+    series: Mutex<Option<Vec<SeriesRollups>>>,
+}
+
+impl Storage for PrefetchedTier {
+    fn select(&self, _: &[Matcher], _: i64, _: i64) -> Result<Vec<SeriesSamples>, String> {
+        Err("the tier should answer".to_string())
+    }
+
+    fn rollup_tiers(&self) -> Vec<RollupTier> {
+        vec![RollupTier { width_ms: 60_000, complete_before_ms: i64::MAX }]
+    }
+
+    fn select_rollup(&self, _: i64, _: &[Matcher], _: i64, _: i64) -> Result<Option<Vec<SeriesRollups>>, String> {
+        Ok(Some(self.series.lock().map_err(|e| e.to_string())?.take().ok_or_else(|| "selected twice".to_string())?))
+    }
+}
+
+/// Raw samples summarised into 1-minute buckets, as the store's tier holds them.
+fn minute_tier(series: &[SeriesSamples]) -> Vec<SeriesRollups> {
+    series
+        .iter()
+        .map(|s| {
+            let mut points: Vec<RollupPoint> = Vec::new();
+            for &(t, v) in &s.samples {
+                match points.last_mut() {
+                    Some(p) if p.start_ms == t.div_euclid(60_000) * 60_000 => p.push(t, v),
+                    _ => points.push(RollupPoint::new(Tier::Minute, t, v)),
+                }
+            }
+            SeriesRollups { labels: s.labels.clone(), points }
+        })
+        .collect()
 }
 
 fn storage() -> MemStorage {
@@ -92,6 +130,23 @@ fn bench(c: &mut Criterion) {
         b.iter_batched_ref(
             || Prefetched { series: Mutex::new(Some(selected.clone())) },
             |prefetched| black_box(engine.range(prefetched, query, START_MS, END_MS, 60_000).map(|r| r.value)),
+            BatchSize::LargeInput,
+        )
+    });
+    // Window ends on whole minutes, so that the tier's buckets line up with every window.
+    let (start, end) = (START_MS.div_euclid(60_000) * 60_000 + 60_000, END_MS.div_euclid(60_000) * 60_000);
+    let tier = minute_tier(&selected);
+    let from_tier = engine.range(&PrefetchedTier { series: Mutex::new(Some(tier.clone())) }, query, start, end, 60_000);
+    let from_raw = engine.range(&storage, query, start, end, 60_000);
+    assert_eq!(
+        format!("{:?}", from_tier.expect("the tier answers").value),
+        format!("{:?}", from_raw.expect("raw samples answer").value),
+        "the tier must answer as raw samples do"
+    );
+    group.bench_function("sum by host of rate, 100 hosts x 64 series, 6h at 60s step: from the 1 m tier", |b| {
+        b.iter_batched_ref(
+            || PrefetchedTier { series: Mutex::new(Some(tier.clone())) },
+            |prefetched| black_box(engine.range(prefetched, query, start, end, 60_000).map(|r| r.value)),
             BatchSize::LargeInput,
         )
     });

@@ -146,7 +146,7 @@ pub(crate) fn eval_range_series(
 }
 
 /// Below this many windows (series × steps) one thread does all the work.
-const PARALLEL_MIN_WINDOWS: usize = 200_000;
+pub(crate) const PARALLEL_MIN_WINDOWS: usize = 200_000;
 
 /// [`eval_range_function`] for some of the input's series.
 fn eval_series(

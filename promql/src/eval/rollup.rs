@@ -19,7 +19,9 @@ use sysmon_tsdb::Labels;
 
 use crate::error::{Error, Result};
 use crate::eval::evaluator::{Evaluator, offset_ms, unwrap_parens};
-use crate::eval::range_functions::{RangeFunction, WindowEdges, eval_range_series, extrapolate, result_series};
+use crate::eval::range_functions::{
+    PARALLEL_MIN_WINDOWS, RangeFunction, WindowEdges, eval_range_series, extrapolate, result_series,
+};
 use crate::eval::selectors::{eval_matrix_selector, matchers};
 use crate::eval::stats::kahan_inc;
 use crate::eval::types::{Series, Steps};
@@ -105,22 +107,56 @@ pub(crate) fn eval_from_tier(
     };
     ev.add_samples(rollups.len().saturating_mul(n))?;
     let deadline = ev.deadline();
-    let mut out = Vec::with_capacity(rollups.len());
-    for (index, s) in rollups.into_iter().enumerate() {
-        if index % 256 == 255 {
-            deadline.check("evaluating a range function")?;
+    let threads = if rollups.len() * plan.tier_steps >= PARALLEL_MIN_WINDOWS { ev.threads() } else { 1 };
+    let window_values = |part: Vec<SeriesRollups>| -> Result<Vec<Series>> {
+        let mut out = Vec::with_capacity(part.len());
+        for (index, s) in part.into_iter().enumerate() {
+            if index % 256 == 255 {
+                deadline.check("evaluating a range function")?;
+            }
+            let mut values = vec![None; n];
+            let counter_family = matches!(func, RangeFunction::Rate | RangeFunction::Increase | RangeFunction::Delta);
+            if counter_family && at.is_none() {
+                let slide = Slide { width_ms: plan.width_ms, range_ms, first_end, step_ms };
+                counter_steps(func, &s.points, slide, &mut values[..plan.tier_steps]);
+            } else {
+                for (i, value) in values.iter_mut().take(plan.tier_steps).enumerate() {
+                    let end = first_end + step_ms * i as i64;
+                    *value = window(&s.points, plan.width_ms, end - range_ms, end)
+                        .and_then(|w| w.value(func, end, range_ms));
+                }
+            }
+            if at.is_some() {
+                let value = values[0];
+                values.fill(value);
+            }
+            out.push(Series { labels: s.labels, values });
         }
-        let mut values = vec![None; n];
-        for (i, value) in values.iter_mut().take(plan.tier_steps).enumerate() {
-            let end = first_end + step_ms * i as i64;
-            *value = window(&s.points, plan.width_ms, end - range_ms, end).and_then(|w| w.value(func, end, range_ms));
+        Ok(out)
+    };
+    let mut out = if threads <= 1 {
+        window_values(rollups)?
+    } else {
+        // Series are independent: contiguous parts on their own threads, order kept.
+        let size = rollups.len().div_ceil(threads);
+        let mut parts = Vec::with_capacity(threads);
+        let mut rest = rollups;
+        while rest.len() > size {
+            let tail = rest.split_off(size);
+            parts.push(rest);
+            rest = tail;
         }
-        if at.is_some() {
-            let value = values[0];
-            values.fill(value);
-        }
-        out.push(Series { labels: s.labels, values });
-    }
+        parts.push(rest);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = parts.into_iter().map(|part| scope.spawn(|| window_values(part))).collect();
+            let mut out = Vec::with_capacity(workers.len() * size);
+            for worker in workers {
+                let part = worker.join().map_err(|_| Error::Execution("a rollup worker panicked".into()))?;
+                out.extend(part?);
+            }
+            Ok::<_, Error>(out)
+        })?
+    };
     if plan.tier_steps < windows {
         // The later steps, where the tier is not complete yet, from raw samples.
         let raw_steps = Steps { start_ms: steps.time(plan.tier_steps), ..steps };
@@ -177,6 +213,71 @@ fn merge_later_steps(mut out: Vec<Series>, later: Vec<Series>, first: usize, ste
     out
 }
 
+/// Where the windows of a range query lie: the `i`th ends at `first_end + i * step_ms` and is
+/// `range_ms` long, over buckets `width_ms` wide.
+#[derive(Debug, Clone, Copy)]
+struct Slide {
+    width_ms: i64,
+    range_ms: i64,
+    first_end: i64,
+    step_ms: i64,
+}
+
+/// `rate`, `increase` or `delta` of one series at every step (`values.len()` of them): the
+/// window slides over the buckets by two pointers and takes its sample count and resets from
+/// prefix sums, so a step costs the same whatever the range. A counter window with a reset
+/// takes the general path, which adds each reset's value in time order.
+fn counter_steps(func: RangeFunction, points: &[RollupPoint], slide: Slide, values: &mut [Option<f64>]) {
+    let is_counter = func != RangeFunction::Delta;
+    // counts[j], resets[j]: over buckets ..j; resets include the boundary before each bucket.
+    let mut counts = Vec::with_capacity(points.len() + 1);
+    let mut resets = Vec::with_capacity(points.len() + 1);
+    counts.push(0u64);
+    resets.push(0u64);
+    for (j, p) in points.iter().enumerate() {
+        let boundary = j > 0 && p.first_v < points[j - 1].last_v;
+        counts.push(counts[j] + p.count);
+        resets.push(resets[j] + p.resets + u64::from(boundary));
+    }
+    let (mut lo, mut hi) = (0, 0);
+    for (i, value) in values.iter_mut().enumerate() {
+        let end = slide.first_end + slide.step_ms * i as i64;
+        let start = end - slide.range_ms;
+        while lo < points.len() && points[lo].start_ms < start {
+            lo += 1;
+        }
+        hi = hi.max(lo);
+        while hi < points.len() && points[hi].start_ms <= end - slide.width_ms {
+            hi += 1;
+        }
+        let edge = points.get(hi).filter(|p| p.start_ms == end && p.first_ts == end);
+        let edge_count = u64::from(edge.is_some());
+        if counts[hi] - counts[lo] + edge_count < 2 {
+            *value = None;
+            continue;
+        }
+        if is_counter {
+            // The boundary before bucket `lo` lies outside the window; the one before the edge
+            // sample inside it.
+            let outside = u64::from(lo > 0 && lo < hi && points[lo].first_v < points[lo - 1].last_v);
+            let at_edge = u64::from(edge.is_some_and(|e| hi > lo && e.first_v < points[hi - 1].last_v));
+            if resets[hi] - resets[lo] - outside + at_edge > 0 {
+                *value = window(points, slide.width_ms, start, end).and_then(|w| w.value(func, end, slide.range_ms));
+                continue;
+            }
+        }
+        // Two samples or more: at least one in a bucket, so `lo < hi`.
+        let (first_t, first_v) = (points[lo].first_ts, points[lo].first_v);
+        let (last_t, last_v) = match edge {
+            Some(e) => (e.first_ts, e.first_v),
+            None => (points[hi - 1].last_ts, points[hi - 1].last_v),
+        };
+        let count = usize::try_from(counts[hi] - counts[lo] + edge_count).unwrap_or(usize::MAX);
+        let edges = WindowEdges { first_t, first_v, last_t, count, change: last_v - first_v };
+        *value = Some(extrapolate(&edges, start, end, is_counter, func == RangeFunction::Rate));
+    }
+}
+
 /// What a window's samples add up to, composed from its buckets.
 #[derive(Debug, Clone, Copy)]
 struct Summary {
@@ -210,60 +311,66 @@ struct Window<'a> {
 }
 
 impl Window<'_> {
-    /// The window's segments in time order: its buckets, then the edge sample as a bucket
-    /// of one.
-    fn segments(&self) -> impl Iterator<Item = RollupPoint> + '_ {
-        self.buckets.iter().copied().chain(self.edge.map(|(t, v)| RollupPoint {
-            start_ms: t,
-            count: 1,
-            sum: v,
-            min: v,
-            max: v,
-            first_ts: t,
-            first_v: v,
-            last_ts: t,
-            last_v: v,
-            prev_last_ts: t,
-            prev_last_v: v,
-            counter_correction: 0.0,
-            resets: 0,
-            changes: 0,
-        }))
+    /// Calls `f` with the window's segments in time order: its buckets (by reference: a
+    /// bucket is 120 bytes and a query visits millions), then the edge sample as a bucket of one.
+    fn for_each_segment(&self, mut f: impl FnMut(&RollupPoint)) {
+        self.buckets.iter().for_each(&mut f);
+        if let Some((t, v)) = self.edge {
+            f(&RollupPoint {
+                start_ms: t,
+                count: 1,
+                sum: v,
+                min: v,
+                max: v,
+                first_ts: t,
+                first_v: v,
+                last_ts: t,
+                last_v: v,
+                prev_last_ts: t,
+                prev_last_v: v,
+                counter_correction: 0.0,
+                resets: 0,
+                changes: 0,
+            });
+        }
     }
 
     fn summary(&self) -> Summary {
-        let mut segments = self.segments();
-        let first = segments.next().expect("a window holds a bucket or its edge sample");
-        let mut s = Summary {
-            count: first.count,
-            sum: 0.0,
-            sum_c: 0.0,
-            min: first.min,
-            max: first.max,
-            first_t: first.first_ts,
-            first_v: first.first_v,
-            last_t: first.last_ts,
-            last_v: first.last_v,
-            resets: first.resets,
-            changes: first.changes,
-        };
-        (s.sum, s.sum_c) = kahan_inc(first.sum, 0.0, 0.0);
-        for p in segments {
-            // The boundary between two buckets is a pair of consecutive samples too.
-            s.resets += u64::from(p.first_v < s.last_v) + p.resets;
-            s.changes += u64::from(p.first_v != s.last_v && !(p.first_v.is_nan() && s.last_v.is_nan())) + p.changes;
-            s.count += p.count;
-            (s.sum, s.sum_c) = kahan_inc(p.sum, s.sum, s.sum_c);
-            if p.min < s.min || s.min.is_nan() {
-                s.min = p.min;
+        let mut summary: Option<Summary> = None;
+        self.for_each_segment(|p| match &mut summary {
+            None => {
+                let (sum, sum_c) = kahan_inc(p.sum, 0.0, 0.0);
+                summary = Some(Summary {
+                    count: p.count,
+                    sum,
+                    sum_c,
+                    min: p.min,
+                    max: p.max,
+                    first_t: p.first_ts,
+                    first_v: p.first_v,
+                    last_t: p.last_ts,
+                    last_v: p.last_v,
+                    resets: p.resets,
+                    changes: p.changes,
+                });
             }
-            if p.max > s.max || s.max.is_nan() {
-                s.max = p.max;
+            Some(s) => {
+                // The boundary between two buckets is a pair of consecutive samples too.
+                s.resets += u64::from(p.first_v < s.last_v) + p.resets;
+                s.changes += u64::from(p.first_v != s.last_v && !(p.first_v.is_nan() && s.last_v.is_nan())) + p.changes;
+                s.count += p.count;
+                (s.sum, s.sum_c) = kahan_inc(p.sum, s.sum, s.sum_c);
+                if p.min < s.min || s.min.is_nan() {
+                    s.min = p.min;
+                }
+                if p.max > s.max || s.max.is_nan() {
+                    s.max = p.max;
+                }
+                s.last_t = p.last_ts;
+                s.last_v = p.last_v;
             }
-            s.last_t = p.last_ts;
-            s.last_v = p.last_v;
-        }
-        s
+        });
+        summary.expect("a window holds a bucket or its edge sample")
     }
 
     /// The counter change over the window: last minus first value plus the value before
@@ -274,7 +381,7 @@ impl Window<'_> {
             return change;
         }
         let mut previous: Option<f64> = None;
-        for p in self.segments() {
+        self.for_each_segment(|p| {
             if let Some(last) = previous
                 && p.first_v < last
             {
@@ -284,7 +391,7 @@ impl Window<'_> {
                 change += p.counter_correction;
             }
             previous = Some(p.last_v);
-        }
+        });
         change
     }
 
@@ -328,9 +435,7 @@ impl Window<'_> {
     /// The mean as the sum of each bucket's sum divided by the count.
     fn mean_by_buckets(&self, count: f64) -> f64 {
         let (mut mean, mut c) = (0.0, 0.0);
-        for p in self.segments() {
-            (mean, c) = kahan_inc(p.sum / count, mean, c);
-        }
+        self.for_each_segment(|p| (mean, c) = kahan_inc(p.sum / count, mean, c));
         mean + c
     }
 }
