@@ -9,8 +9,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use sysmon_benches::NodeLikeHost;
-use sysmon_proto::ingest_client::IngestClient;
 use sysmon_proto::v1::{self, agent_message, aggregator_message};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -19,10 +19,10 @@ use tonic::Streaming;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::args::Settings;
-use crate::dataset::Dataset;
 use crate::failure::StreamError;
 use crate::report;
 use crate::stats::Stats;
+use crate::wire::{EncodedBatch, IngestCodec, Outgoing, STREAM_PATH};
 
 /// How long connecting, and each answer to the Hello, may take (as in the real agent).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,16 +36,16 @@ pub(crate) struct Shared {
     pub(crate) settings: Settings,
     pub(crate) ca: Certificate,
     pub(crate) stats: Arc<Stats>,
-    /// With `--dataset`: its samples; agent `index` sends those of host `index`.
-    pub(crate) dataset: Option<Arc<Dataset>>,
+    /// With `--dataset`: its batches, encoded; agent `index` sends those of host `index`.
+    pub(crate) dataset: Option<Vec<Arc<[EncodedBatch]>>>,
     /// Cancelled when streaming ends: agents stop sending and drain their acks.
     pub(crate) stop: CancellationToken,
 }
 
-/// A batch sent and not yet acked; kept whole so that a new stream can resend it.
+/// A batch sent and not yet acked; kept (encoded) so that a new stream can resend it.
 struct InFlight {
     seq: u64,
-    batch: v1::Batch,
+    body: Bytes,
     samples: usize,
     sent_at: Instant,
 }
@@ -69,13 +69,13 @@ pub(crate) struct Agent {
 enum Batches {
     /// A simulated host, collecting on the fly.
     Synthetic(NodeLikeHost),
-    /// Host `host` of the dataset; `next` is the index of the next batch to send.
-    Dataset { dataset: Arc<Dataset>, host: usize, next: usize },
+    /// A dataset host's batches; `next` is the index of the next one to send.
+    Dataset { batches: Arc<[EncodedBatch]>, next: usize },
 }
 
 /// What an agent sends next.
 enum Next {
-    Batch(v1::Batch),
+    Batch(EncodedBatch),
     /// Nothing before this instant: the simulated host has reached the wall clock.
     NotBefore(Instant),
     /// The dataset host has no more batches.
@@ -93,7 +93,7 @@ impl Agent {
     pub(crate) fn new(index: usize, id: String, identity: Identity, shared: Arc<Shared>) -> Self {
         let settings = &shared.settings;
         let batches = match &shared.dataset {
-            Some(dataset) => Batches::Dataset { dataset: dataset.clone(), host: index, next: 0 },
+            Some(dataset) => Batches::Dataset { batches: dataset[index].clone(), next: 0 },
             None => {
                 let step = settings.step_ms;
                 // Spread the agents' collection times over the step, as a real fleet's are.
@@ -171,15 +171,18 @@ impl Agent {
     /// batches in flight are acked.
     async fn stream(&mut self) -> Result<Finished, StreamError> {
         let channel = self.connect().await?;
-        let mut client = IngestClient::new(channel)
+        let mut client = tonic::client::Grpc::new(channel)
             .max_decoding_message_size(sysmon_proto::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(sysmon_proto::MAX_MESSAGE_BYTES);
+        client.ready().await.map_err(|e| StreamError::Status(tonic::Status::unavailable(e.to_string())))?;
         // Room for the Hello and every batch in flight, so sending never waits here: the
         // window, not this channel, bounds what is outstanding.
         let (tx, rx) = mpsc::channel(self.shared.settings.window + 2);
         let hello = v1::AgentMessage { kind: Some(agent_message::Kind::Hello(self.hello())) };
-        let _ = tx.try_send(hello);
-        let response = tokio::time::timeout(CONNECT_TIMEOUT, client.stream(ReceiverStream::new(rx)))
+        let _ = tx.try_send(Outgoing::Message(Box::new(hello)));
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(STREAM_PATH);
+        let request = tonic::Request::new(ReceiverStream::new(rx));
+        let response = tokio::time::timeout(CONNECT_TIMEOUT, client.streaming(request, path, IngestCodec))
             .await
             .map_err(|_| StreamError::Timeout("the aggregator's answer to Hello"))?
             .map_err(StreamError::Status)?;
@@ -198,7 +201,7 @@ impl Agent {
         // Resend what the previous stream left unacked, in order.
         for queued in &mut self.in_flight {
             queued.sent_at = Instant::now();
-            let message = v1::AgentMessage { kind: Some(agent_message::Kind::Batch(queued.batch.clone())) };
+            let message = Outgoing::Batch { seq: queued.seq, body: queued.body.clone() };
             if tx.try_send(message).is_err() {
                 return Err(protocol("stream closed", "the stream closed while resending".into()));
             }
@@ -278,22 +281,23 @@ impl Agent {
                     }
                     return Next::NotBefore(Instant::now() + Duration::from_millis(ahead_ms as u64));
                 }
-                Next::Batch(host.next_batch(collections))
+                let mut batch = host.next_batch(collections);
+                batch.seq = 0;
+                Next::Batch(EncodedBatch::new(&batch))
             }
-            Batches::Dataset { dataset, host, next } => {
-                let host = &dataset.hosts()[*host];
-                if *next >= host.batches(collections) {
-                    return Next::Done;
+            Batches::Dataset { batches, next } => match batches.get(*next) {
+                Some(batch) => {
+                    *next += 1;
+                    Next::Batch(batch.clone())
                 }
-                *next += 1;
-                Next::Batch(host.batch(*next - 1, collections))
-            }
+                None => Next::Done,
+            },
         }
     }
 
     async fn exchange(
         &mut self,
-        tx: &mpsc::Sender<v1::AgentMessage>,
+        tx: &mpsc::Sender<Outgoing>,
         inbound: &mut Streaming<v1::AggregatorMessage>,
     ) -> Result<Finished, StreamError> {
         let window = self.shared.settings.window;
@@ -306,7 +310,7 @@ impl Agent {
             let mut wake = None;
             if drain_deadline.is_none() {
                 while self.in_flight.len() < window {
-                    let mut batch = match self.next_batch() {
+                    let batch = match self.next_batch() {
                         Next::Batch(batch) => batch,
                         Next::NotBefore(at) => {
                             wake = Some(at);
@@ -317,10 +321,13 @@ impl Agent {
                     };
                     let seq = self.next_seq;
                     self.next_seq += 1;
-                    batch.seq = seq;
-                    let samples = batch.samples.as_ref().map_or(0, |s| s.values.len());
-                    let message = v1::AgentMessage { kind: Some(agent_message::Kind::Batch(batch.clone())) };
-                    self.in_flight.push_back(InFlight { seq, batch, samples, sent_at: Instant::now() });
+                    let message = Outgoing::Batch { seq, body: batch.body.clone() };
+                    self.in_flight.push_back(InFlight {
+                        seq,
+                        body: batch.body,
+                        samples: batch.samples,
+                        sent_at: Instant::now(),
+                    });
                     self.shared.stats.sent();
                     if tx.try_send(message).is_err() {
                         return Err(protocol("stream closed", "the request stream closed while sending".into()));
