@@ -40,6 +40,7 @@ fn batch(seq: u64, labels: &[(&str, &str)], samples: &[(i64, f64)]) -> v1::Batch
             timestamps_ms: samples.iter().map(|s| s.0).collect(),
             values: samples.iter().map(|s| s.1).collect(),
         }),
+        events: Vec::new(),
     }
 }
 

@@ -69,7 +69,7 @@ impl Producer {
                 samples.values.push(value(s, ts));
             }
         }
-        v1::Batch { seq, strings, series, samples: Some(samples) }
+        v1::Batch { seq, strings, series, samples: Some(samples), events: Vec::new() }
     }
 
     /// Streams until stopped and every batch sent is acknowledged; reconnects after every crash.

@@ -26,6 +26,8 @@ pub(crate) struct IngestMetrics {
     pub(crate) remote_write_requests: Counter,
     /// remote_write series refused for breaking a rule or limit.
     pub(crate) remote_write_refused_series: Counter,
+    /// Events agents reported (`sysmon_agent_events_total{kind}`).
+    pub(crate) agent_events: crate::ingest::AgentEvents,
 }
 
 impl IngestMetrics {
@@ -60,5 +62,6 @@ impl IngestMetrics {
             "remote_write series refused for breaking a rule or limit",
             self.remote_write_refused_series.clone(),
         );
+        self.agent_events.register(registry);
     }
 }

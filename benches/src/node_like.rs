@@ -116,7 +116,13 @@ impl NodeLikeHost {
                 samples.values.push(*value);
             }
         }
-        v1::Batch { seq: 0, strings: self.strings.clone(), series: self.series.clone(), samples: Some(samples) }
+        v1::Batch {
+            seq: 0,
+            strings: self.strings.clone(),
+            series: self.series.clone(),
+            samples: Some(samples),
+            events: Vec::new(),
+        }
     }
 }
 

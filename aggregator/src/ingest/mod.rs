@@ -2,12 +2,14 @@
 //! validation (DESIGN.md, data path step 3).
 
 mod decode;
+mod events;
 mod remote_write;
 mod series_cache;
 mod service;
 mod tls;
 
 pub(crate) use decode::is_label_name;
+pub(crate) use events::AgentEvents;
 pub(crate) use remote_write::{MAX_REMOTE_WRITE_BODY_BYTES, decode_remote_write};
 pub(crate) use service::IngestService;
 pub(crate) use tls::accept_loop;

@@ -19,6 +19,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use super::decode::decode_batch;
+use super::events::check_events;
 use super::series_cache::SeriesCache;
 use super::tls::PeerIdentity;
 use crate::config::Limits;
@@ -49,6 +50,8 @@ enum Pending {
     Commit {
         seq: u64,
         reply: oneshot::Receiver<sysmon_tsdb::Result<CommitOutcome>>,
+        /// Reported once the batch is durable.
+        events: Vec<v1::Event>,
     },
     Rejected {
         seq: u64,
@@ -140,7 +143,7 @@ impl IngestService {
                     return;
                 }
             };
-            let batch = match message.kind {
+            let mut batch = match message.kind {
                 Some(agent_message::Kind::Batch(batch)) => batch,
                 Some(agent_message::Kind::Hello(_)) | None => {
                     let _ =
@@ -149,13 +152,17 @@ impl IngestService {
                 }
             };
             let seq = batch.seq;
-            let item = match decode_batch(batch, &agent_id, &self.region, &self.limits, now_ms(), &mut series) {
+            let events = std::mem::take(&mut batch.events);
+            let decoded = check_events(seq, &events)
+                .map_err(Error::InvalidBatch)
+                .and_then(|()| decode_batch(batch, &agent_id, &self.region, &self.limits, now_ms(), &mut series));
+            let item = match decoded {
                 Ok(accepted) => {
                     if self.store.wait_for_room(accepted.samples.len()).await {
                         self.metrics.backpressure_waits.inc();
                         debug!(seq, "held back until the storage engine had room");
                     }
-                    Pending::Commit { seq, reply: self.store.commit_batch(accepted) }
+                    Pending::Commit { seq, reply: self.store.commit_batch(accepted), events }
                 }
                 Err(err) => {
                     self.metrics.rejected_batches.inc();
@@ -187,9 +194,10 @@ async fn send_acks(
                 let _ = outbound.send(Err(status)).await;
                 return;
             }
-            Pending::Commit { seq, reply } => match reply.await {
+            Pending::Commit { seq, reply, events } => match reply.await {
                 Ok(Ok(CommitOutcome::Stored { appended, out_of_order, duplicates })) => {
                     metrics.stored_samples.inc_by(appended as u64);
+                    metrics.agent_events.record(&agent_id, seq, &events);
                     store.touch(&agent_id);
                     if out_of_order > 0 {
                         metrics.out_of_order_samples.inc_by(out_of_order as u64);
