@@ -8,6 +8,7 @@ use serde::Deserialize;
 use sysmon_config::ConfigError;
 
 use crate::collectors::{CollectorSettings, CollectorsSection, SystemPaths};
+pub use crate::spool_config::{SpoolSection, SpoolSettings};
 
 /// `agent.toml` as written. Every key is documented in `deploy/agent.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -23,6 +24,9 @@ pub struct AgentConfig {
     /// `[collectors]`: which collectors run and what they report.
     #[serde(default)]
     pub collectors: CollectorsSection,
+    /// `[spool]`: the disk spool of batches not yet acknowledged.
+    #[serde(default)]
+    pub spool: SpoolSection,
 }
 
 /// `[agent]`.
@@ -36,10 +40,10 @@ pub struct AgentSection {
     /// Time between collections, 1s to 1h. Default "10s".
     #[serde(default = "default_interval")]
     pub interval: String,
-    /// Most batches kept while the aggregator is away; beyond it the oldest is dropped and
-    /// counted. Default 8640 (24 hours at 10 s).
-    #[serde(default = "default_max_pending_batches")]
-    pub max_pending_batches: usize,
+    /// Removed: the disk spool is bounded in bytes by `spool.max_bytes`. Still parsed, so
+    /// that a config that sets it gets an error naming its replacement.
+    #[serde(default)]
+    pub max_pending_batches: Option<usize>,
     /// Where procfs is mounted. Default "/proc".
     #[serde(default = "default_procfs")]
     pub procfs: PathBuf,
@@ -57,6 +61,10 @@ pub struct AggregatorSection {
     /// The name the aggregator's certificate must carry. Default: each endpoint's host.
     #[serde(default)]
     pub server_name: Option<String>,
+    /// While connected to an endpoint other than the first, how often to try the more
+    /// preferred ones; the agent moves back as soon as one answers. Default "1m".
+    #[serde(default = "default_failback_interval")]
+    pub failback_interval: String,
 }
 
 /// `[tls]`.
@@ -74,8 +82,8 @@ pub struct TlsSection {
 fn default_interval() -> String {
     "10s".into()
 }
-const fn default_max_pending_batches() -> usize {
-    8640
+fn default_failback_interval() -> String {
+    "1m".into()
 }
 fn default_procfs() -> PathBuf {
     PathBuf::from("/proc")
@@ -89,7 +97,7 @@ impl Default for AgentSection {
         Self {
             id: None,
             interval: default_interval(),
-            max_pending_batches: default_max_pending_batches(),
+            max_pending_batches: None,
             procfs: default_procfs(),
             sysfs: default_sysfs(),
         }
@@ -103,14 +111,16 @@ pub struct AgentSettings {
     pub id: String,
     /// Time between collections.
     pub interval: Duration,
-    /// See [`AgentSection::max_pending_batches`].
-    pub max_pending_batches: usize,
+    /// The disk spool.
+    pub spool: SpoolSettings,
     /// procfs and sysfs roots.
     pub paths: SystemPaths,
     /// Aggregator endpoints, preferred first.
     pub endpoints: Vec<String>,
     /// See [`AggregatorSection::server_name`].
     pub server_name: Option<String>,
+    /// See [`AggregatorSection::failback_interval`].
+    pub failback_interval: Duration,
     /// The fleet CA certificate.
     pub ca_cert: PathBuf,
     /// This agent's certificate.
@@ -163,9 +173,27 @@ impl AgentConfig {
                 None
             }
         };
-        if self.agent.max_pending_batches == 0 {
-            errors.push(ConfigError::key("agent.max_pending_batches", "must be at least 1"));
+        if self.agent.max_pending_batches.is_some() {
+            errors.push(ConfigError::key(
+                "agent.max_pending_batches",
+                "was removed: batches now wait in the disk spool, bounded by spool.max_bytes (default \"256MiB\"); delete this key",
+            ));
         }
+        let failback_interval = match humantime::parse_duration(&self.aggregator.failback_interval) {
+            Ok(d) if d >= Duration::from_secs(1) => Some(d),
+            Ok(_) => {
+                errors.push(ConfigError::key("aggregator.failback_interval", "must be at least 1s"));
+                None
+            }
+            Err(e) => {
+                errors.push(ConfigError::key(
+                    "aggregator.failback_interval",
+                    format!("must be a duration like \"1m\", got {:?} ({e})", self.aggregator.failback_interval),
+                ));
+                None
+            }
+        };
+        let spool = self.spool.validate(&mut errors);
         if self.aggregator.endpoints.is_empty() {
             errors.push(ConfigError::key("aggregator.endpoints", "must list at least one endpoint"));
         }
@@ -182,14 +210,15 @@ impl AgentConfig {
             }
         }
         let collectors = self.collectors.validate().map_err(|e| errors.extend(e)).ok();
-        match (interval, collectors) {
-            (Some(interval), Some(collectors)) if errors.is_empty() => Ok(AgentSettings {
+        match (interval, collectors, failback_interval, spool) {
+            (Some(interval), Some(collectors), Some(failback_interval), Some(spool)) if errors.is_empty() => Ok(AgentSettings {
                 id,
                 interval,
-                max_pending_batches: self.agent.max_pending_batches,
+                spool,
                 paths: SystemPaths { proc: self.agent.procfs, sys: self.agent.sysfs },
                 endpoints: self.aggregator.endpoints,
                 server_name: self.aggregator.server_name.filter(|s| !s.is_empty()),
+                failback_interval,
                 ca_cert: self.tls.ca_cert,
                 cert: self.tls.cert,
                 key: self.tls.key,
@@ -275,6 +304,33 @@ filesystem_mount_timeout = "0s"
         let err = sysmon_config::parse::<AgentConfig>("[collectors]\nhwmonn = false\n", []).unwrap_err();
         assert_eq!(err.line, Some(2));
         assert!(err.message.starts_with("unknown field `hwmonn`"), "{}", err.message);
+    }
+
+    #[test]
+    fn removed_and_new_keys_name_themselves() {
+        let text = r#"
+[agent]
+max_pending_batches = 100
+[aggregator]
+endpoints = ["https://agg:9801"]
+failback_interval = "soon"
+[tls]
+ca_cert = "/nonexistent/ca.pem"
+cert = "/nonexistent/agent.pem"
+key = "/nonexistent/agent-key.pem"
+[spool]
+when_full = "wait"
+"#;
+        let config: AgentConfig = sysmon_config::parse(text, []).unwrap();
+        let errors: Vec<String> = config.validate().unwrap_err().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors[..3],
+            [
+                "agent.max_pending_batches: was removed: batches now wait in the disk spool, bounded by spool.max_bytes (default \"256MiB\"); delete this key",
+                "aggregator.failback_interval: must be a duration like \"1m\", got \"soon\" (expected number at 0)",
+                "spool.when_full: must be \"drop_oldest\" or \"block\", got \"wait\"",
+            ]
+        );
     }
 
     #[test]

@@ -36,6 +36,15 @@ pub enum Error {
         /// The collector's name.
         collector: &'static str,
     },
+    /// The disk spool could not be opened (locked by another agent, unreadable, not writable).
+    #[error("cannot open the spool in {} (spool.dir)", dir.display())]
+    OpenSpool {
+        /// `spool.dir`.
+        dir: PathBuf,
+        /// The cause.
+        #[source]
+        source: sysmon_spool::Error,
+    },
     /// Connecting to an aggregator failed.
     #[error("cannot connect to {endpoint}: {reason}")]
     Connect {

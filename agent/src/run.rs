@@ -9,14 +9,28 @@ use tracing::{debug, info, warn};
 use crate::batch::encode_collection;
 use crate::collectors::CollectorSet;
 use crate::config::AgentSettings;
+use crate::endpoints::StaticEndpoints;
+use crate::error::{Error, Result};
 use crate::inventory::read_inventory;
 use crate::outbox::Outbox;
-use crate::shipper::{HelloInfo, ship};
+use crate::self_metrics::AgentMetrics;
+use crate::shipper::{HelloInfo, Shipper};
 
 /// Runs the agent until `cancel`: collection on its interval, and the shipper.
-pub async fn run_agent(settings: AgentSettings, cancel: CancellationToken) {
+///
+/// # Errors
+/// The spool cannot be opened ([`Error::OpenSpool`]); once running, the agent retries
+/// everything else on its own.
+pub async fn run_agent(settings: AgentSettings, cancel: CancellationToken) -> Result<()> {
     let settings = Arc::new(settings);
-    let outbox = Arc::new(Outbox::new(settings.max_pending_batches));
+    let metrics = Arc::new(AgentMetrics::default());
+    let outbox = {
+        let (spool, metrics) = (settings.spool.clone(), metrics.clone());
+        tokio::task::spawn_blocking(move || Outbox::open(&spool, metrics))
+            .await
+            .map_err(|e| Error::Protocol(format!("opening the spool panicked: {e}")))??
+    };
+    let outbox = Arc::new(outbox);
     let paths = settings.paths.clone();
     let inventory = tokio::task::spawn_blocking(move || read_inventory(&paths)).await.unwrap_or_default();
     let hello = HelloInfo {
@@ -24,14 +38,23 @@ pub async fn run_agent(settings: AgentSettings, cancel: CancellationToken) {
         inventory: inventory.into(),
         interval_ms: settings.interval.as_millis() as u64,
     };
-    info!(agent_id = %settings.id, interval_ms = hello.interval_ms, endpoints = ?settings.endpoints, "agent started");
-    let shipper = tokio::spawn(ship(settings.clone(), hello, outbox.clone(), cancel.clone()));
-    collect_loop(&settings, &outbox, &cancel).await;
+    info!(agent_id = %settings.id, interval_ms = hello.interval_ms, endpoints = ?settings.endpoints, spool = %settings.spool.dir.display(), "agent started");
+    let shipper = Shipper {
+        settings: settings.clone(),
+        hello,
+        outbox: outbox.clone(),
+        metrics: metrics.clone(),
+        endpoints: Arc::new(StaticEndpoints(settings.endpoints.clone())),
+    };
+    let shipper = tokio::spawn(shipper.run(cancel.clone()));
+    collect_loop(&settings, &outbox, &metrics, &cancel).await;
     let _ = shipper.await;
+    outbox.flush().await;
     info!("agent stopped");
+    Ok(())
 }
 
-async fn collect_loop(settings: &AgentSettings, outbox: &Outbox, cancel: &CancellationToken) {
+async fn collect_loop(settings: &AgentSettings, outbox: &Outbox, metrics: &AgentMetrics, cancel: &CancellationToken) {
     let mut collectors = CollectorSet::new(&settings.paths, &settings.collectors);
     let mut ticker = tokio::time::interval_at(next_boundary(settings.interval), settings.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -56,8 +79,12 @@ async fn collect_loop(settings: &AgentSettings, outbox: &Outbox, cancel: &Cancel
             continue;
         };
         collectors = returned;
+        let mut samples = samples;
+        metrics.append_samples(&mut samples);
         debug!(samples = samples.len(), failures, timestamp_ms, "collected");
-        outbox.push(encode_collection(&settings.id, timestamp_ms, &samples), timestamp_ms);
+        if !outbox.push(encode_collection(&settings.id, timestamp_ms, &samples), timestamp_ms, cancel).await {
+            return;
+        }
     }
 }
 
@@ -70,6 +97,6 @@ fn next_boundary(interval: Duration) -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_millis(wait)
 }
 
-fn unix_ms() -> i64 {
+pub(crate) fn unix_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }

@@ -1,30 +1,35 @@
 //! The shipper: one long-lived mutual-TLS gRPC stream to an aggregator. It says Hello,
-//! learns the aggregator's durable seq, sends queued batches in order (a bounded window in
-//! flight), and removes them from the outbox as acks arrive. On any failure it reconnects
-//! with jittered exponential backoff, trying the configured endpoints in order.
+//! learns the aggregator's durable seq, sends spooled batches in order (a bounded window in
+//! flight), and acks them in the outbox as the aggregator's acks arrive. Which endpoint it
+//! connects to, and when it retries, fails over or moves back, is [`crate::failover`]'s policy.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sysmon_proto::ingest_client::IngestClient;
 use sysmon_proto::v1::{self, agent_message, aggregator_message};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tracing::{debug, error, info, warn};
 
 use crate::config::AgentSettings;
+use crate::endpoints::EndpointSource;
 use crate::error::{Error, Result};
+use crate::failover::Failover;
 use crate::outbox::Outbox;
+use crate::self_metrics::AgentMetrics;
 use crate::tls_probe::certificate_refusal;
 
 /// Batches sent but not yet acked, at most.
 const WINDOW: u64 = 32;
 /// How long connecting, and waiting for the aggregator's first answer, may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const BACKOFF_MIN: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long a move back to a preferred endpoint waits for the batches in flight to be acked.
+const SWITCH_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the shipper needs to say Hello.
 pub(crate) struct HelloInfo {
@@ -33,61 +38,264 @@ pub(crate) struct HelloInfo {
     pub(crate) interval_ms: u64,
 }
 
-/// Ships the outbox until `cancel`.
-pub(crate) async fn ship(
-    settings: Arc<AgentSettings>,
-    hello: HelloInfo,
-    outbox: Arc<Outbox>,
-    cancel: CancellationToken,
-) {
-    let mut failures: u32 = 0;
-    let mut endpoint_index = 0;
-    loop {
-        let endpoint = &settings.endpoints[endpoint_index % settings.endpoints.len()];
-        let result = tokio::select! {
-            _ = cancel.cancelled() => return,
-            result = run_stream(&settings, endpoint, &hello, &outbox, &cancel) => result,
-        };
-        match result {
-            Ok(()) => return, // cancelled
-            Err(StreamEnd { welcomed, error }) => {
-                if welcomed {
-                    failures = 0;
-                } else {
-                    endpoint_index += 1;
-                }
-                failures += 1;
-                let delay = backoff(failures);
-                let mut explanation = explain(&error);
-                if !welcomed && !explanation.permanent {
-                    // A refused client certificate often shows up only as a closed connection.
-                    let refusal = tokio::select! {
-                        _ = cancel.cancelled() => return,
-                        refusal = certificate_refusal(&settings, endpoint) => refusal,
+/// Everything a stream needs.
+pub(crate) struct Shipper {
+    pub(crate) settings: Arc<AgentSettings>,
+    pub(crate) hello: HelloInfo,
+    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) metrics: Arc<AgentMetrics>,
+    pub(crate) endpoints: Arc<dyn EndpointSource>,
+}
+
+/// How a stream ended.
+enum StreamEnd {
+    Cancelled,
+    /// A more preferred endpoint answered; move there on this connection.
+    Failback {
+        index: usize,
+        endpoint: String,
+        channel: Channel,
+    },
+    Failed {
+        /// Whether the aggregator had answered the Hello (a working link that later broke).
+        welcomed: bool,
+        error: Error,
+    },
+}
+
+impl Shipper {
+    /// Ships the outbox until `cancel`.
+    pub(crate) async fn run(self, cancel: CancellationToken) {
+        let mut failover = Failover::new(self.endpoints.clone());
+        let mut ready: Option<(usize, String, Channel)> = None;
+        let mut streams = 0u64;
+        loop {
+            let (index, endpoint, channel) = match ready.take() {
+                Some(ready) => ready,
+                None => {
+                    let attempt = match failover.next_attempt() {
+                        Ok(attempt) => attempt,
+                        Err(wait) => {
+                            warn!(retry_in_ms = wait.as_millis() as u64, "no aggregator endpoint known");
+                            if sleep_or_cancel(wait, &cancel).await {
+                                return;
+                            }
+                            continue;
+                        }
                     };
-                    if let Some(alert) = refusal {
-                        explanation = explain(&Error::Protocol(format!("{}; {alert}", explanation.text)));
+                    if sleep_or_cancel(attempt.delay, &cancel).await {
+                        return;
+                    }
+                    let connected = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        connected = connect(&self.settings, &attempt.endpoint) => connected,
+                    };
+                    match connected {
+                        Ok(channel) => (attempt.index, attempt.endpoint, channel),
+                        Err(error) => {
+                            failover.attempt_failed();
+                            self.report_failure(&attempt.endpoint, false, error, &cancel).await;
+                            continue;
+                        }
                     }
                 }
-                if explanation.permanent {
-                    error!(%endpoint, reason = %explanation.text, retry_in_ms = delay.as_millis() as u64, "aggregator refused this agent");
-                } else {
-                    warn!(%endpoint, reason = %explanation.text, retry_in_ms = delay.as_millis() as u64, "connection to aggregator lost; retrying");
+            };
+            streams += 1;
+            match self.run_stream(index, &endpoint, channel, &mut failover, streams > 1, &cancel).await {
+                StreamEnd::Cancelled => {
+                    self.metrics.set_connected(None, false);
+                    return;
+                }
+                StreamEnd::Failback { index: to, endpoint: target, channel } => {
+                    info!(from = %endpoint, to = %target, "moving back to a preferred aggregator");
+                    failover.switched_to(&target);
+                    ready = Some((to, target, channel));
+                }
+                StreamEnd::Failed { welcomed, error } => {
+                    self.metrics.set_connected(None, false);
+                    if welcomed {
+                        failover.link_lost();
+                    } else {
+                        failover.attempt_failed();
+                    }
+                    self.report_failure(&endpoint, welcomed, error, &cancel).await;
                 }
             }
         }
-        let delay = backoff(failures);
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
+    }
+
+    /// Logs why a connection or stream failed, in words an operator can act on.
+    async fn report_failure(&self, endpoint: &str, welcomed: bool, error: Error, cancel: &CancellationToken) {
+        let mut explanation = explain(&error);
+        if !welcomed && !explanation.permanent {
+            // A refused client certificate often shows up only as a closed connection.
+            let refusal = tokio::select! {
+                _ = cancel.cancelled() => return,
+                refusal = certificate_refusal(&self.settings, endpoint) => refusal,
+            };
+            if let Some(alert) = refusal {
+                explanation = explain(&Error::Protocol(format!("{}; {alert}", explanation.text)));
+            }
+        }
+        if explanation.permanent {
+            error!(%endpoint, reason = %explanation.text, "aggregator refused this agent");
+        } else if welcomed {
+            warn!(%endpoint, reason = %explanation.text, "connection to aggregator lost; retrying");
+        } else {
+            warn!(%endpoint, reason = %explanation.text, "cannot reach aggregator; trying the next endpoint");
+        }
+    }
+
+    async fn run_stream(
+        &self,
+        index: usize,
+        endpoint: &str,
+        channel: Channel,
+        failover: &mut Failover,
+        reconnect: bool,
+        cancel: &CancellationToken,
+    ) -> StreamEnd {
+        let early = |error| StreamEnd::Failed { welcomed: false, error };
+        let mut client = IngestClient::new(channel)
+            .max_decoding_message_size(sysmon_proto::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(sysmon_proto::MAX_MESSAGE_BYTES);
+
+        let (tx, rx) = mpsc::channel(WINDOW as usize + 1);
+        let hello_message = v1::AgentMessage {
+            kind: Some(agent_message::Kind::Hello(v1::Hello {
+                agent_id: self.hello.agent_id.clone(),
+                agent_version: env!("CARGO_PKG_VERSION").to_string(),
+                inventory: Some(self.hello.inventory.clone()),
+                highest_seq: self.outbox.highest_seq().await,
+                interval_ms: self.hello.interval_ms,
+            })),
+        };
+        let _ = tx.send(hello_message).await;
+        let answer = tokio::select! {
+            _ = cancel.cancelled() => return StreamEnd::Cancelled,
+            answer = tokio::time::timeout(CONNECT_TIMEOUT, client.stream(ReceiverStream::new(rx))) => answer,
+        };
+        let mut inbound = match answer {
+            Ok(Ok(response)) => response.into_inner(),
+            Ok(Err(status)) => return early(Error::Refused(status)),
+            Err(_) => return early(Error::Timeout { what: "the aggregator's answer to Hello" }),
+        };
+        let durable = match tokio::time::timeout(CONNECT_TIMEOUT, inbound.message()).await {
+            Ok(Ok(Some(v1::AggregatorMessage { kind: Some(aggregator_message::Kind::Ack(ack)) }))) => ack.durable_seq,
+            Ok(Ok(_)) => return early(Error::Protocol("the aggregator did not answer Hello with an Ack".into())),
+            Ok(Err(status)) => return early(Error::Refused(status)),
+            Err(_) => return early(Error::Timeout { what: "the aggregator's Ack of Hello" }),
+        };
+        let mut acked = self.outbox.welcome(durable).await;
+        let mut sent = acked;
+        failover.connected(index);
+        self.metrics.set_connected(Some(index), reconnect);
+        if index == 0 {
+            info!(%endpoint, durable_seq = durable, "connected to aggregator");
+        } else {
+            warn!(%endpoint, endpoint_index = index, durable_seq = durable, "connected to aggregator (a fallback; the preferred endpoints are down)");
+        }
+
+        // Batches in flight: seq, when sent, when collected.
+        let mut in_flight: VecDeque<(u64, Instant, i64)> = VecDeque::new();
+        let mut failback_timer = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.settings.failback_interval,
+            self.settings.failback_interval,
+        );
+        let mut probe: Option<JoinHandle<Option<(usize, String, Channel)>>> = None;
+        let mut switching: Option<(tokio::time::Instant, (usize, String, Channel))> = None;
+        let late = |error| StreamEnd::Failed { welcomed: true, error };
+        loop {
+            if let Some((deadline, _)) = &switching
+                && (sent <= acked || tokio::time::Instant::now() >= *deadline)
+            {
+                let (_, (index, endpoint, channel)) = switching.take().expect("checked above");
+                return StreamEnd::Failback { index, endpoint, channel };
+            }
+            while switching.is_none() && sent - acked < WINDOW {
+                let Some(outgoing) = self.outbox.next_after(sent).await else { break };
+                sent = outgoing.batch.seq;
+                in_flight.push_back((sent, Instant::now(), outgoing.collected_at_ms));
+                let message = v1::AgentMessage { kind: Some(agent_message::Kind::Batch(outgoing.batch)) };
+                if tx.send(message).await.is_err() {
+                    return late(Error::Protocol("the stream to the aggregator closed".into()));
+                }
+                self.metrics.count_sent();
+            }
+            let switch_deadline = switching.as_ref().map(|(deadline, _)| *deadline);
+            tokio::select! {
+                _ = cancel.cancelled() => return StreamEnd::Cancelled,
+                _ = self.outbox.changed() => {}
+                _ = failback_timer.tick(), if index > 0 && probe.is_none() && switching.is_none() => {
+                    let candidates = failover.more_preferred(endpoint);
+                    let settings = self.settings.clone();
+                    probe = Some(tokio::spawn(async move { probe_endpoints(&settings, candidates).await }));
+                }
+                found = async { probe.as_mut().expect("guarded by the select condition").await }, if probe.is_some() => {
+                    probe = None;
+                    if let Ok(Some(target)) = found {
+                        info!(to = %target.1, batches_in_flight = sent - acked, "a preferred aggregator is back; moving once batches in flight are acked");
+                        switching = Some((tokio::time::Instant::now() + SWITCH_DRAIN_TIMEOUT, target));
+                    }
+                }
+                _ = async { tokio::time::sleep_until(switch_deadline.expect("guarded")).await }, if switch_deadline.is_some() => {}
+                message = inbound.message() => match message {
+                    Ok(Some(v1::AggregatorMessage { kind: Some(aggregator_message::Kind::Ack(ack)) })) => {
+                        self.outbox.ack(ack.durable_seq).await;
+                        acked = acked.max(ack.durable_seq);
+                        self.note_acked(&mut in_flight, ack.durable_seq);
+                    }
+                    Ok(Some(v1::AggregatorMessage { kind: Some(aggregator_message::Kind::Rejected(rejected)) })) => {
+                        // A refused batch is final: resending it would be refused again.
+                        error!(seq = rejected.seq, reason = %rejected.reason, "aggregator rejected a batch; it is dropped");
+                        self.outbox.reject(rejected.seq).await;
+                        acked = acked.max(rejected.seq);
+                        self.note_acked(&mut in_flight, rejected.seq);
+                    }
+                    Ok(Some(_)) => debug!("ignoring an empty message from the aggregator"),
+                    Ok(None) => return late(Error::Protocol("the aggregator closed the stream".into())),
+                    Err(status) => return late(Error::Refused(status)),
+                },
+            }
+        }
+    }
+
+    /// Logs and times every batch in flight at or below `seq`.
+    fn note_acked(&self, in_flight: &mut VecDeque<(u64, Instant, i64)>, seq: u64) {
+        while let Some(&(s, sent_at, collected_at_ms)) = in_flight.front() {
+            if s > seq {
+                break;
+            }
+            in_flight.pop_front();
+            self.metrics.observe_latency(sent_at.elapsed());
+            debug!(seq = s, collected_at_ms, "batch acked");
         }
     }
 }
 
-struct StreamEnd {
-    /// Whether the aggregator had answered the Hello (a working link that later broke).
-    welcomed: bool,
-    error: Error,
+/// Tries `candidates` in order; the first that accepts a connection, with its channel.
+async fn probe_endpoints(
+    settings: &AgentSettings,
+    candidates: Vec<(usize, String)>,
+) -> Option<(usize, String, Channel)> {
+    for (index, endpoint) in candidates {
+        match connect(settings, &endpoint).await {
+            Ok(channel) => return Some((index, endpoint, channel)),
+            Err(e) => debug!(%endpoint, error = %chain(&e), "preferred aggregator still unreachable"),
+        }
+    }
+    None
+}
+
+/// Sleeps `delay`; true if cancelled meanwhile.
+async fn sleep_or_cancel(delay: Duration, cancel: &CancellationToken) -> bool {
+    if delay.is_zero() {
+        return cancel.is_cancelled();
+    }
+    tokio::select! {
+        _ = cancel.cancelled() => true,
+        _ = tokio::time::sleep(delay) => false,
+    }
 }
 
 async fn connect(settings: &AgentSettings, endpoint: &str) -> Result<Channel> {
@@ -113,84 +321,6 @@ async fn connect(settings: &AgentSettings, endpoint: &str) -> Result<Channel> {
         .connect()
         .await
         .map_err(connect_err)
-}
-
-async fn run_stream(
-    settings: &AgentSettings,
-    endpoint: &str,
-    hello: &HelloInfo,
-    outbox: &Outbox,
-    cancel: &CancellationToken,
-) -> Result<(), StreamEnd> {
-    let early = |error| StreamEnd { welcomed: false, error };
-    let channel = connect(settings, endpoint).await.map_err(early)?;
-    let mut client = IngestClient::new(channel)
-        .max_decoding_message_size(sysmon_proto::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(sysmon_proto::MAX_MESSAGE_BYTES);
-
-    let (tx, rx) = mpsc::channel(WINDOW as usize + 1);
-    let hello_message = v1::AgentMessage {
-        kind: Some(agent_message::Kind::Hello(v1::Hello {
-            agent_id: hello.agent_id.clone(),
-            agent_version: env!("CARGO_PKG_VERSION").to_string(),
-            inventory: Some(hello.inventory.clone()),
-            highest_seq: outbox.highest_seq(),
-            interval_ms: hello.interval_ms,
-        })),
-    };
-    let _ = tx.send(hello_message).await;
-    let response = tokio::time::timeout(CONNECT_TIMEOUT, client.stream(ReceiverStream::new(rx)))
-        .await
-        .map_err(|_| early(Error::Timeout { what: "the aggregator's answer to Hello" }))?
-        .map_err(|status| early(Error::Refused(status)))?;
-    let mut inbound = response.into_inner();
-    let durable = match tokio::time::timeout(CONNECT_TIMEOUT, inbound.message()).await {
-        Ok(Ok(Some(v1::AggregatorMessage { kind: Some(aggregator_message::Kind::Ack(ack)) }))) => ack.durable_seq,
-        Ok(Ok(_)) => return Err(early(Error::Protocol("the aggregator did not answer Hello with an Ack".into()))),
-        Ok(Err(status)) => return Err(early(Error::Refused(status))),
-        Err(_) => return Err(early(Error::Timeout { what: "the aggregator's Ack of Hello" })),
-    };
-    let mut acked = outbox.welcome(durable);
-    let mut sent = acked;
-    info!(%endpoint, durable_seq = durable, "connected to aggregator");
-
-    let late = |error| StreamEnd { welcomed: true, error };
-    loop {
-        while sent - acked < WINDOW {
-            let Some(batch) = outbox.next_after(sent) else { break };
-            sent = batch.seq;
-            let message = v1::AgentMessage { kind: Some(agent_message::Kind::Batch(batch)) };
-            if tx.send(message).await.is_err() {
-                return Err(late(Error::Protocol("the stream to the aggregator closed".into())));
-            }
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
-            _ = outbox.changed() => {}
-            message = inbound.message() => match message {
-                Ok(Some(v1::AggregatorMessage { kind: Some(aggregator_message::Kind::Ack(ack)) })) => {
-                    outbox.ack(ack.durable_seq);
-                    acked = acked.max(ack.durable_seq);
-                }
-                Ok(Some(v1::AggregatorMessage { kind: Some(aggregator_message::Kind::Rejected(rejected)) })) => {
-                    // A refused batch is final: resending it would be refused again.
-                    error!(seq = rejected.seq, reason = %rejected.reason, "aggregator rejected a batch; it is dropped");
-                    outbox.ack(rejected.seq);
-                    acked = acked.max(rejected.seq);
-                }
-                Ok(Some(_)) => debug!("ignoring an empty message from the aggregator"),
-                Ok(None) => return Err(late(Error::Protocol("the aggregator closed the stream".into()))),
-                Err(status) => return Err(late(Error::Refused(status))),
-            },
-        }
-    }
-}
-
-/// Jittered exponential backoff: 0.5 s, 1 s, 2 s, ... up to 30 s, each scaled by a random
-/// 50-100 % so that a fleet reconnecting after an aggregator restart spreads out.
-fn backoff(failures: u32) -> Duration {
-    let exp = BACKOFF_MIN.saturating_mul(1u32 << failures.saturating_sub(1).min(16)).min(BACKOFF_MAX);
-    exp.mul_f64(0.5 + rand::random::<f64>() * 0.5)
 }
 
 struct Explanation {
@@ -236,7 +366,7 @@ fn explain(error: &Error) -> Explanation {
     Explanation { text, permanent: false }
 }
 
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(s) = source {
@@ -253,15 +383,6 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_stays_bounded() {
-        for failures in 1..40 {
-            let d = backoff(failures);
-            assert!(d >= BACKOFF_MIN / 2 && d <= BACKOFF_MAX, "{failures}: {d:?}");
-        }
-        assert!(backoff(20) >= BACKOFF_MAX / 2);
-    }
 
     #[test]
     fn permission_denied_is_explained_verbatim() {

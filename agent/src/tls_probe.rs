@@ -99,10 +99,11 @@ mod tests {
         AgentSettings {
             id: "a1".to_string(),
             interval: Duration::from_secs(1),
-            max_pending_batches: 1,
+            spool: crate::config::SpoolSettings::in_dir(certs.join("spool")),
             paths: SystemPaths::default(),
             endpoints: vec![],
             server_name: Some("localhost".to_string()),
+            failback_interval: Duration::from_secs(60),
             ca_cert: ca_dir.join("ca.pem"),
             cert: certs.join("a1.pem"),
             key: certs.join("a1-key.pem"),

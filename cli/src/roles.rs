@@ -14,10 +14,14 @@ pub(crate) async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     let path = args.config.unwrap_or_else(|| PathBuf::from(DEFAULT_AGENT_CONFIG));
     let settings = AgentConfig::load(&path).map_err(config_errors)?;
     let cancel = CancellationToken::new();
-    let agent = tokio::spawn(sysmon_agent::run_agent(settings, cancel.clone()));
-    shutdown_signal().await;
+    let mut agent = tokio::spawn(sysmon_agent::run_agent(settings, cancel.clone()));
+    tokio::select! {
+        // The agent ends on its own only when it cannot start (e.g. its spool is locked).
+        result = &mut agent => return Ok(result??),
+        _ = shutdown_signal() => {}
+    }
     cancel.cancel();
-    agent.await?;
+    agent.await??;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use sysmon_agent::{AgentSettings, SystemPaths};
+use sysmon_agent::{AgentSettings, SpoolSettings, SystemPaths};
 use sysmon_aggregator::{Limits, QueryLimits, Retention, Settings};
 use sysmon_tls::{CertFiles, FleetCa};
 use tokio_util::sync::CancellationToken;
@@ -47,10 +47,11 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     let agent_settings = AgentSettings {
         id: agent_id.clone(),
         interval,
-        max_pending_batches: 8640,
+        spool: SpoolSettings::in_dir(args.data_dir.join("agent-spool")),
         paths: SystemPaths::default(),
         endpoints: vec![format!("https://{}", aggregator.grpc_addr())],
         server_name: Some(SERVER_NAME.into()),
+        failback_interval: std::time::Duration::from_secs(60),
         ca_cert: ca,
         cert: agent.cert,
         key: agent.key,
@@ -66,7 +67,9 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     ));
     shutdown_signal().await;
     cancel.cancel();
-    let _ = agent_task.await;
+    if let Ok(Err(error)) = agent_task.await {
+        return Err(error).context("the local agent stopped");
+    }
     aggregator.shutdown().await;
     Ok(())
 }

@@ -333,12 +333,11 @@ impl Spool {
             self.state.next_drop_id += 1;
             d.id = self.state.next_drop_id;
             push_drop(&mut self.state.drops, d.clone());
-            warn!(
+            // The caller logs and counts it (it knows what the entries are).
+            debug!(
                 first_seq = d.first_seq,
                 last_seq = d.last_seq,
                 entries = d.entries,
-                bytes = d.bytes,
-                max_bytes = self.config.max_bytes,
                 "spool full; oldest entries dropped"
             );
         }

@@ -131,7 +131,33 @@ key = "{certs}/server-localhost-key.pem"
         grpc: SocketAddr,
         interval: &str,
     ) -> Process {
+        let endpoint = format!("https://{grpc}");
+        self.start_agent_config(id, cert_id, certs, &[endpoint.as_str()], interval, "")
+    }
+
+    /// The spool directory of agent `id`.
+    pub fn agent_spool(&self, id: &str) -> PathBuf {
+        self.path().join(format!("agent-{id}-spool"))
+    }
+
+    /// Starts agent `id` with the given endpoints (preferred first); `extra` is appended to
+    /// its config (e.g. a `[spool]` section, which replaces the default one in the temp dir).
+    pub fn start_agent_config(
+        &self,
+        id: &str,
+        cert_id: &str,
+        certs: &Path,
+        endpoints: &[&str],
+        interval: &str,
+        extra: &str,
+    ) -> Process {
         let config = self.path().join(format!("agent-{id}.toml"));
+        let endpoints = endpoints.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>().join(", ");
+        let spool = if extra.contains("[spool]") {
+            String::new()
+        } else {
+            format!("\n[spool]\ndir = \"{}\"\n", self.agent_spool(id).display())
+        };
         fs::write(
             &config,
             format!(
@@ -140,14 +166,14 @@ id = "{id}"
 interval = "{interval}"
 
 [aggregator]
-endpoints = ["https://{grpc}"]
+endpoints = [{endpoints}]
 server_name = "localhost"
 
 [tls]
 ca_cert = "{fleet}/ca.pem"
 cert = "{certs}/agent-{cert_id}.pem"
 key = "{certs}/agent-{cert_id}-key.pem"
-"#,
+{spool}{extra}"#,
                 fleet = self.certs().display(),
                 certs = certs.display()
             ),
