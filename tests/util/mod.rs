@@ -132,7 +132,7 @@ key = "{certs}/server-localhost-key.pem"
         interval: &str,
     ) -> Process {
         let endpoint = format!("https://{grpc}");
-        self.start_agent_config(id, cert_id, certs, &[endpoint.as_str()], interval, "")
+        self.start_agent_config(id, cert_id, certs, &[endpoint.as_str()], interval, "", "")
     }
 
     /// The spool directory of agent `id`.
@@ -140,8 +140,10 @@ key = "{certs}/server-localhost-key.pem"
         self.path().join(format!("agent-{id}-spool"))
     }
 
-    /// Starts agent `id` with the given endpoints (preferred first); `extra` is appended to
-    /// its config (e.g. a `[spool]` section, which replaces the default one in the temp dir).
+    /// Starts agent `id` with the given endpoints (preferred first); `aggregator_keys` go
+    /// into its `[aggregator]` section and `extra` at the end of its config (e.g. a `[spool]`
+    /// section, which replaces the default one in the temp dir).
+    #[allow(clippy::too_many_arguments)]
     pub fn start_agent_config(
         &self,
         id: &str,
@@ -149,6 +151,7 @@ key = "{certs}/server-localhost-key.pem"
         certs: &Path,
         endpoints: &[&str],
         interval: &str,
+        aggregator_keys: &str,
         extra: &str,
     ) -> Process {
         let config = self.path().join(format!("agent-{id}.toml"));
@@ -168,6 +171,7 @@ interval = "{interval}"
 [aggregator]
 endpoints = [{endpoints}]
 server_name = "localhost"
+{aggregator_keys}
 
 [tls]
 ca_cert = "{fleet}/ca.pem"

@@ -1,0 +1,116 @@
+//! The agent's disk spool, end to end: nothing collected while the aggregator is away is
+//! lost, even across a kill -9 of the agent; a spool that fills up drops its oldest batches
+//! and says so, to its own metrics and to the aggregator as an event.
+
+mod util;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use util::{Fleet, free_addr, http_get, wait_until};
+
+/// `collected_at_ms` of every line of `log` containing `needle`.
+fn stamps(log: &str, needle: &str) -> BTreeSet<i64> {
+    log.lines()
+        .filter(|l| l.contains(needle))
+        .filter_map(|l| {
+            let rest = &l[l.find("collected_at_ms=")? + "collected_at_ms=".len()..];
+            rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        })
+        .collect()
+}
+
+/// The timestamps stored for `host`'s `node_load1`, in stored order.
+fn stored(aggregator: &util::Aggregator, host: &str) -> Vec<i64> {
+    let body = aggregator.get_json(&format!("/api/hosts/{host}/series?metric=node_load1&start=0&end=9999999999999"));
+    match body["series"].as_array().and_then(|s| s.first()) {
+        Some(series) => series["points"].as_array().unwrap().iter().map(|p| p[0].as_i64().unwrap()).collect(),
+        None => Vec::new(),
+    }
+}
+
+#[test]
+fn an_outage_with_an_agent_crash_loses_nothing_and_stores_nothing_twice() {
+    let fleet = Fleet::new();
+    fleet.issue_agent("web-01");
+    let (grpc, http) = (free_addr(), free_addr());
+    // The aggregator is away: the agent collects every second into its spool.
+    let mut agent = fleet.start_agent("web-01", "web-01", grpc, "1s");
+    wait_until(Duration::from_secs(20), "4 batches spooled", || stamps(&agent.log(), "batch spooled").len() >= 4);
+    agent.kill9();
+    let before_kill = stamps(&agent.log(), "batch spooled");
+
+    let agent = fleet.start_agent("web-01", "web-01", grpc, "1s");
+    wait_until(Duration::from_secs(20), "the restarted agent to spool 3 more", || {
+        stamps(&agent.log(), "batch spooled").len() >= before_kill.len() + 3
+    });
+    assert!(agent.log().contains("spool holds batches not yet acknowledged"), "{}", agent.log());
+
+    let aggregator = fleet.start_aggregator_on("aggregator", grpc, http);
+    let spooled = stamps(&agent.log(), "batch spooled");
+    wait_until(Duration::from_secs(30), "every spooled batch acked", || {
+        spooled.is_subset(&stamps(&agent.log(), "batch acked"))
+            && spooled.is_subset(&stored(&aggregator, "web-01").into_iter().collect())
+    });
+    let points = stored(&aggregator, "web-01");
+    let unique: BTreeSet<i64> = points.iter().copied().collect();
+    assert_eq!(unique.len(), points.len(), "a batch was stored twice: {points:?}");
+    assert!(points.windows(2).all(|w| w[0] < w[1]), "{points:?}");
+    let missing: Vec<_> = spooled.difference(&unique).collect();
+    assert!(missing.is_empty(), "spooled but never stored: {missing:?}\n{}", agent.log());
+    // Stored but never logged as spooled: at most the batch the kill interrupted between
+    // its append and its log line.
+    let spooled_now = stamps(&agent.log(), "batch spooled");
+    let unexpected: Vec<_> = unique.difference(&spooled_now).collect();
+    assert!(unexpected.len() <= 1, "stored but not spooled: {unexpected:?}");
+    // No batch missing in the middle: one sample a second, no gap longer than the kill.
+    let gaps: Vec<i64> = points.windows(2).map(|w| w[1] - w[0]).filter(|&g| g > 1000).collect();
+    assert!(gaps.iter().all(|&g| g <= 5000), "gaps {gaps:?} in {points:?}");
+}
+
+#[test]
+fn a_full_spool_drops_the_oldest_counts_it_and_tells_the_aggregator() {
+    let fleet = Fleet::new();
+    fleet.issue_agent("tiny");
+    let (grpc, http) = (free_addr(), free_addr());
+    let spool = fleet.agent_spool("tiny");
+    let endpoint = format!("https://{grpc}");
+    let agent = fleet.start_agent_config(
+        "tiny",
+        "tiny",
+        &fleet.certs(),
+        &[endpoint.as_str()],
+        "1s",
+        "",
+        &format!("\n[spool]\ndir = \"{}\"\nmax_bytes = \"64KiB\"\n", spool.display()),
+    );
+    wait_until(Duration::from_secs(40), "the tiny spool to drop its oldest batches", || {
+        agent.log().contains("spool full; oldest batches dropped")
+    });
+    let aggregator = fleet.start_aggregator_on("aggregator", grpc, http);
+    let metrics_url = format!("{}/metrics", aggregator.url());
+    wait_until(Duration::from_secs(30), "the drop reported as an event at the aggregator", || {
+        http_get(&metrics_url).is_ok_and(|(_, body)| body.contains("sysmon_agent_events_total{kind=\"spool_dropped\"}"))
+    });
+    let log = aggregator.process.log();
+    assert!(log.contains("agent event") && log.contains("spool_dropped") && log.contains("spool full"), "{log}");
+
+    // The agent counts its drops in its own series, like any other metric.
+    let query = format!(
+        "{}/api/v1/query?query=sysmon_agent_spool_dropped_batches_total%7Breason%3D%22full%22%2Chost%3D%22tiny%22%7D",
+        aggregator.url()
+    );
+    wait_until(Duration::from_secs(20), "sysmon_agent_spool_dropped_batches_total > 0", || {
+        let Ok((200, body)) = http_get(&query) else { return false };
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+        value["data"]["result"][0]["value"][1].as_str().and_then(|v| v.parse::<f64>().ok()).is_some_and(|v| v > 0.0)
+    });
+    // The newest batches were kept: the last one spooled before the aggregator came back is stored.
+    let spooled = stamps(&agent.log(), "batch spooled");
+    let newest = *spooled.iter().next_back().unwrap();
+    let oldest = *spooled.iter().next().unwrap();
+    wait_until(Duration::from_secs(20), "the newest spooled batch stored", || {
+        stored(&aggregator, "tiny").contains(&newest)
+    });
+    assert!(!stored(&aggregator, "tiny").contains(&oldest), "the oldest batch should have been dropped");
+}
