@@ -39,12 +39,24 @@ fn an_outage_with_an_agent_crash_loses_nothing_and_stores_nothing_twice() {
     wait_until(Duration::from_secs(20), "4 batches spooled", || stamps(&agent.log(), "batch spooled").len() >= 4);
     agent.kill9();
     let before_kill = stamps(&agent.log(), "batch spooled");
+    // As if the kill had torn a record: garbage after the last one, which the restarted
+    // agent cuts off with a warning.
+    let newest = std::fs::read_dir(fleet.agent_spool("web-01"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .max()
+        .unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(&newest).unwrap();
+    std::io::Write::write_all(&mut file, b"\x07\x00\x00\x00torn record after a kill -9").unwrap();
+    drop(file);
 
     let agent = fleet.start_agent("web-01", "web-01", grpc, "1s");
     wait_until(Duration::from_secs(20), "the restarted agent to spool 3 more", || {
         stamps(&agent.log(), "batch spooled").len() >= before_kill.len() + 3
     });
     assert!(agent.log().contains("spool holds batches not yet acknowledged"), "{}", agent.log());
+    assert!(agent.log().contains("spool segment has a torn tail"), "{}", agent.log());
 
     let aggregator = fleet.start_aggregator_on("aggregator", grpc, http);
     let spooled = stamps(&agent.log(), "batch spooled");

@@ -9,6 +9,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod batch;
+#[doc(hidden)]
+pub mod bench_support;
 pub mod collectors;
 mod config;
 mod endpoints;

@@ -156,7 +156,9 @@ impl Outbox {
     }
 
     /// Aligns with an aggregator that holds everything up to `durable_seq` for this agent,
-    /// on a new stream, and returns the seq after which sending resumes.
+    /// on a new stream, and returns the seq after which sending resumes: `durable_seq`, or
+    /// the spool's own ack cursor when that is ahead (another aggregator acked more, before
+    /// a failover).
     ///
     /// Normally that acks what the aggregator already holds. If the aggregator holds seqs
     /// this spool never issued (the spool directory was wiped, or the agent id reused), the
@@ -164,7 +166,7 @@ impl Outbox {
     /// them as replays.
     pub(crate) async fn welcome(&self, durable_seq: u64) -> u64 {
         let result = self
-            .with_spool(move |inner| -> sysmon_spool::Result<()> {
+            .with_spool(move |inner| -> sysmon_spool::Result<u64> {
                 if let Some(report) = inner.report.take()
                     && report.carrier_seq <= durable_seq
                 {
@@ -179,14 +181,18 @@ impl Outbox {
                     );
                     rebase(&mut inner.spool, durable_seq)?;
                 }
-                inner.spool.ack(durable_seq)
+                inner.spool.ack(durable_seq)?;
+                Ok(inner.spool.head_seq())
             })
             .await;
-        if let Err(e) = result {
-            error!(error = %crate::shipper::chain(&e), "cannot update the spool after connecting");
-        }
         self.room.notify_one();
-        durable_seq
+        match result {
+            Ok(head) => head.max(durable_seq),
+            Err(e) => {
+                error!(error = %crate::shipper::chain(&e), "cannot update the spool after connecting");
+                durable_seq
+            }
+        }
     }
 
     /// Removes every batch with seq at or below `seq`: the aggregator has them on disk.

@@ -106,6 +106,11 @@ impl AgentMetrics {
         }
     }
 
+    /// Batches sent so far.
+    pub(crate) fn sent_batches(&self) -> u64 {
+        self.sent_batches.load(Ordering::Relaxed)
+    }
+
     /// Dropped batches so far, all reasons.
     pub(crate) fn dropped_batches(&self) -> u64 {
         self.dropped_full.0.load(Ordering::Relaxed) + self.dropped_corrupt.0.load(Ordering::Relaxed)

@@ -212,7 +212,7 @@ impl Shipper {
                 let (_, (index, endpoint, channel)) = switching.take().expect("checked above");
                 return StreamEnd::Failback { index, endpoint, channel };
             }
-            while switching.is_none() && sent - acked < WINDOW {
+            while switching.is_none() && sent.saturating_sub(acked) < WINDOW {
                 let Some(outgoing) = self.outbox.next_after(sent).await else { break };
                 sent = outgoing.batch.seq;
                 in_flight.push_back((sent, Instant::now(), outgoing.collected_at_ms));
@@ -234,7 +234,7 @@ impl Shipper {
                 found = async { probe.as_mut().expect("guarded by the select condition").await }, if probe.is_some() => {
                     probe = None;
                     if let Ok(Some(target)) = found {
-                        info!(to = %target.1, batches_in_flight = sent - acked, "a preferred aggregator is back; moving once batches in flight are acked");
+                        info!(to = %target.1, batches_in_flight = sent.saturating_sub(acked), "a preferred aggregator is back; moving once batches in flight are acked");
                         switching = Some((tokio::time::Instant::now() + SWITCH_DRAIN_TIMEOUT, target));
                     }
                 }

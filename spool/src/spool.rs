@@ -294,6 +294,11 @@ impl Spool {
                 }
                 break;
             }
+            if !active.entries.is_empty() && active.live().is_empty() {
+                // The newest segment holds only acked entries: a new segment lets it go.
+                self.rotate(seq)?;
+                continue;
+            }
             if self.config.when_full == WhenFull::Block {
                 return Err(Error::Full {
                     needed_bytes: needed,
@@ -304,6 +309,7 @@ impl Spool {
             if self.segments.len() == 1 {
                 // Only the newest segment is left: start another, so the old one can go.
                 self.rotate(seq)?;
+                continue;
             }
             let oldest = self.segments.pop_front().expect("more than one segment");
             self.disk_bytes -= oldest.len;

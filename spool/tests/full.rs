@@ -86,3 +86,19 @@ fn an_entry_larger_than_the_spool_is_refused() {
     let _ = spool.append(2, &[1; 10_000]).unwrap();
     assert_eq!(spool.read_after(1).unwrap().unwrap().payload.len(), 10_000);
 }
+
+#[test]
+fn acked_entries_of_the_newest_segment_never_keep_the_spool_full() {
+    for when_full in [WhenFull::DropOldest, WhenFull::Block] {
+        let dir = tempfile::tempdir().unwrap();
+        // One entry fills most of the spool, and most of a segment of the spool's size.
+        let config = SpoolConfig { segment_bytes: 20_000, ..config(dir.path(), when_full) };
+        let mut spool = Spool::open(config).unwrap();
+        let _ = spool.append(1, &[1; 15_000]).unwrap();
+        spool.ack(1).unwrap();
+        let appended = spool.append(2, &[2; 15_000]).unwrap();
+        assert_eq!(appended.dropped, None, "{when_full:?}");
+        assert_eq!(spool.iter_after(0).map(|e| e.unwrap().seq).collect::<Vec<_>>(), [2]);
+        assert!(spool.disk_bytes() <= 20_000);
+    }
+}

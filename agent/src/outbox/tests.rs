@@ -69,6 +69,11 @@ async fn an_aggregator_ahead_of_the_spool_gets_renumbered_batches() {
     // A later welcome behind the spool only acks.
     outbox.welcome(501).await;
     assert_eq!(seqs(&outbox).await, [502, 503]);
+    // An aggregator that holds less than what another acked (a failover): sending resumes
+    // after the spool's own cursor, not at the aggregator's durable seq.
+    outbox.ack(502).await;
+    assert_eq!(outbox.welcome(7).await, 502);
+    assert_eq!(seqs(&outbox).await, [503]);
 }
 
 #[tokio::test]
