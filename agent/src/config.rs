@@ -211,19 +211,21 @@ impl AgentConfig {
         }
         let collectors = self.collectors.validate().map_err(|e| errors.extend(e)).ok();
         match (interval, collectors, failback_interval, spool) {
-            (Some(interval), Some(collectors), Some(failback_interval), Some(spool)) if errors.is_empty() => Ok(AgentSettings {
-                id,
-                interval,
-                spool,
-                paths: SystemPaths { proc: self.agent.procfs, sys: self.agent.sysfs },
-                endpoints: self.aggregator.endpoints,
-                server_name: self.aggregator.server_name.filter(|s| !s.is_empty()),
-                failback_interval,
-                ca_cert: self.tls.ca_cert,
-                cert: self.tls.cert,
-                key: self.tls.key,
-                collectors,
-            }),
+            (Some(interval), Some(collectors), Some(failback_interval), Some(spool)) if errors.is_empty() => {
+                Ok(AgentSettings {
+                    id,
+                    interval,
+                    spool,
+                    paths: SystemPaths { proc: self.agent.procfs, sys: self.agent.sysfs },
+                    endpoints: self.aggregator.endpoints,
+                    server_name: self.aggregator.server_name.filter(|s| !s.is_empty()),
+                    failback_interval,
+                    ca_cert: self.tls.ca_cert,
+                    cert: self.tls.cert,
+                    key: self.tls.key,
+                    collectors,
+                })
+            }
             _ => Err(errors),
         }
     }
