@@ -1,0 +1,224 @@
+//! Store size: node-like data ingested through the real engine (submit -> WAL -> heads ->
+//! sealer -> chunks and rollups), then the redb file's bytes per sample, per table, and once
+//! compacted. Not a criterion bench: it prints sizes (which do not depend on the machine's
+//! load) and one ingest rate (which does).
+//!
+//! `cargo bench -p sysmon-tsdb --bench size`. Settings, from the environment:
+//!
+//! - `SIZE_HOSTS` (100) and `SIZE_HOURS` (6): the `gen_node_like.py` set (100 x 6 is
+//!   `benches/compare.sh`'s 25 M samples; `NODE_LIKE_PROMTEXT=FILE` reads a file it wrote);
+//! - `SIZE_SCRAPES_PER_BATCH` (10): scrapes of one host per batch, as the loadgen sends them;
+//! - `SIZE_CHUNK_SAMPLES` (the engine's default): `chunk_max_samples`;
+//! - `SIZE_TIERS` (`1m,1h`): the rollup tiers kept (`none` for raw only);
+//! - `TSDB_BENCH_DIR` (the system temp dir): where the redb file goes.
+//!
+//! The engine's clock follows the data (the last scrape submitted), so retention and head
+//! ageing act as they would have live.
+
+#![allow(missing_docs, clippy::print_stdout)] // a bench reports on stdout
+
+mod node_like;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use redb::{ReadableDatabase as _, ReadableTableMetadata as _, TableHandle as _};
+use sysmon_tsdb::{Clock, CommitOutcome, Labels, Tsdb, TsdbConfig, WriteBatch};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v}: not a valid value")),
+        Err(_) => default,
+    }
+}
+
+/// One host: its series' labels and where their samples are in the parsed set.
+struct Host {
+    name: String,
+    labels: Vec<Labels>,
+    series: Vec<usize>,
+    seq: u64,
+}
+
+fn hosts(series: &[node_like::NodeSeries]) -> Vec<Host> {
+    let mut hosts: Vec<Host> = Vec::new();
+    for (i, s) in series.iter().enumerate() {
+        let name = s.labels.iter().find(|(n, _)| n == "host").map(|(_, v)| v.clone()).expect("a host label");
+        let at = match hosts.iter().position(|h| h.name == name) {
+            Some(at) => at,
+            None => {
+                hosts.push(Host { name, labels: Vec::new(), series: Vec::new(), seq: 0 });
+                hosts.len() - 1
+            }
+        };
+        hosts[at].labels.push(Labels::new(s.labels.iter().cloned()));
+        hosts[at].series.push(i);
+    }
+    hosts
+}
+
+/// One table's figures.
+struct TableFigures {
+    name: String,
+    entries: u64,
+    stored: u64,
+    pages: u64,
+    leaf_pages: u64,
+}
+
+fn table_figures(db: &redb::Database) -> Vec<TableFigures> {
+    let txn = db.begin_read().expect("read transaction");
+    let mut out = Vec::new();
+    for handle in txn.list_tables().expect("tables") {
+        let name = handle.name().to_string();
+        let table = txn.open_untyped_table(handle).expect("table opens");
+        let stats = table.stats().expect("table stats");
+        out.push(TableFigures {
+            name,
+            entries: table.len().expect("table length"),
+            stored: stats.stored_bytes(),
+            pages: (stats.leaf_pages() + stats.branch_pages()) * 4096,
+            leaf_pages: stats.leaf_pages(),
+        });
+    }
+    out.sort_by_key(|t| std::cmp::Reverse(t.pages));
+    out
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn main() {
+    let hours: u32 = env_or("SIZE_HOURS", 6);
+    let n_hosts: u32 = env_or("SIZE_HOSTS", 100);
+    let scrapes: usize = env_or("SIZE_SCRAPES_PER_BATCH", 10);
+    let mut config = TsdbConfig::default();
+    config.chunk_max_samples = env_or("SIZE_CHUNK_SAMPLES", config.chunk_max_samples);
+    let tiers: String = env_or("SIZE_TIERS", "1m,1h".to_string());
+    apply_tiers(&mut config, &tiers);
+
+    let started = Instant::now();
+    let series = node_like::node_like(n_hosts, hours);
+    let mut hosts = hosts(&series);
+    let steps = series.iter().map(|s| s.ts.len()).max().unwrap_or(0);
+    let samples: usize = series.iter().map(|s| s.ts.len()).sum();
+    println!(
+        "size: node-like {} hosts x {hours} h, {} series, {samples} samples (loaded in {:.1} s); batches of {scrapes} scrapes per host; chunk_max_samples {}; tiers {tiers}",
+        hosts.len(),
+        series.len(),
+        started.elapsed().as_secs_f64(),
+        config.chunk_max_samples,
+    );
+
+    let base = std::env::var("TSDB_BENCH_DIR").map(Into::into).unwrap_or_else(|_| std::env::temp_dir());
+    let dir = tempfile::tempdir_in(&base).expect("bench dir");
+    let path = dir.path().join("size.redb");
+    let db = Arc::new(redb::Database::create(&path).expect("redb file"));
+    let now = Arc::new(AtomicI64::new(series.first().and_then(|s| s.ts.first().copied()).unwrap_or(0)));
+    let clock_now = now.clone();
+    config.clock = Clock::from_fn(move || clock_now.load(Ordering::Relaxed));
+    let tsdb = Tsdb::open(db.clone(), config).expect("tsdb opens");
+
+    let load_start = load_average();
+    let started = Instant::now();
+    let mut high_water = 0u64;
+    let mut step = 0;
+    while step < steps {
+        let end = (step + scrapes).min(steps);
+        let last_ts = series.iter().filter_map(|s| s.ts.get(end - 1)).max().copied().unwrap_or(0);
+        now.store(last_ts, Ordering::Relaxed);
+        let mut replies = Vec::with_capacity(hosts.len());
+        for host in &mut hosts {
+            host.seq += 1;
+            let mut out = Vec::with_capacity((end - step) * host.series.len());
+            for k in step..end {
+                for (r, &s) in host.series.iter().enumerate() {
+                    if let (Some(&t), Some(&v)) = (series[s].ts.get(k), series[s].values.get(k)) {
+                        out.push((r as u32, t, v));
+                    }
+                }
+            }
+            let batch =
+                WriteBatch { producer: Some((host.name.clone(), host.seq)), series: host.labels.clone(), samples: out };
+            replies.push(tsdb.submit(batch));
+        }
+        for rx in replies {
+            match rx.blocking_recv().expect("writer answers").expect("batch commits") {
+                CommitOutcome::Stored { out_of_order: 0, duplicates: 0, .. } => {}
+                other => panic!("batch not stored whole: {other:?}"),
+            }
+        }
+        high_water = high_water.max(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0));
+        step = end;
+    }
+    let stats = tsdb.stats();
+    let ingest = started.elapsed();
+    tsdb.close().expect("tsdb closes");
+    let file = std::fs::metadata(&path).expect("file").len();
+    let per = |bytes: u64| bytes as f64 / samples as f64;
+    println!(
+        "ingest {:.1} s = {:.2} M samples/s (load average {load_start} at start, {} at end); WAL written {:.2} B/sample",
+        ingest.as_secs_f64(),
+        samples as f64 / ingest.as_secs_f64().max(1e-9) / 1e6,
+        load_average(),
+        per(stats.wal_bytes_written_total),
+    );
+    let mut db = Arc::try_unwrap(db).unwrap_or_else(|_| panic!("the engine has let go of the file"));
+    let allocated = {
+        let txn = db.begin_write().expect("write transaction");
+        let whole = txn.stats().expect("file stats");
+        txn.abort().expect("abort");
+        whole.allocated_pages() * whole.page_size() as u64
+    };
+    let tables = table_figures(&db);
+    let mut compactions = 0;
+    let compact_started = Instant::now();
+    while compactions < 8 && db.compact().expect("compaction") {
+        compactions += 1;
+    }
+    let compact_time = compact_started.elapsed();
+    drop(db);
+    let compacted = std::fs::metadata(&path).expect("file").len();
+    println!(
+        "file {:.3} B/sample after close ({file} bytes); high-water while running {:.3}; allocated pages {:.3}; compacted {:.3} ({compactions} passes, {:.1} s)",
+        per(file),
+        per(high_water),
+        per(allocated),
+        per(compacted),
+        compact_time.as_secs_f64(),
+    );
+    println!("{:<20} {:>10} {:>12} {:>12} {:>10}", "table (B/sample)", "entries", "stored", "pages", "leaf fill");
+    for t in &tables {
+        if t.entries == 0 && t.pages == 0 {
+            continue;
+        }
+        let fill = if t.leaf_pages == 0 { 0.0 } else { t.stored as f64 / (t.leaf_pages * 4096) as f64 };
+        println!(
+            "{:<20} {:>10} {:>12.4} {:>12.4} {:>9.0}%",
+            t.name,
+            t.entries,
+            per(t.stored),
+            per(t.pages),
+            fill * 100.0
+        );
+    }
+    let (stored, pages): (u64, u64) = tables.iter().fold((0, 0), |(s, p), t| (s + t.stored, p + t.pages));
+    println!("{:<20} {:>10} {:>12.4} {:>12.4}", "all tables", "", per(stored), per(pages));
+    // Keep the directory alive until here.
+    drop(dir);
+}
+
+/// Sets the tier retentions from `1m,1h`, `1m`, `1h` or `none`: a tier left out is disabled.
+fn apply_tiers(config: &mut TsdbConfig, tiers: &str) {
+    let keep: Vec<&str> = tiers.split(',').map(str::trim).collect();
+    if !keep.contains(&"1m") {
+        config.minute_retention = Duration::ZERO;
+    }
+    if !keep.contains(&"1h") {
+        config.hour_retention = Duration::ZERO;
+    }
+}
