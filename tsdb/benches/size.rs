@@ -17,45 +17,20 @@
 
 #![allow(missing_docs, clippy::print_stdout)] // a bench reports on stdout
 
+mod load;
 mod node_like;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use redb::{ReadableDatabase as _, ReadableTableMetadata as _, TableHandle as _};
-use sysmon_tsdb::{Clock, CommitOutcome, Labels, Tsdb, TsdbConfig, WriteBatch};
+use sysmon_tsdb::{Tsdb, TsdbConfig};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
         Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v}: not a valid value")),
         Err(_) => default,
     }
-}
-
-/// One host: its series' labels and where their samples are in the parsed set.
-struct Host {
-    name: String,
-    labels: Vec<Labels>,
-    series: Vec<usize>,
-    seq: u64,
-}
-
-fn hosts(series: &[node_like::NodeSeries]) -> Vec<Host> {
-    let mut hosts: Vec<Host> = Vec::new();
-    for (i, s) in series.iter().enumerate() {
-        let name = s.labels.iter().find(|(n, _)| n == "host").map(|(_, v)| v.clone()).expect("a host label");
-        let at = match hosts.iter().position(|h| h.name == name) {
-            Some(at) => at,
-            None => {
-                hosts.push(Host { name, labels: Vec::new(), series: Vec::new(), seq: 0 });
-                hosts.len() - 1
-            }
-        };
-        hosts[at].labels.push(Labels::new(s.labels.iter().cloned()));
-        hosts[at].series.push(i);
-    }
-    hosts
 }
 
 /// One table's figures.
@@ -103,12 +78,14 @@ fn main() {
 
     let started = Instant::now();
     let series = node_like::node_like(n_hosts, hours);
-    let mut hosts = hosts(&series);
-    let steps = series.iter().map(|s| s.ts.len()).max().unwrap_or(0);
     let samples: usize = series.iter().map(|s| s.ts.len()).sum();
     println!(
         "size: node-like {} hosts x {hours} h, {} series, {samples} samples (loaded in {:.1} s); batches of {scrapes} scrapes per host; chunk_max_samples {}; tiers {tiers}",
-        hosts.len(),
+        series
+            .iter()
+            .filter_map(|s| s.labels.iter().find(|(n, _)| n == "host"))
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
         series.len(),
         started.elapsed().as_secs_f64(),
         config.chunk_max_samples,
@@ -118,43 +95,16 @@ fn main() {
     let dir = tempfile::tempdir_in(&base).expect("bench dir");
     let path = dir.path().join("size.redb");
     let db = Arc::new(redb::Database::create(&path).expect("redb file"));
-    let now = Arc::new(AtomicI64::new(series.first().and_then(|s| s.ts.first().copied()).unwrap_or(0)));
-    let clock_now = now.clone();
-    config.clock = Clock::from_fn(move || clock_now.load(Ordering::Relaxed));
+    let clock = load::DataClock::new(&series);
+    clock.install(&mut config);
     let tsdb = Tsdb::open(db.clone(), config).expect("tsdb opens");
 
     let load_start = load_average();
     let started = Instant::now();
     let mut high_water = 0u64;
-    let mut step = 0;
-    while step < steps {
-        let end = (step + scrapes).min(steps);
-        let last_ts = series.iter().filter_map(|s| s.ts.get(end - 1)).max().copied().unwrap_or(0);
-        now.store(last_ts, Ordering::Relaxed);
-        let mut replies = Vec::with_capacity(hosts.len());
-        for host in &mut hosts {
-            host.seq += 1;
-            let mut out = Vec::with_capacity((end - step) * host.series.len());
-            for k in step..end {
-                for (r, &s) in host.series.iter().enumerate() {
-                    if let (Some(&t), Some(&v)) = (series[s].ts.get(k), series[s].values.get(k)) {
-                        out.push((r as u32, t, v));
-                    }
-                }
-            }
-            let batch =
-                WriteBatch { producer: Some((host.name.clone(), host.seq)), series: host.labels.clone(), samples: out };
-            replies.push(tsdb.submit(batch));
-        }
-        for rx in replies {
-            match rx.blocking_recv().expect("writer answers").expect("batch commits") {
-                CommitOutcome::Stored { out_of_order: 0, duplicates: 0, .. } => {}
-                other => panic!("batch not stored whole: {other:?}"),
-            }
-        }
+    load::load(&tsdb, &series, scrapes, &clock, || {
         high_water = high_water.max(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0));
-        step = end;
-    }
+    });
     let stats = tsdb.stats();
     let ingest = started.elapsed();
     tsdb.close().expect("tsdb closes");
