@@ -346,6 +346,31 @@ mod tests {
     }
 
     #[test]
+    fn a_store_of_another_format_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(redb::Database::create(dir.path().join("t.redb")).unwrap());
+        // What a build before the format marker left: series, no marker.
+        let txn = db.begin_write().unwrap();
+        txn.open_table(crate::schema::META).unwrap().insert(crate::schema::NEXT_SERIES_ID, 3).unwrap();
+        txn.commit().unwrap();
+        let err = Tsdb::open(db.clone(), TsdbConfig::default()).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "the store's tsdb tables are format 1, this build reads format 2 only; move the data directory aside to start a fresh store"
+        );
+        let txn = db.begin_write().unwrap();
+        txn.open_table(crate::schema::META).unwrap().insert(crate::schema::FORMAT_VERSION, 9).unwrap();
+        txn.commit().unwrap();
+        let err = Tsdb::open(db, TsdbConfig::default()).err().unwrap();
+        assert!(err.to_string().starts_with("the store's tsdb tables are format 9, "), "{err}");
+        // A fresh file gets the marker and opens again.
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(redb::Database::create(dir.path().join("t.redb")).unwrap());
+        Tsdb::open(db.clone(), TsdbConfig::default()).unwrap().close().unwrap();
+        Tsdb::open(db, TsdbConfig::default()).unwrap().close().unwrap();
+    }
+
+    #[test]
     fn bad_config_is_refused_at_open() {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(redb::Database::create(dir.path().join("t.redb")).unwrap());

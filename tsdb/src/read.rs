@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::head::HeadData;
 use crate::labels::Labels;
 use crate::matcher::Matcher;
-use crate::rollup::{RollupPoint, Tier, decode_open, decode_run, run_last_start};
+use crate::rollup::{RollupPoint, RunScratch, Tier, decode_open_into, decode_run, run_extent};
 use crate::schema::{CHUNKS, ROLLUP_OPEN};
 use crate::shared::Shared;
 
@@ -161,6 +161,7 @@ pub(crate) fn select_rollup(
     let table = txn.open_table(tier.table()).map_err(|e| err(e.into()))?;
     let open = txn.open_table(ROLLUP_OPEN).map_err(|e| err(e.into()))?;
     let mut out = Vec::new();
+    let mut scratch = RunScratch::default();
     for (id, labels) in labels {
         let corrupt = |start_ms, reason| Error::CorruptRollup { tier, series: id, start_ms, reason };
         // Runs are keyed by their first bucket; walk back from the last one starting by `end`
@@ -169,24 +170,30 @@ pub(crate) fn select_rollup(
         for entry in table.range((id, i64::MIN)..=(id, end)).map_err(|e| err(e.into()))?.rev() {
             let (key, value) = entry.map_err(|e| err(e.into()))?;
             let first = key.value().1;
-            let last = run_last_start(tier, first, value.value()).map_err(|reason| corrupt(first, reason))?;
+            let (points, last) = run_extent(tier, first, value.value()).map_err(|reason| corrupt(first, reason))?;
             if last < start {
                 break;
             }
-            runs.push((first, value));
+            runs.push((first, value, points));
         }
-        let mut points = Vec::new();
-        for (first, value) in runs.into_iter().rev() {
-            decode_run(tier, first, value.value(), &mut points).map_err(|reason| corrupt(first, reason))?;
+        let stored_points: usize = runs.iter().map(|(_, _, n)| n).sum();
+        let mut points = Vec::with_capacity(stored_points + 1);
+        for (first, value, _) in runs.into_iter().rev() {
+            decode_run(tier, first, value.value(), &mut scratch, &mut points)
+                .map_err(|reason| corrupt(first, reason))?;
         }
         if let Some(stored) = open.get((id, tier.open_key())).map_err(|e| err(e.into()))? {
-            points.push(decode_open(stored.value()).map_err(|reason| corrupt(i64::MIN, reason))?);
+            decode_open_into(tier, stored.value(), &mut scratch, &mut points)
+                .map_err(|reason| corrupt(i64::MIN, reason))?;
         }
         points.retain(|p| p.start_ms >= start && p.start_ms <= end);
-        // A bucket written twice (rollups received again from elsewhere): the later run wins.
-        points.reverse();
-        points.sort_by_key(|p| p.start_ms);
-        points.dedup_by_key(|p| p.start_ms);
+        if !points.windows(2).all(|w| w[0].start_ms < w[1].start_ms) {
+            // A bucket written twice (rollups received again from elsewhere): the later run
+            // wins.
+            points.reverse();
+            points.sort_by_key(|p| p.start_ms);
+            points.dedup_by_key(|p| p.start_ms);
+        }
         if !points.is_empty() {
             out.push(RollupSeries { labels, points });
         }

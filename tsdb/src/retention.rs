@@ -205,7 +205,7 @@ fn expire_rollups(shared: &Shared, ids: &[u64], tier: Tier, cutoff: i64) -> Resu
                 let stale = open
                     .get((id, tier.open_key()))
                     .map_err(|e| err(e.into()))?
-                    .is_some_and(|g| decode_open(g.value()).map_or(true, |p| expired_start(p.start_ms)));
+                    .is_some_and(|g| decode_open(tier, g.value()).map_or(true, |p| expired_start(p.start_ms)));
                 if stale {
                     open.remove((id, tier.open_key())).map_err(|e| err(e.into()))?;
                 }

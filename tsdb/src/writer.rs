@@ -20,7 +20,7 @@ use crate::batch::{CommitOutcome, PreparedBatch, PreparedKeys};
 use crate::error::{Error, Result};
 use crate::head::AppendOutcome;
 use crate::labels::Labels;
-use crate::rollup::{RollupPoint, Tier, encode_run};
+use crate::rollup::{RollupPoint, Tier, split_runs};
 use crate::schema::{CHUNKS, META, NEXT_SERIES_ID, PRODUCER_SEQ, ROLLUP_OPEN, SEALED, SERIES, WAL};
 use crate::seal::SealerSignal;
 use crate::shared::Shared;
@@ -364,19 +364,17 @@ impl Writer {
             let ids = self.resolve_ids(&txn, &labels)?;
             {
                 let mut table = txn.open_table(tier.table())?;
-                let mut bytes = Vec::new();
                 for ((id, _), (_, points)) in ids.iter().zip(&series) {
-                    // One run per series and call, keyed by its first bucket; a later point of
+                    // Runs (split every few thousand points) per series and call, keyed by its first bucket; a later point of
                     // the same bucket wins.
                     let mut sorted: Vec<RollupPoint> =
                         points.iter().map(|p| RollupPoint { start_ms: tier.bucket_start(p.start_ms), ..*p }).collect();
                     sorted.reverse();
                     sorted.sort_by_key(|p| p.start_ms);
                     sorted.dedup_by_key(|p| p.start_ms);
-                    let Some(first) = sorted.first().map(|p| p.start_ms) else { continue };
-                    bytes.clear();
-                    encode_run(tier, &sorted, &mut bytes);
-                    table.insert((*id, first), bytes.as_slice())?;
+                    for (first, bytes) in split_runs(tier, &sorted) {
+                        table.insert((*id, first), bytes.as_slice())?;
+                    }
                 }
             }
             txn.commit()?;

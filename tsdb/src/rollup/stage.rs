@@ -6,7 +6,7 @@ use rustc_hash::FxHashMap;
 use tracing::warn;
 
 use super::point::{RollupPoint, fold_samples, is_stale_marker};
-use super::run::{decode_open, encode_open, encode_run};
+use super::run::{decode_open, encode_open, split_runs};
 use super::tier::Tier;
 
 /// Reads a series' stored open point of a tier: `(tier, series) -> bytes`.
@@ -52,7 +52,7 @@ impl RollupStage {
             None => {
                 let stored = match source(tier, series)? {
                     None => None,
-                    Some(bytes) => decode_open(&bytes)
+                    Some(bytes) => decode_open(tier, &bytes)
                         .inspect_err(|reason| {
                             warn!(series, tier = %tier, reason, "corrupt open rollup point replaced");
                         })
@@ -79,16 +79,14 @@ impl RollupStage {
             // point held, a run is never malformed.
             points.sort_by_key(|p| p.start_ms);
             points.dedup_by_key(|p| p.start_ms);
-            if let Some(first) = points.first() {
-                let mut bytes = Vec::with_capacity(points.len() * 48 + 8);
-                encode_run(tier, &points, &mut bytes);
-                writes.runs.push((tier, series, first.start_ms, bytes));
+            for (first, bytes) in split_runs(tier, &points) {
+                writes.runs.push((tier, series, first, bytes));
             }
         }
         for ((tier, series), open) in self.open {
             if let Some(point) = open {
                 let mut bytes = Vec::with_capacity(64);
-                encode_open(&point, &mut bytes);
+                encode_open(tier, &point, &mut bytes);
                 writes.open.push((tier, series, bytes));
             }
         }
@@ -115,9 +113,9 @@ mod tests {
         let (_, series, first, bytes) = &writes.runs[0];
         assert_eq!((*series, *first), (7, 0));
         let mut points = Vec::new();
-        decode_run(Tier::Minute, 0, bytes, &mut points).unwrap();
+        decode_run(Tier::Minute, 0, bytes, &mut Default::default(), &mut points).unwrap();
         assert_eq!(points.iter().map(|p| (p.start_ms, p.count)).collect::<Vec<_>>(), [(0, 6), (60_000, 6)]);
-        let open = decode_open(&writes.open[0].2).unwrap();
+        let open = decode_open(Tier::Minute, &writes.open[0].2).unwrap();
         assert_eq!((open.start_ms, open.count, open.last_v), (120_000, 1, 12.0));
     }
 }
