@@ -232,6 +232,12 @@ impl Tsdb {
         read::select_rollup(&self.shared, tier, matchers, start_ms, end_ms)
     }
 
+    /// The rollup tiers this engine keeps (see [`TsdbConfig::minute_retention`]), finest
+    /// first.
+    pub fn tiers(&self) -> Vec<Tier> {
+        self.shared.config.tiers()
+    }
+
     /// Every bucket of `tier` starting before this time holds all its samples that arrived
     /// in order (`i64::MIN` before any data). A series that sends samples older than what it
     /// already sent, after a long silence, can still add to an older bucket.
@@ -241,7 +247,8 @@ impl Tsdb {
 
     /// Stores rollup points computed elsewhere (a regional's 1-minute tier, on its master),
     /// replacing stored points of the same buckets, creating series as needed. The receiver
-    /// answers once the points are durable.
+    /// answers once the points are durable, or with [`Error::TierDisabled`] when the engine
+    /// does not keep `tier`.
     pub fn write_rollups(
         &self,
         tier: Tier,

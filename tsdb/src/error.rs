@@ -139,6 +139,13 @@ pub enum Error {
         source: redb::Error,
     },
 
+    /// Rollup points were sent to a tier this engine does not keep.
+    #[error("the {tier} rollup tier is disabled (its retention is 0s)")]
+    TierDisabled {
+        /// The tier.
+        tier: Tier,
+    },
+
     /// Deleting expired data failed.
     #[error("cannot apply {what} retention")]
     ApplyRetention {

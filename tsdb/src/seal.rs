@@ -55,6 +55,7 @@ pub(crate) fn spawn(
             let _span = tracing::info_span!("tsdb_sealer").entered();
             let now = shared.config.clock.now_ms();
             let mut sealer = Sealer {
+                tiers: shared.config.tiers(),
                 encoder: ChunkEncoder::new(shared.config.chunk_zstd_level),
                 shared,
                 writer,
@@ -68,6 +69,8 @@ pub(crate) fn spawn(
 
 pub(crate) struct Sealer {
     shared: Arc<Shared>,
+    /// The tiers kept.
+    tiers: Vec<Tier>,
     writer: SyncSender<Request>,
     encoder: ChunkEncoder,
     /// Every WAL record below this is deleted.
@@ -212,7 +215,7 @@ impl Sealer {
             })?;
             let bytes = self.encoder.encode(&ts, &values, Some(&chunk.streams));
             out.push(Encoded { bytes, samples: ts.len() });
-            for tier in Tier::ALL {
+            for &tier in &self.tiers {
                 stage.fold(&mut source, tier, chunk.series, &ts, &values).map_err(err)?;
             }
         }
@@ -282,7 +285,7 @@ impl Sealer {
                 None => heads.max_ts().saturating_add(1),
             }
         };
-        for tier in Tier::ALL {
+        for &tier in &self.tiers {
             self.shared.rolled_up_until[tier.index()].store(tier.bucket_start(frontier), Ordering::Relaxed);
         }
     }

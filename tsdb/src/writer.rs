@@ -350,6 +350,9 @@ impl Writer {
 
     /// Stores rollup points received from elsewhere, creating their series as needed.
     fn write_rollups(&mut self, tier: Tier, series: Vec<(Labels, Vec<RollupPoint>)>) -> Result<()> {
+        if !self.shared.config.tier_enabled(tier) {
+            return Err(Error::TierDisabled { tier });
+        }
         if let Some((labels, _)) = series.iter().find(|(l, _)| l.key_error().is_some()) {
             let reason = labels.key_error().unwrap_or_default();
             return Err(Error::InvalidBatch { reason: format!("rollup series {labels}: {reason}") });
