@@ -8,7 +8,8 @@
 //! - `SIZE_HOSTS` (100) and `SIZE_HOURS` (6): the `gen_node_like.py` set (100 x 6 is
 //!   `benches/compare.sh`'s 25 M samples; `NODE_LIKE_PROMTEXT=FILE` reads a file it wrote);
 //! - `SIZE_SCRAPES_PER_BATCH` (10): scrapes of one host per batch, as the loadgen sends them;
-//! - `SIZE_CHUNK_SAMPLES` (the engine's default): `chunk_max_samples`;
+//! - `SIZE_CHUNK_SAMPLES` and `SIZE_HEAD_MAX_AGE_S` (the engine's defaults):
+//!   `chunk_max_samples` and `head_max_age`;
 //! - `SIZE_TIERS` (`1m,1h`): the rollup tiers kept (`none` for raw only);
 //! - `TSDB_BENCH_DIR` (the system temp dir): where the redb file goes.
 //!
@@ -73,6 +74,7 @@ fn main() {
     let scrapes: usize = env_or("SIZE_SCRAPES_PER_BATCH", 10);
     let mut config = TsdbConfig::default();
     config.chunk_max_samples = env_or("SIZE_CHUNK_SAMPLES", config.chunk_max_samples);
+    config.head_max_age = Duration::from_secs(env_or("SIZE_HEAD_MAX_AGE_S", config.head_max_age.as_secs()));
     let tiers: String = env_or("SIZE_TIERS", "1m,1h".to_string());
     apply_tiers(&mut config, &tiers);
 

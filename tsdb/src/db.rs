@@ -61,6 +61,8 @@ impl Tsdb {
             producer_seqs: RwLock::new(recovered.producer_seqs),
             counters: Default::default(),
             rolled_up_until: [AtomicI64::new(i64::MIN), AtomicI64::new(i64::MIN)],
+            chunk_partitions: recovered.partitions.0,
+            rollup_partitions: recovered.partitions.1,
             config,
         });
         let counters = &shared.counters;

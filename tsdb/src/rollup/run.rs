@@ -41,6 +41,7 @@ use crate::codec::{
     decode_float_column, decode_int_column, encode_float_column, encode_int_column, from_scaled, get_uvarint,
     get_zigzag, put_uvarint, put_zigzag, to_scaled,
 };
+use crate::partition::partition_of;
 
 /// The run format this build writes and reads. Runs written before it (row-wise points) have
 /// no format byte; the store's format version (see `schema.rs`) keeps them from being read.
@@ -77,11 +78,13 @@ const MAX_SUM_ULPS: i64 = 1 << 16;
 const POW10: [f64; 19] =
     [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18];
 
-/// Encodes points (sorted by start, distinct starts) as runs of at most a few thousand points
-/// each: `(first bucket start, bytes)`.
+/// Encodes points (sorted by start, distinct starts) as runs that each lie within one time
+/// partition (see `partition.rs`) and hold at most a few thousand points:
+/// `(first bucket start, bytes)`.
 pub(crate) fn split_runs(tier: Tier, points: &[RollupPoint]) -> Vec<(i64, Vec<u8>)> {
     points
-        .chunks(SPLIT_RUN_POINTS)
+        .chunk_by(|a, b| partition_of(a.start_ms) == partition_of(b.start_ms))
+        .flat_map(|in_partition| in_partition.chunks(SPLIT_RUN_POINTS))
         .map(|run| {
             let mut bytes = Vec::with_capacity(run.len() * 8 + 32);
             encode_run(tier, run, &mut bytes);
