@@ -19,14 +19,17 @@ pub struct TsdbConfig {
     /// How long 1-hour rollup buckets are kept. Default 2 years (730 days). Zero disables the
     /// tier, as for `minute_retention`.
     pub hour_retention: Duration,
-    /// A head chunk is sealed once it holds this many samples. Default 240 (40 minutes at a
-    /// 10 s interval). Larger chunks compress better; the WAL keeps a head's samples until
-    /// it is sealed.
+    /// A head chunk is sealed once it holds this many samples (when the next sample comes).
+    /// Default 720: the whole 2-hour time partition at a 10 s interval, so that each sealing
+    /// round appends one chunk per series to the newest partition (see `partition.rs`).
+    /// Larger chunks compress better; the WAL keeps a head's samples until it is sealed.
     pub chunk_max_samples: usize,
     /// A head chunk is sealed before a sample would make it span more than this. Default 2 h.
+    /// Whatever this says, a chunk is also cut where a 2-hour time partition ends.
     pub chunk_max_span: Duration,
     /// Head chunks opened longer ago than this (wall clock) are sealed even if not full, so
-    /// the WAL of quiet or stopped series is trimmed. Default 1 h.
+    /// the WAL of quiet or stopped series is trimmed. Default 2 h 30 min: longer than a
+    /// partition, so that live series are cut where partitions end.
     pub head_max_age: Duration,
     /// How often the sealer wakes up when not nudged by the writer. Default 1 s.
     pub seal_interval: Duration,
@@ -45,7 +48,8 @@ pub struct TsdbConfig {
     pub max_queued_samples: usize,
     /// The most head chunks that may wait for the sealer; beyond it [`crate::Tsdb::submit`]
     /// refuses with [`Error::QueueFull`] until the sealer catches up, which bounds head
-    /// memory. Default 200 000 (48 M samples at 240 per chunk).
+    /// memory. Default 200 000 (144 M samples at 720 per chunk). Every series' chunk is cut
+    /// at once where a partition ends: keep this above the number of series.
     pub max_pending_seal_chunks: usize,
     /// The most chunks one sealing transaction writes; the writer waits while one commits.
     /// Default 1024.
@@ -70,9 +74,9 @@ impl Default for TsdbConfig {
             raw_retention: DAY * 15,
             minute_retention: DAY * 90,
             hour_retention: DAY * 730,
-            chunk_max_samples: 240,
+            chunk_max_samples: 720,
             chunk_max_span: Duration::from_secs(2 * 3600),
-            head_max_age: Duration::from_secs(3600),
+            head_max_age: Duration::from_secs(2 * 3600 + 1800),
             seal_interval: Duration::from_secs(1),
             retention_interval: Duration::from_secs(300),
             max_group_batches: 1024,
