@@ -103,9 +103,10 @@ fn main() {
 
     let load_start = load_average();
     let started = Instant::now();
-    let mut high_water = 0u64;
+    let (mut high_water, mut wal_peak) = (0u64, 0u64);
     load::load(&tsdb, &series, scrapes, &clock, || {
         high_water = high_water.max(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0));
+        wal_peak = wal_peak.max(tsdb.stats().wal_bytes);
     });
     let stats = tsdb.stats();
     let ingest = started.elapsed();
@@ -113,11 +114,12 @@ fn main() {
     let file = std::fs::metadata(&path).expect("file").len();
     let per = |bytes: u64| bytes as f64 / samples as f64;
     println!(
-        "ingest {:.1} s = {:.2} M samples/s (load average {load_start} at start, {} at end); WAL written {:.2} B/sample",
+        "ingest {:.1} s = {:.2} M samples/s (load average {load_start} at start, {} at end); WAL written {:.2} B/sample, at most {:.3} B/sample of the set stored at once",
         ingest.as_secs_f64(),
         samples as f64 / ingest.as_secs_f64().max(1e-9) / 1e6,
         load_average(),
         per(stats.wal_bytes_written_total),
+        per(wal_peak),
     );
     let mut db = Arc::try_unwrap(db).unwrap_or_else(|_| panic!("the engine has let go of the file"));
     let allocated = {
