@@ -41,6 +41,23 @@ fn bench(c: &mut Criterion) {
         "read: node-like {hosts} hosts x {hours} h, {n} series: {samples} samples, {minute} 1m points, {hour} 1h points"
     );
 
+    // CPU time of this thread per read, user and system (page faults of the fresh memory a
+    // result fills): unlike wall time, it hardly depends on what else the machine runs.
+    let cpu = |f: &dyn Fn()| {
+        let runs = 10;
+        let before = thread_cpu_seconds();
+        for _ in 0..runs {
+            f();
+        }
+        let after = thread_cpu_seconds();
+        let ms = |i: usize| (after[i] - before[i]) * 1e3 / f64::from(runs);
+        format!("{:.0} + {:.0} ms", ms(0), ms(1))
+    };
+    let raw_cpu = cpu(&|| drop(black_box(tsdb.select(&all, start, end).expect("select"))));
+    let minute_cpu = cpu(&|| drop(black_box(tsdb.select_rollup(Tier::Minute, &all, start, end).expect("1m"))));
+    let hour_cpu = cpu(&|| drop(black_box(tsdb.select_rollup(Tier::Hour, &all, start, end).expect("1h"))));
+    println!("read: CPU per read (user + system): raw {raw_cpu}, 1m tier {minute_cpu}, 1h tier {hour_cpu}");
+
     let mut group = c.benchmark_group("read");
     group.sample_size(10);
     group.throughput(Throughput::Elements(samples as u64));
@@ -55,6 +72,16 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
     tsdb.close().expect("tsdb closes");
+}
+
+/// CPU seconds this thread has used: user, system.
+fn thread_cpu_seconds() -> [f64; 2] {
+    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else { return [0.0; 2] };
+    let Some(close) = stat.rfind(')') else { return [0.0; 2] };
+    let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+    // utime and stime are fields 14 and 15 of stat, 11 and 12 after the name, in ticks.
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    [ticks(11), ticks(12)]
 }
 
 criterion_group!(benches, bench);
