@@ -235,7 +235,45 @@ fn compact_at_stop(mut db: redb::Database) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    #[tokio::test]
+    async fn a_stream_waits_for_a_lagging_sealer_instead_of_being_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = TsdbConfig {
+            chunk_max_samples: 1,
+            max_pending_seal_chunks: 4,
+            // The sealer works only when asked.
+            seal_interval: Duration::from_secs(3600),
+            head_max_age: Duration::from_secs(3600),
+            ..TsdbConfig::default()
+        };
+        let store = Store::open(dir.path(), config).unwrap();
+        let series = vec![SeriesKey::new(&Labels::new([("__name__".to_string(), "x".to_string())])).unwrap()];
+        // A full chunk (of one sample here) is cut when the next sample comes: four samples
+        // leave three chunks waiting.
+        for ts in 1..=4 {
+            let batch = AcceptedBatch {
+                agent_id: "a".into(),
+                seq: ts as u64,
+                series: series.clone(),
+                samples: vec![(0, ts, 1.0)],
+            };
+            assert!(!store.wait_for_room(1).await, "room before the sealer lags");
+            store.commit_batch(batch).await.unwrap().unwrap();
+        }
+        let waiting = tokio::spawn({
+            let store = store.clone();
+            async move { store.wait_for_room(1).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "a batch would go in while three chunks wait for the sealer");
+        let tsdb = store.tsdb().clone();
+        tokio::task::spawn_blocking(move || tsdb.flush()).await.unwrap().unwrap();
+        assert!(tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap(), "it waited");
+    }
 
     #[test]
     fn a_clean_stop_leaves_a_compacted_file() {
@@ -257,46 +295,5 @@ mod tests {
         drop(db);
         let compacted = std::fs::metadata(&path).unwrap().len();
         assert!(stopped <= compacted + 64 * 1024, "{stopped} bytes at stop, {compacted} once compacted again");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[tokio::test]
-    async fn a_stream_waits_for_a_lagging_sealer_instead_of_being_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = TsdbConfig {
-            chunk_max_samples: 1,
-            max_pending_seal_chunks: 4,
-            // The sealer works only when asked.
-            seal_interval: Duration::from_secs(3600),
-            head_max_age: Duration::from_secs(3600),
-            ..TsdbConfig::default()
-        };
-        let store = Store::open(dir.path(), config).unwrap();
-        let series = vec![SeriesKey::new(&Labels::new([("__name__".to_string(), "x".to_string())])).unwrap()];
-        for ts in 1..=3 {
-            let batch = AcceptedBatch {
-                agent_id: "a".into(),
-                seq: ts as u64,
-                series: series.clone(),
-                samples: vec![(0, ts, 1.0)],
-            };
-            assert!(!store.wait_for_room(1).await, "room before the sealer lags");
-            store.commit_batch(batch).await.unwrap().unwrap();
-        }
-        let waiting = tokio::spawn({
-            let store = store.clone();
-            async move { store.wait_for_room(1).await }
-        });
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!waiting.is_finished(), "a batch would go in while three chunks wait for the sealer");
-        let tsdb = store.tsdb().clone();
-        tokio::task::spawn_blocking(move || tsdb.flush()).await.unwrap().unwrap();
-        assert!(tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap(), "it waited");
     }
 }
