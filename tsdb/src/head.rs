@@ -427,6 +427,21 @@ mod tests {
     }
 
     #[test]
+    fn chunks_are_cut_where_a_partition_ends_and_say_so() {
+        use crate::partition::PARTITION_MS;
+        let mut heads = heads(3);
+        // Full at the partition's last sample: cut when the next one comes, in the next one.
+        for ts in [PARTITION_MS - 3, PARTITION_MS - 2, PARTITION_MS - 1, PARTITION_MS, PARTITION_MS + 1] {
+            heads.append(1, ts, 1.0, 0, 0);
+        }
+        heads.freeze_all();
+        let taken = heads.take_for_seal(10);
+        let cuts: Vec<(i64, u32, bool)> =
+            taken.iter().map(|c| (c.streams.first_ts, c.streams.count, c.ends_partition)).collect();
+        assert_eq!(cuts, [(PARTITION_MS - 3, 3, true), (PARTITION_MS, 2, false)]);
+    }
+
+    #[test]
     fn full_and_long_chunks_are_cut_and_the_wal_low_water_follows_sealing() {
         let mut heads = heads(3);
         for (wal, ts) in [(0, 0), (1, 10), (2, 20), (3, 30), (4, 200_000)] {

@@ -136,4 +136,35 @@ mod tests {
             assert_eq!(PARTITION_MS % tier.width_ms(), 0);
         }
     }
+
+    #[test]
+    fn sorted_inserts_append_replace_and_note_their_partitions() {
+        use redb::{ReadableDatabase as _, ReadableTableMetadata as _};
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
+        let set = PartitionSet::default();
+        let value = [7u8; 200];
+        let write = |rows: &mut Vec<(DataKey, &[u8])>| {
+            let txn = db.begin_write().unwrap();
+            insert_sorted(&mut txn.open_table(crate::schema::CHUNKS).unwrap(), rows, &set).unwrap();
+            txn.commit().unwrap();
+        };
+        // Rounds of every series' chunk of the newest partition, given out of order.
+        for round in 0..40i64 {
+            let p = round * PARTITION_MS;
+            let mut rows: Vec<(DataKey, &[u8])> = (0..100u64).rev().map(|s| ((p, s, p + 1), &value[..])).collect();
+            write(&mut rows);
+        }
+        // A late chunk of an old partition, and a key written again.
+        write(&mut vec![((PARTITION_MS, 5, PARTITION_MS + 9), &value[..50]), ((0, 3, 1), &value[..10])]);
+        let txn = db.begin_read().unwrap();
+        let table = txn.open_table(crate::schema::CHUNKS).unwrap();
+        assert_eq!(table.len().unwrap(), 4001);
+        assert_eq!(table.get((0, 3, 1)).unwrap().unwrap().value().len(), 10);
+        let stats = table.stats().unwrap();
+        let fill = stats.stored_bytes() as f64 / (stats.leaf_pages() * 4096) as f64;
+        assert!(fill > 0.85, "leaves {fill:.2} full");
+        assert_eq!(PartitionSet::load(&table).unwrap().within(i64::MIN, i64::MAX), set.within(i64::MIN, i64::MAX));
+        assert_eq!(set.within(0, i64::MAX).len(), 40);
+    }
 }
