@@ -35,10 +35,11 @@ pub struct StorageSection {
     /// How long raw samples are kept. Default "15d".
     #[serde(default = "default_raw_retention")]
     pub raw_retention: String,
-    /// How long 1-minute rollups are kept. Default "90d".
+    /// How long 1-minute rollups are kept. Default "90d"; "0s" disables the tier (nothing is
+    /// rolled up into it and queries read raw samples instead).
     #[serde(default = "default_minute_retention")]
     pub minute_retention: String,
-    /// How long 1-hour rollups are kept. Default "730d".
+    /// How long 1-hour rollups are kept. Default "730d"; "0s" disables the tier.
     #[serde(default = "default_hour_retention")]
     pub hour_retention: String,
 }
@@ -358,18 +359,28 @@ impl AggregatorConfig {
         };
         let st = &self.storage;
         let raw = duration("storage.raw_retention", &st.raw_retention);
-        let minute = duration("storage.minute_retention", &st.minute_retention);
-        let hour = duration("storage.hour_retention", &st.hour_retention);
         let q = &self.query;
         let timeout = duration("query.timeout", &q.timeout);
-        if let (Some(raw), Some(minute), Some(hour)) = (raw, minute, hour)
-            && !(raw <= minute && minute <= hour)
-        {
-            // Queries read a coarser tier where it answers exactly; it must reach at least as far back.
-            errors.push(ConfigError::key(
-                "storage.minute_retention",
-                "retentions must not shrink with coarser tiers: raw_retention <= minute_retention <= hour_retention",
-            ));
+        // A tier's retention may be zero: the tier is disabled.
+        let mut tier_duration = |key: &str, value: &str| match humantime::parse_duration(value) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                errors.push(ConfigError::key(key, format!("must be a duration like \"90d\", got {value:?} ({e})")));
+                None
+            }
+        };
+        let minute = tier_duration("storage.minute_retention", &st.minute_retention);
+        let hour = tier_duration("storage.hour_retention", &st.hour_retention);
+        if let (Some(raw), Some(minute), Some(hour)) = (raw, minute, hour) {
+            // Queries read a coarser tier where it answers exactly; it must reach at least as far
+            // back. Disabled tiers are left out of the comparison.
+            let kept: Vec<Duration> = [raw, minute, hour].into_iter().filter(|d| !d.is_zero()).collect();
+            if kept.windows(2).any(|w| w[0] > w[1]) {
+                errors.push(ConfigError::key(
+                    "storage.minute_retention",
+                    "retentions must not shrink with coarser tiers: raw_retention <= minute_retention <= hour_retention (0s disables a tier)",
+                ));
+            }
         }
         for (key, value) in [
             ("query.max_samples", q.max_samples),
@@ -468,6 +479,35 @@ max_concurrent = 0
         let err = sysmon_config::parse::<AggregatorConfig>("[aggregator]\nregoin = \"eu\"\n", []).unwrap_err();
         assert_eq!(err.line, Some(2));
         assert!(err.message.starts_with("unknown field `regoin`"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_zero_tier_retention_disables_the_tier_and_coarser_tiers_must_not_shrink() {
+        let storage_errors = |storage: &str| -> Vec<String> {
+            let tls = "[tls]\nca_cert = \"/nonexistent/ca.pem\"\ncert = \"/nonexistent/s.pem\"\nkey = \"/nonexistent/k.pem\"\n";
+            let text = format!("{tls}[storage]\n{storage}\n");
+            let config: AggregatorConfig = sysmon_config::parse(&text, []).unwrap();
+            // The TLS files do not exist: only storage errors count.
+            config
+                .validate()
+                .unwrap_err()
+                .iter()
+                .map(ToString::to_string)
+                .filter(|e| e.starts_with("storage."))
+                .collect()
+        };
+        assert!(storage_errors("minute_retention = \"0s\"\nhour_retention = \"0s\"").is_empty());
+        assert!(storage_errors("raw_retention = \"30d\"\nminute_retention = \"0s\"").is_empty());
+        assert_eq!(
+            storage_errors("raw_retention = \"30d\"\nminute_retention = \"0s\"\nhour_retention = \"7d\""),
+            [
+                "storage.minute_retention: retentions must not shrink with coarser tiers: raw_retention <= minute_retention <= hour_retention (0s disables a tier)"
+            ]
+        );
+        assert_eq!(
+            storage_errors("hour_retention = \"forever\""),
+            ["storage.hour_retention: must be a duration like \"90d\", got \"forever\" (expected number at 0)"]
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ fn sizes(series: &[node_like::NodeSeries], chunk_samples: usize) -> (usize, usiz
 
 fn bench(c: &mut Criterion) {
     let series = node_like::node_like(10, 6);
-    for chunk_samples in [120, 240] {
+    for chunk_samples in [240, 720] {
         let (bytes, samples) = sizes(&series, chunk_samples);
         println!(
             "node-like 10 hosts x 6 h, 10 s step, {} series, {chunk_samples}-sample chunks: {samples} samples in {bytes} bytes = {:.3} bytes/sample",

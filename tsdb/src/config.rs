@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::rollup::Tier;
 
 /// Settings of a [`crate::Tsdb`]. Build one with [`TsdbConfig::default`] and change what you
 /// need; [`crate::Tsdb::open`] checks it.
@@ -12,18 +13,23 @@ use crate::error::{Error, Result};
 pub struct TsdbConfig {
     /// How long raw samples (sealed chunks) are kept, by wall clock. Default 15 days.
     pub raw_retention: Duration,
-    /// How long 1-minute rollup buckets are kept. Default 90 days.
+    /// How long 1-minute rollup buckets are kept. Default 90 days. Zero disables the tier:
+    /// nothing is rolled up into it, and retention deletes what it holds.
     pub minute_retention: Duration,
-    /// How long 1-hour rollup buckets are kept. Default 2 years (730 days).
+    /// How long 1-hour rollup buckets are kept. Default 2 years (730 days). Zero disables the
+    /// tier, as for `minute_retention`.
     pub hour_retention: Duration,
-    /// A head chunk is sealed once it holds this many samples. Default 240 (40 minutes at a
-    /// 10 s interval). Larger chunks compress better; the WAL keeps a head's samples until
-    /// it is sealed.
+    /// A head chunk is sealed once it holds this many samples (when the next sample comes).
+    /// Default 720: the whole 2-hour time partition at a 10 s interval, so that each sealing
+    /// round appends one chunk per series to the newest partition (see `partition.rs`).
+    /// Larger chunks compress better; the WAL keeps a head's samples until it is sealed.
     pub chunk_max_samples: usize,
     /// A head chunk is sealed before a sample would make it span more than this. Default 2 h.
+    /// Whatever this says, a chunk is also cut where a 2-hour time partition ends.
     pub chunk_max_span: Duration,
     /// Head chunks opened longer ago than this (wall clock) are sealed even if not full, so
-    /// the WAL of quiet or stopped series is trimmed. Default 1 h.
+    /// the WAL of quiet or stopped series is trimmed. Default 2 h 30 min: longer than a
+    /// partition, so that live series are cut where partitions end.
     pub head_max_age: Duration,
     /// How often the sealer wakes up when not nudged by the writer. Default 1 s.
     pub seal_interval: Duration,
@@ -42,7 +48,8 @@ pub struct TsdbConfig {
     pub max_queued_samples: usize,
     /// The most head chunks that may wait for the sealer; beyond it [`crate::Tsdb::submit`]
     /// refuses with [`Error::QueueFull`] until the sealer catches up, which bounds head
-    /// memory. Default 200 000 (48 M samples at 240 per chunk).
+    /// memory. Default 200 000 (144 M samples at 720 per chunk). Every series' chunk is cut
+    /// at once where a partition ends: keep this above the number of series.
     pub max_pending_seal_chunks: usize,
     /// The most chunks one sealing transaction writes; the writer waits while one commits.
     /// Default 1024.
@@ -67,9 +74,9 @@ impl Default for TsdbConfig {
             raw_retention: DAY * 15,
             minute_retention: DAY * 90,
             hour_retention: DAY * 730,
-            chunk_max_samples: 240,
+            chunk_max_samples: 720,
             chunk_max_span: Duration::from_secs(2 * 3600),
-            head_max_age: Duration::from_secs(3600),
+            head_max_age: Duration::from_secs(2 * 3600 + 1800),
             seal_interval: Duration::from_secs(1),
             retention_interval: Duration::from_secs(300),
             max_group_batches: 1024,
@@ -113,10 +120,13 @@ impl TsdbConfig {
                 reason: format!("must be at most 65536, got {}", self.chunk_max_samples),
             });
         }
+        for (field, value) in [("minute_retention", self.minute_retention), ("hour_retention", self.hour_retention)] {
+            if value.as_millis() > i64::MAX as u128 / 4 {
+                return Err(Error::InvalidConfig { field, reason: format!("must be finite, got {value:?}") });
+            }
+        }
         let durations = [
             ("raw_retention", self.raw_retention),
-            ("minute_retention", self.minute_retention),
-            ("hour_retention", self.hour_retention),
             ("chunk_max_span", self.chunk_max_span),
             ("head_max_age", self.head_max_age),
             ("seal_interval", self.seal_interval),
@@ -136,6 +146,26 @@ impl TsdbConfig {
             }
         }
         Ok(())
+    }
+}
+
+impl TsdbConfig {
+    /// The rollup tiers kept: those whose retention is not zero, finest first.
+    pub fn tiers(&self) -> Vec<Tier> {
+        Tier::ALL.into_iter().filter(|&t| self.tier_enabled(t)).collect()
+    }
+
+    /// Whether `tier` is kept (its retention is not zero).
+    pub(crate) fn tier_enabled(&self, tier: Tier) -> bool {
+        !self.tier_retention(tier).is_zero()
+    }
+
+    /// How long `tier`'s buckets are kept.
+    pub(crate) fn tier_retention(&self, tier: Tier) -> Duration {
+        match tier {
+            Tier::Minute => self.minute_retention,
+            Tier::Hour => self.hour_retention,
+        }
     }
 }
 
@@ -188,5 +218,12 @@ mod tests {
         let err = TsdbConfig { wal_zstd_level: 30, ..TsdbConfig::default() }.validate().unwrap_err();
         assert_eq!(err.to_string(), "tsdb.wal_zstd_level: must be between -7 and 19, got 30");
         assert_eq!(Clock::from_fn(|| 42).now_ms(), 42);
+        let raw_only =
+            TsdbConfig { minute_retention: Duration::ZERO, hour_retention: Duration::ZERO, ..TsdbConfig::default() };
+        raw_only.validate().unwrap();
+        assert_eq!(raw_only.tiers(), []);
+        assert_eq!(TsdbConfig { minute_retention: Duration::ZERO, ..TsdbConfig::default() }.tiers(), [Tier::Hour]);
+        let err = TsdbConfig { raw_retention: Duration::ZERO, ..TsdbConfig::default() }.validate().unwrap_err();
+        assert_eq!(err.to_string(), "tsdb.raw_retention: must be positive and finite, got 0ns");
     }
 }

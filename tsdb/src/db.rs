@@ -61,6 +61,8 @@ impl Tsdb {
             producer_seqs: RwLock::new(recovered.producer_seqs),
             counters: Default::default(),
             rolled_up_until: [AtomicI64::new(i64::MIN), AtomicI64::new(i64::MIN)],
+            chunk_partitions: recovered.partitions.0,
+            rollup_partitions: recovered.partitions.1,
             config,
         });
         let counters = &shared.counters;
@@ -232,6 +234,12 @@ impl Tsdb {
         read::select_rollup(&self.shared, tier, matchers, start_ms, end_ms)
     }
 
+    /// The rollup tiers this engine keeps (see [`TsdbConfig::minute_retention`]), finest
+    /// first.
+    pub fn tiers(&self) -> Vec<Tier> {
+        self.shared.config.tiers()
+    }
+
     /// Every bucket of `tier` starting before this time holds all its samples that arrived
     /// in order (`i64::MIN` before any data). A series that sends samples older than what it
     /// already sent, after a long silence, can still add to an older bucket.
@@ -241,7 +249,8 @@ impl Tsdb {
 
     /// Stores rollup points computed elsewhere (a regional's 1-minute tier, on its master),
     /// replacing stored points of the same buckets, creating series as needed. The receiver
-    /// answers once the points are durable.
+    /// answers once the points are durable, or with [`Error::TierDisabled`] when the engine
+    /// does not keep `tier`.
     pub fn write_rollups(
         &self,
         tier: Tier,
@@ -343,6 +352,31 @@ mod tests {
     fn the_handle_can_be_shared_across_threads() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Tsdb>();
+    }
+
+    #[test]
+    fn a_store_of_another_format_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(redb::Database::create(dir.path().join("t.redb")).unwrap());
+        // What a build before the format marker left: series, no marker.
+        let txn = db.begin_write().unwrap();
+        txn.open_table(crate::schema::META).unwrap().insert(crate::schema::NEXT_SERIES_ID, 3).unwrap();
+        txn.commit().unwrap();
+        let err = Tsdb::open(db.clone(), TsdbConfig::default()).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "the store's tsdb tables are format 1, this build reads format 2 only; move the data directory aside to start a fresh store"
+        );
+        let txn = db.begin_write().unwrap();
+        txn.open_table(crate::schema::META).unwrap().insert(crate::schema::FORMAT_VERSION, 9).unwrap();
+        txn.commit().unwrap();
+        let err = Tsdb::open(db, TsdbConfig::default()).err().unwrap();
+        assert!(err.to_string().starts_with("the store's tsdb tables are format 9, "), "{err}");
+        // A fresh file gets the marker and opens again.
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(redb::Database::create(dir.path().join("t.redb")).unwrap());
+        Tsdb::open(db.clone(), TsdbConfig::default()).unwrap().close().unwrap();
+        Tsdb::open(db, TsdbConfig::default()).unwrap().close().unwrap();
     }
 
     #[test]

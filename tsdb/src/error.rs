@@ -31,6 +31,18 @@ pub enum Error {
         source: redb::Error,
     },
 
+    /// The file's tsdb tables were written by a build with another table layout. There is
+    /// no migration: the store must be moved aside.
+    #[error(
+        "the store's tsdb tables are format {found}, this build reads format {expected} only; move the data directory aside to start a fresh store"
+    )]
+    UnsupportedFormat {
+        /// The format the file holds (1: before the format was recorded).
+        found: u64,
+        /// The format this build reads.
+        expected: u64,
+    },
+
     /// Reading the persisted series, seals or producer seqs at open failed.
     #[error("cannot load the {what} table at open")]
     LoadState {
@@ -125,6 +137,13 @@ pub enum Error {
         /// What redb said.
         #[source]
         source: redb::Error,
+    },
+
+    /// Rollup points were sent to a tier this engine does not keep.
+    #[error("the {tier} rollup tier is disabled (its retention is 0s)")]
+    TierDisabled {
+        /// The tier.
+        tier: Tier,
     },
 
     /// Deleting expired data failed.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::codec::{GorillaEncoder, GorillaStreams};
+use crate::partition::partition_of;
 
 /// When a head chunk is cut.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +54,9 @@ pub(crate) struct FrozenChunk {
     pub(crate) last_ts: i64,
     /// Its last value's bits.
     pub(crate) last_bits: u64,
+    /// Cut because a later sample of the series fell in the next partition: no sample of
+    /// this chunk's partition can follow, so its rollup buckets are complete.
+    pub(crate) ends_partition: bool,
 }
 
 /// One series' unsealed samples and what the engine knows of its time range.
@@ -110,6 +114,8 @@ pub(crate) struct Heads {
     chunks: usize,
     max_ts: i64,
     limits: HeadLimits,
+    /// Per series, the newest bucket start of the rollups received from elsewhere.
+    rollup_extent: FxHashMap<u64, i64>,
 }
 
 fn multiset_add<K: Ord>(set: &mut BTreeMap<K, u32>, key: K) {
@@ -125,9 +131,10 @@ fn multiset_remove<K: Ord>(set: &mut BTreeMap<K, u32>, key: K) {
     }
 }
 
-fn freeze(id: u64, head: &mut SeriesHead, to_seal: &mut VecDeque<Arc<FrozenChunk>>) {
+fn freeze(id: u64, head: &mut SeriesHead, to_seal: &mut VecDeque<Arc<FrozenChunk>>, ends_partition: bool) {
     if let Some(open) = head.open.take() {
         let chunk = Arc::new(FrozenChunk {
+            ends_partition,
             series: id,
             first_wal: open.first_wal,
             last_ts: open.encoder.last_ts(),
@@ -152,6 +159,7 @@ impl Heads {
             chunks: 0,
             max_ts: i64::MIN,
             limits,
+            rollup_extent: FxHashMap::default(),
         }
     }
 
@@ -177,10 +185,18 @@ impl Heads {
                 return if bits == last_bits { AppendOutcome::Duplicate } else { AppendOutcome::OutOfOrder };
             }
         }
-        if let Some(open) = &head.open
-            && ts.saturating_sub(open.encoder.first_ts()) > self.limits.max_span_ms
-        {
-            freeze(id, head, &mut self.to_seal);
+        if let Some(open) = &head.open {
+            // A chunk lies within one partition (see `partition.rs`). A full chunk is cut when
+            // the next sample comes, not at once, so that a chunk that fills up at the end of
+            // its partition is known to end it.
+            let first = open.encoder.first_ts();
+            let ends_partition = partition_of(ts) != partition_of(first);
+            if ends_partition
+                || open.encoder.count() >= self.limits.max_samples
+                || ts.saturating_sub(first) > self.limits.max_span_ms
+            {
+                freeze(id, head, &mut self.to_seal, ends_partition);
+            }
         }
         let open = head.open.get_or_insert_with(|| {
             multiset_add(&mut self.unsealed_wal, wal);
@@ -189,15 +205,11 @@ impl Heads {
             OpenChunk { encoder: GorillaEncoder::new(), first_wal: wal, opened_at_ms: now_ms }
         });
         open.encoder.append(ts, value);
-        let full = open.encoder.count() >= self.limits.max_samples;
         head.last = Some((ts, bits));
         head.min_ts = head.min_ts.min(ts);
         head.max_ts = head.max_ts.max(ts);
         self.max_ts = self.max_ts.max(ts);
         self.samples += 1;
-        if full {
-            freeze(id, head, &mut self.to_seal);
-        }
         AppendOutcome::Appended
     }
 
@@ -258,7 +270,7 @@ impl Heads {
         let mut n = 0;
         for (&id, head) in &mut self.series {
             if head.open.as_ref().is_some_and(|o| o.opened_at_ms < before_ms) {
-                freeze(id, head, &mut self.to_seal);
+                freeze(id, head, &mut self.to_seal, false);
                 n += 1;
             }
         }
@@ -297,15 +309,49 @@ impl Heads {
         HeadData { frozen, open }
     }
 
-    /// Retention deleted series `id`'s data before `min_ts`.
-    pub(crate) fn set_min_ts(&mut self, id: u64, min_ts: i64) {
-        if let Some(head) = self.series.get_mut(&id) {
-            head.min_ts = head.min_ts.max(min_ts);
-            if head.min_ts > head.max_ts {
+    /// Retention deleted every sealed chunk ending before `cutoff`: a series with nothing
+    /// unsealed and nothing since holds no sample anymore; the others hold none before the
+    /// start of the cutoff's partition (where every chunk left starts), or before their oldest
+    /// unsealed sample. Never above a sample still held, so a read may look where nothing is
+    /// left, never skip what is.
+    pub(crate) fn raise_min_ts(&mut self, cutoff: i64) {
+        let bound = partition_of(cutoff);
+        for head in self.series.values_mut() {
+            let unsealed =
+                head.frozen.front().map(|c| c.streams.first_ts).or(head.open.as_ref().map(|o| o.encoder.first_ts()));
+            if unsealed.is_none() && head.max_ts < cutoff {
                 head.min_ts = i64::MAX;
                 head.max_ts = i64::MIN;
+            } else {
+                head.min_ts = head.min_ts.max(unsealed.map_or(bound, |u| u.min(bound)));
             }
         }
+    }
+
+    /// Rollups received from elsewhere for series `id` reach the bucket starting at `start`.
+    pub(crate) fn note_rollup_extent(&mut self, id: u64, start: i64) {
+        let extent = self.rollup_extent.entry(id).or_insert(start);
+        *extent = (*extent).max(start);
+    }
+
+    /// Whether series `id` holds nothing once retention has deleted every raw sample before
+    /// `raw_cutoff` and every bucket of a tier ending at or before its cutoff
+    /// (`tier_cutoffs`): no unsealed sample, no sealed one since `raw_cutoff`, and no bucket of
+    /// its samples or of the rollups received for it left in any tier.
+    pub(crate) fn holds_nothing(&self, id: u64, raw_cutoff: i64, tier_cutoffs: &[(crate::rollup::Tier, i64)]) -> bool {
+        if !self.is_sealed_entirely(id) {
+            return false;
+        }
+        // The newest sample ever accepted, which retention does not forget.
+        let sealed = self.series.get(&id).and_then(|h| h.last).map_or(i64::MIN, |(ts, _)| ts);
+        let newest = sealed.max(self.rollup_extent.get(&id).copied().unwrap_or(i64::MIN));
+        if newest == i64::MIN {
+            return true;
+        }
+        sealed < raw_cutoff
+            && tier_cutoffs
+                .iter()
+                .all(|&(tier, cutoff)| tier.bucket_start(newest).saturating_add(tier.width_ms()) <= cutoff)
     }
 
     /// Whether series `id` holds no unsealed sample.
@@ -313,15 +359,11 @@ impl Heads {
         self.series.get(&id).is_none_or(|h| h.open.is_none() && h.frozen.is_empty())
     }
 
-    /// Newest timestamp of series `id`, if it has any data.
-    pub(crate) fn series_max_ts(&self, id: u64) -> Option<i64> {
-        self.series.get(&id).map(|h| h.max_ts).filter(|&t| t != i64::MIN)
-    }
-
     /// Forgets series `id`, which holds no unsealed sample.
     pub(crate) fn remove(&mut self, id: u64) {
         if self.is_sealed_entirely(id) {
             self.series.remove(&id);
+            self.rollup_extent.remove(&id);
         }
     }
 
@@ -382,6 +424,21 @@ mod tests {
         heads.load_sealed(1, 0, 10, 1f64.to_bits());
         assert_eq!(heads.append(1, 10, 1.0, 0, 0), AppendOutcome::Duplicate);
         assert_eq!(heads.append(1, 9, 1.0, 0, 0), AppendOutcome::OutOfOrder);
+    }
+
+    #[test]
+    fn chunks_are_cut_where_a_partition_ends_and_say_so() {
+        use crate::partition::PARTITION_MS;
+        let mut heads = heads(3);
+        // Full at the partition's last sample: cut when the next one comes, in the next one.
+        for ts in [PARTITION_MS - 3, PARTITION_MS - 2, PARTITION_MS - 1, PARTITION_MS, PARTITION_MS + 1] {
+            heads.append(1, ts, 1.0, 0, 0);
+        }
+        heads.freeze_all();
+        let taken = heads.take_for_seal(10);
+        let cuts: Vec<(i64, u32, bool)> =
+            taken.iter().map(|c| (c.streams.first_ts, c.streams.count, c.ends_partition)).collect();
+        assert_eq!(cuts, [(PARTITION_MS - 3, 3, true), (PARTITION_MS, 2, false)]);
     }
 
     #[test]

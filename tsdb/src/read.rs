@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::head::HeadData;
 use crate::labels::Labels;
 use crate::matcher::Matcher;
-use crate::rollup::{RollupPoint, Tier, decode_open, decode_run, run_last_start};
+use crate::rollup::{RollupPoint, RunScratch, Tier, decode_open_into, decode_run, run_extent};
 use crate::schema::{CHUNKS, ROLLUP_OPEN};
 use crate::shared::Shared;
 
@@ -68,6 +68,7 @@ pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64
     let err = read_err("chunks");
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let chunks = txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
+    let partitions = shared.chunk_partitions.within(start, end);
     let mut out = Vec::with_capacity(labels.len());
     let (mut ts, mut values) = (Vec::new(), Vec::new());
     let mut heads = ids.iter().copied().zip(heads);
@@ -75,20 +76,21 @@ pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64
         let Some(head) = heads.by_ref().find(|(h, _)| *h == id).map(|(_, data)| data) else { continue };
         ts.clear();
         values.clear();
-        // Chunks are keyed by their first sample; walk back from the last one starting by
-        // `end` until one ends before `start`.
+        // Every chunk lies within one partition; within it, chunks are keyed by their first
+        // sample.
         let mut stored = Vec::new();
-        for entry in chunks.range((id, i64::MIN)..=(id, end)).map_err(|e| err(e.into()))?.rev() {
-            let (key, value) = entry.map_err(|e| err(e.into()))?;
-            let chunk_start = key.value().1;
-            let corrupt = |reason| Error::CorruptChunk { series: id, start_ms: chunk_start, reason };
-            let header = read_header(value.value()).map_err(corrupt)?;
-            if header.last_ts < start {
-                break;
+        for &partition in &partitions {
+            for entry in chunks.range((partition, id, i64::MIN)..=(partition, id, end)).map_err(|e| err(e.into()))? {
+                let (key, value) = entry.map_err(|e| err(e.into()))?;
+                let chunk_start = key.value().2;
+                let corrupt = |reason| Error::CorruptChunk { series: id, start_ms: chunk_start, reason };
+                let header = read_header(value.value()).map_err(corrupt)?;
+                if header.last_ts >= start {
+                    stored.push((chunk_start, value));
+                }
             }
-            stored.push((chunk_start, value));
         }
-        for (chunk_start, value) in stored.into_iter().rev() {
+        for (chunk_start, value) in stored {
             decode_chunk(value.value(), &mut ts, &mut values).map_err(|reason| Error::CorruptChunk {
                 series: id,
                 start_ms: chunk_start,
@@ -160,33 +162,41 @@ pub(crate) fn select_rollup(
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let table = txn.open_table(tier.table()).map_err(|e| err(e.into()))?;
     let open = txn.open_table(ROLLUP_OPEN).map_err(|e| err(e.into()))?;
+    let partitions = shared.rollup_partitions[tier.index()].within(start, end);
     let mut out = Vec::new();
+    let mut scratch = RunScratch::default();
     for (id, labels) in labels {
         let corrupt = |start_ms, reason| Error::CorruptRollup { tier, series: id, start_ms, reason };
-        // Runs are keyed by their first bucket; walk back from the last one starting by `end`
-        // until one ends before `start`.
+        // Every run lies within one partition; within it, runs are keyed by their first bucket.
         let mut runs = Vec::new();
-        for entry in table.range((id, i64::MIN)..=(id, end)).map_err(|e| err(e.into()))?.rev() {
-            let (key, value) = entry.map_err(|e| err(e.into()))?;
-            let first = key.value().1;
-            let last = run_last_start(tier, first, value.value()).map_err(|reason| corrupt(first, reason))?;
-            if last < start {
-                break;
+        for &partition in &partitions {
+            for entry in table.range((partition, id, i64::MIN)..=(partition, id, end)).map_err(|e| err(e.into()))? {
+                let (key, value) = entry.map_err(|e| err(e.into()))?;
+                let first = key.value().2;
+                let (points, last) = run_extent(tier, first, value.value()).map_err(|reason| corrupt(first, reason))?;
+                if last >= start {
+                    runs.push((first, value, points));
+                }
             }
-            runs.push((first, value));
         }
-        let mut points = Vec::new();
-        for (first, value) in runs.into_iter().rev() {
-            decode_run(tier, first, value.value(), &mut points).map_err(|reason| corrupt(first, reason))?;
+        let stored_points: usize = runs.iter().map(|(_, _, n)| n).sum();
+        let mut points = Vec::with_capacity(stored_points + 1);
+        for (first, value, _) in runs {
+            decode_run(tier, first, value.value(), &mut scratch, &mut points)
+                .map_err(|reason| corrupt(first, reason))?;
         }
         if let Some(stored) = open.get((id, tier.open_key())).map_err(|e| err(e.into()))? {
-            points.push(decode_open(stored.value()).map_err(|reason| corrupt(i64::MIN, reason))?);
+            decode_open_into(tier, stored.value(), &mut scratch, &mut points)
+                .map_err(|reason| corrupt(i64::MIN, reason))?;
         }
         points.retain(|p| p.start_ms >= start && p.start_ms <= end);
-        // A bucket written twice (rollups received again from elsewhere): the later run wins.
-        points.reverse();
-        points.sort_by_key(|p| p.start_ms);
-        points.dedup_by_key(|p| p.start_ms);
+        if !points.windows(2).all(|w| w[0].start_ms < w[1].start_ms) {
+            // A bucket written twice (rollups received again from elsewhere): the later run
+            // wins.
+            points.reverse();
+            points.sort_by_key(|p| p.start_ms);
+            points.dedup_by_key(|p| p.start_ms);
+        }
         if !points.is_empty() {
             out.push(RollupSeries { labels, points });
         }

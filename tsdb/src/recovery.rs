@@ -14,7 +14,9 @@ use crate::config::{TsdbConfig, millis};
 use crate::error::{Error, Result};
 use crate::head::{HeadLimits, Heads};
 use crate::index::SeriesIndex;
-use crate::schema::{CHUNKS, PRODUCER_SEQ, SEALED, WAL};
+use crate::partition::PartitionSet;
+use crate::rollup::Tier;
+use crate::schema::{CHUNKS, META, PRODUCER_SEQ, RAW_CUTOFF_APPLIED, ROLLUP_EXTENT, SEALED, WAL};
 use crate::wal::{WalDecoder, WalRecord};
 
 /// What [`recover`] rebuilt.
@@ -30,6 +32,8 @@ pub(crate) struct Recovered {
     pub(crate) wal_records: u64,
     pub(crate) wal_bytes: u64,
     pub(crate) sealed_chunks: u64,
+    /// The partitions of the chunk table and of each tier's run table.
+    pub(crate) partitions: (PartitionSet, [PartitionSet; 2]),
 }
 
 /// The head limits a config sets.
@@ -62,7 +66,29 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
             heads.load_sealed(id.value(), min_ts, max_ts, last_bits);
         }
     }
-    let sealed_chunks = txn.open_table(CHUNKS).and_then(|t| Ok(t.len()?)).map_err(|e| load("chunks")(e.into()))?;
+    let meta = txn.open_table(META).map_err(|e| load("meta")(e.into()))?;
+    if let Some(cutoff) = meta.get(RAW_CUTOFF_APPLIED).map_err(|e| load("meta")(e.into()))? {
+        heads.raise_min_ts(cutoff.value() as i64);
+    }
+    let table = txn.open_table(ROLLUP_EXTENT).map_err(|e| load("rollup extent")(e.into()))?;
+    for entry in table.iter().map_err(|e| load("rollup extent")(e.into()))? {
+        let (id, start) = entry.map_err(|e| load("rollup extent")(e.into()))?;
+        if index.contains(id.value()) {
+            heads.note_rollup_extent(id.value(), start.value());
+        }
+    }
+    let chunks = txn.open_table(CHUNKS).map_err(|e| load("chunks")(e.into()))?;
+    let sealed_chunks = chunks.len().map_err(|e| load("chunks")(e.into()))?;
+    let chunk_partitions = PartitionSet::load(&chunks).map_err(|e| load("chunks")(e.into()))?;
+    let mut rollup_partitions = [PartitionSet::default(), PartitionSet::default()];
+    for tier in Tier::ALL {
+        let what = match tier {
+            Tier::Minute => "1m rollup",
+            Tier::Hour => "1h rollup",
+        };
+        let table = txn.open_table(tier.table()).map_err(|e| load(what)(e.into()))?;
+        rollup_partitions[tier.index()] = PartitionSet::load(&table).map_err(|e| load(what)(e.into()))?;
+    }
 
     let replay = |e: redb::StorageError| Error::ReplayWal { source: e.into() };
     let wal = txn.open_table(WAL).map_err(|e| Error::ReplayWal { source: e.into() })?;
@@ -105,5 +131,6 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
         wal_records,
         wal_bytes,
         sealed_chunks,
+        partitions: (chunk_partitions, rollup_partitions),
     })
 }

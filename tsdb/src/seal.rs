@@ -19,9 +19,10 @@ use crate::codec::ChunkEncoder;
 use crate::config::millis;
 use crate::error::{Error, Result};
 use crate::head::FrozenChunk;
+use crate::partition::{insert_sorted, partition_of};
 use crate::retention;
 use crate::rollup::{RollupStage, RollupWrites, Tier};
-use crate::schema::{CHUNKS, ROLLUP_OPEN, SEALED, WAL};
+use crate::schema::{CHUNKS, DataKey, ROLLUP_OPEN, SEALED, WAL};
 use crate::shared::Shared;
 use crate::stats::{add, sub};
 use crate::writer::Request;
@@ -55,6 +56,7 @@ pub(crate) fn spawn(
             let _span = tracing::info_span!("tsdb_sealer").entered();
             let now = shared.config.clock.now_ms();
             let mut sealer = Sealer {
+                tiers: shared.config.tiers(),
                 encoder: ChunkEncoder::new(shared.config.chunk_zstd_level),
                 shared,
                 writer,
@@ -68,6 +70,8 @@ pub(crate) fn spawn(
 
 pub(crate) struct Sealer {
     shared: Arc<Shared>,
+    /// The tiers kept.
+    tiers: Vec<Tier>,
     writer: SyncSender<Request>,
     encoder: ChunkEncoder,
     /// Every WAL record below this is deleted.
@@ -212,8 +216,8 @@ impl Sealer {
             })?;
             let bytes = self.encoder.encode(&ts, &values, Some(&chunk.streams));
             out.push(Encoded { bytes, samples: ts.len() });
-            for tier in Tier::ALL {
-                stage.fold(&mut source, tier, chunk.series, &ts, &values).map_err(err)?;
+            for &tier in &self.tiers {
+                stage.fold(&mut source, tier, chunk.series, (&ts, &values), chunk.ends_partition).map_err(err)?;
             }
         }
         Ok((out, stage.into_writes()))
@@ -237,26 +241,36 @@ impl Sealer {
         let trimmed = (|| -> std::result::Result<(u64, u64), redb::Error> {
             let mut chunk_table = txn.open_table(CHUNKS)?;
             let mut sealed = txn.open_table(SEALED)?;
-            let mut minute = txn.open_table(Tier::Minute.table())?;
-            let mut hour = txn.open_table(Tier::Hour.table())?;
             let mut wal = txn.open_table(WAL)?;
+            let mut rows = Vec::with_capacity(chunks.len());
             for (chunk, enc) in chunks.iter().zip(encoded) {
-                let id = chunk.series;
-                let first_ts = chunk.streams.first_ts;
-                chunk_table.insert((id, first_ts), enc.bytes.as_slice())?;
+                let (id, first_ts) = (chunk.series, chunk.streams.first_ts);
+                rows.push(((partition_of(first_ts), id, first_ts), enc.bytes.as_slice()));
                 let min_ts = match sealed.get(id)? {
                     Some(prev) => prev.value().0.min(first_ts),
                     None => first_ts,
                 };
                 sealed.insert(id, (min_ts, chunk.last_ts, chunk.last_bits))?;
             }
-            for (tier, series, start, bytes) in &rollups.runs {
-                let table = if *tier == Tier::Minute { &mut minute } else { &mut hour };
-                table.insert((*series, *start), bytes.as_slice())?;
+            insert_sorted(&mut chunk_table, &mut rows, &self.shared.chunk_partitions)?;
+            for tier in Tier::ALL {
+                let mut rows: Vec<(DataKey, &[u8])> = rollups
+                    .runs
+                    .iter()
+                    .filter(|(t, ..)| *t == tier)
+                    .map(|(_, series, start, bytes)| ((partition_of(*start), *series, *start), bytes.as_slice()))
+                    .collect();
+                if !rows.is_empty() {
+                    let mut table = txn.open_table(tier.table())?;
+                    insert_sorted(&mut table, &mut rows, &self.shared.rollup_partitions[tier.index()])?;
+                }
             }
             let mut open = txn.open_table(ROLLUP_OPEN)?;
             for (tier, series, bytes) in &rollups.open {
-                open.insert((*series, tier.open_key()), bytes.as_slice())?;
+                match bytes {
+                    Some(bytes) => open.insert((*series, tier.open_key()), bytes.as_slice())?,
+                    None => open.remove((*series, tier.open_key()))?,
+                };
             }
             let (mut records, mut bytes) = (0u64, 0u64);
             for entry in wal.extract_from_if(..low_water, |_, _| true)? {
@@ -282,7 +296,7 @@ impl Sealer {
                 None => heads.max_ts().saturating_add(1),
             }
         };
-        for tier in Tier::ALL {
+        for &tier in &self.tiers {
             self.shared.rolled_up_until[tier.index()].store(tier.bucket_start(frontier), Ordering::Relaxed);
         }
     }

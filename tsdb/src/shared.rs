@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap;
 use crate::config::TsdbConfig;
 use crate::head::Heads;
 use crate::index::SeriesIndex;
+use crate::partition::PartitionSet;
 use crate::stats::Counters;
 
 /// Everything the engine's threads share.
@@ -30,4 +31,8 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     /// Per tier (see [`crate::Tier::index`]): buckets starting before this are complete.
     pub(crate) rolled_up_until: [AtomicI64; 2],
+    /// The partitions of the chunk table.
+    pub(crate) chunk_partitions: PartitionSet,
+    /// Per tier: the partitions of its run table.
+    pub(crate) rollup_partitions: [PartitionSet; 2],
 }

@@ -20,8 +20,9 @@ use crate::batch::{CommitOutcome, PreparedBatch, PreparedKeys};
 use crate::error::{Error, Result};
 use crate::head::AppendOutcome;
 use crate::labels::Labels;
-use crate::rollup::{RollupPoint, Tier, encode_run};
-use crate::schema::{CHUNKS, META, NEXT_SERIES_ID, PRODUCER_SEQ, ROLLUP_OPEN, SEALED, SERIES, WAL};
+use crate::partition::{insert_sorted, partition_of};
+use crate::rollup::{RollupPoint, Tier, split_runs};
+use crate::schema::{DataKey, META, NEXT_SERIES_ID, PRODUCER_SEQ, ROLLUP_EXTENT, SEALED, SERIES, WAL};
 use crate::seal::SealerSignal;
 use crate::shared::Shared;
 use crate::stats::add;
@@ -36,11 +37,30 @@ pub(crate) enum Request {
     Batch { batch: PreparedBatch, reply: oneshot::Sender<Result<CommitOutcome>> },
     /// Store rollup points received from elsewhere.
     Rollups { tier: Tier, series: Vec<(Labels, Vec<RollupPoint>)>, reply: oneshot::Sender<Result<()>> },
-    /// Remove series that retention found empty (checked again here); `done` is told when
-    /// that is over.
-    RemoveSeries { ids: Vec<u64>, done: Option<SyncSender<()>> },
+    /// Remove series that retention found empty as of `cutoffs` (checked again here); `done`
+    /// is told when that is over.
+    RemoveSeries { ids: Vec<u64>, cutoffs: Cutoffs, done: Option<SyncSender<()>> },
     /// Commit what is queued before this, then stop.
     Stop,
+}
+
+/// Retention's cutoffs at one time: raw samples before `raw`, and buckets of each tier
+/// ending at or before its cutoff, are deleted (a disabled tier's cutoff is the time itself).
+#[derive(Debug, Clone)]
+pub(crate) struct Cutoffs {
+    pub(crate) raw: i64,
+    pub(crate) tiers: Vec<(Tier, i64)>,
+}
+
+impl Cutoffs {
+    /// The cutoffs of `config`'s retentions at `now_ms`.
+    pub(crate) fn at(config: &crate::config::TsdbConfig, now_ms: i64) -> Cutoffs {
+        let cutoff = |retention| now_ms.saturating_sub(crate::config::millis(retention));
+        Cutoffs {
+            raw: cutoff(config.raw_retention),
+            tiers: Tier::ALL.into_iter().map(|tier| (tier, cutoff(config.tier_retention(tier)))).collect(),
+        }
+    }
 }
 
 /// Counters only the writer advances.
@@ -123,8 +143,8 @@ impl Writer {
                     Request::Rollups { tier, series, reply } => {
                         let _ = reply.send(self.write_rollups(tier, series));
                     }
-                    Request::RemoveSeries { ids, done } => {
-                        if let Err(err) = self.remove_series(&ids) {
+                    Request::RemoveSeries { ids, cutoffs, done } => {
+                        if let Err(err) = self.remove_series(&ids, &cutoffs) {
                             warn!(error = %err, series = ids.len(), "removing empty series failed");
                         }
                         if let Some(done) = done {
@@ -350,6 +370,9 @@ impl Writer {
 
     /// Stores rollup points received from elsewhere, creating their series as needed.
     fn write_rollups(&mut self, tier: Tier, series: Vec<(Labels, Vec<RollupPoint>)>) -> Result<()> {
+        if !self.shared.config.tier_enabled(tier) {
+            return Err(Error::TierDisabled { tier });
+        }
         if let Some((labels, _)) = series.iter().find(|(l, _)| l.key_error().is_some()) {
             let reason = labels.key_error().unwrap_or_default();
             return Err(Error::InvalidBatch { reason: format!("rollup series {labels}: {reason}") });
@@ -357,78 +380,90 @@ impl Writer {
         let points: usize = series.iter().map(|(_, p)| p.len()).sum();
         let saved = self.state.next_series_id;
         let err = |source: redb::Error| Error::WriteRollups { tier, points, source };
-        let result = (|| -> std::result::Result<Vec<(u64, Option<String>)>, redb::Error> {
+        type Written = (Vec<(u64, Option<String>)>, Vec<(u64, i64)>);
+        let result = (|| -> std::result::Result<Written, redb::Error> {
             let mut txn = self.shared.db.begin_write()?;
             txn.set_durability(Durability::Immediate)?;
             let labels: Vec<&Labels> = series.iter().map(|(l, _)| l).collect();
             let ids = self.resolve_ids(&txn, &labels)?;
+            let mut extents = Vec::with_capacity(ids.len());
             {
-                let mut table = txn.open_table(tier.table())?;
-                let mut bytes = Vec::new();
+                let mut encoded = Vec::new();
                 for ((id, _), (_, points)) in ids.iter().zip(&series) {
-                    // One run per series and call, keyed by its first bucket; a later point of
-                    // the same bucket wins.
+                    // Runs per series and call (split at partitions and every few thousand
+                    // points), keyed by their first bucket; a later point of the same bucket
+                    // wins.
                     let mut sorted: Vec<RollupPoint> =
                         points.iter().map(|p| RollupPoint { start_ms: tier.bucket_start(p.start_ms), ..*p }).collect();
                     sorted.reverse();
                     sorted.sort_by_key(|p| p.start_ms);
                     sorted.dedup_by_key(|p| p.start_ms);
-                    let Some(first) = sorted.first().map(|p| p.start_ms) else { continue };
-                    bytes.clear();
-                    encode_run(tier, &sorted, &mut bytes);
-                    table.insert((*id, first), bytes.as_slice())?;
+                    if let Some(last) = sorted.last() {
+                        extents.push((*id, last.start_ms));
+                    }
+                    for (first, bytes) in split_runs(tier, &sorted) {
+                        encoded.push(((partition_of(first), *id, first), bytes));
+                    }
+                }
+                let mut rows: Vec<(DataKey, &[u8])> = encoded.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+                let mut table = txn.open_table(tier.table())?;
+                insert_sorted(&mut table, &mut rows, &self.shared.rollup_partitions[tier.index()])?;
+                let mut extent_table = txn.open_table(ROLLUP_EXTENT)?;
+                for (id, last) in &mut extents {
+                    if let Some(stored) = extent_table.get(*id)? {
+                        *last = (*last).max(stored.value());
+                    }
+                    extent_table.insert(*id, *last)?;
                 }
             }
             txn.commit()?;
-            Ok(ids)
+            Ok((ids, extents))
         })();
-        let ids = result.map_err(|e| {
+        let (ids, extents) = result.map_err(|e| {
             self.state.next_series_id = saved;
             err(e)
         })?;
-        let mut index = self.shared.index.write();
-        for ((id, key), (labels, _)) in ids.into_iter().zip(series) {
-            if let Some(key) = key {
-                index.insert(id, key.into(), labels);
+        {
+            let mut index = self.shared.index.write();
+            for ((id, key), (labels, _)) in ids.into_iter().zip(series) {
+                if let Some(key) = key {
+                    index.insert(id, key.into(), labels);
+                }
             }
+        }
+        let mut heads = self.shared.heads.lock();
+        for (id, last) in extents {
+            heads.note_rollup_extent(id, last);
         }
         Ok(())
     }
 
-    /// Removes series that hold nothing anymore: no unsealed sample, no chunk, no rollup.
-    fn remove_series(&mut self, ids: &[u64]) -> Result<()> {
+    /// Removes series that hold nothing anymore as of `cutoffs`: no unsealed sample, no chunk,
+    /// no rollup (see [`crate::head::Heads::holds_nothing`]).
+    fn remove_series(&mut self, ids: &[u64], cutoffs: &Cutoffs) -> Result<()> {
         let err = |source: redb::Error| Error::ApplyRetention { what: "series", source };
-        let candidates: Vec<u64> = {
+        let removed: Vec<u64> = {
             let heads = self.shared.heads.lock();
-            ids.iter().copied().filter(|&id| heads.is_sealed_entirely(id)).collect()
+            ids.iter().copied().filter(|&id| heads.holds_nothing(id, cutoffs.raw, &cutoffs.tiers)).collect()
         };
-        let removed = (|| -> std::result::Result<Vec<u64>, redb::Error> {
+        if removed.is_empty() {
+            return Ok(());
+        }
+        (|| -> std::result::Result<(), redb::Error> {
             let mut txn = self.shared.db.begin_write()?;
             txn.set_durability(Durability::Immediate)?;
-            let mut removed = Vec::new();
             {
                 let mut series = txn.open_table(SERIES)?;
                 let mut sealed = txn.open_table(SEALED)?;
-                let open = txn.open_table(ROLLUP_OPEN)?;
-                let chunks = txn.open_table(CHUNKS)?;
-                let minute = txn.open_table(Tier::Minute.table())?;
-                let hour = txn.open_table(Tier::Hour.table())?;
-                for id in candidates {
-                    let range = (id, i64::MIN)..=(id, i64::MAX);
-                    if chunks.range(range.clone())?.next().is_some()
-                        || minute.range(range.clone())?.next().is_some()
-                        || hour.range(range)?.next().is_some()
-                        || open.range((id, 0)..=(id, u8::MAX))?.next().is_some()
-                    {
-                        continue;
-                    }
+                let mut extent = txn.open_table(ROLLUP_EXTENT)?;
+                for &id in &removed {
                     series.remove(id)?;
                     sealed.remove(id)?;
-                    removed.push(id);
+                    extent.remove(id)?;
                 }
             }
             txn.commit()?;
-            Ok(removed)
+            Ok(())
         })()
         .map_err(err)?;
         if removed.is_empty() {

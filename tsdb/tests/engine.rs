@@ -234,14 +234,15 @@ fn corrupt_records_are_reported_with_what_and_where() {
     }
     let db = redb::Database::create(dir.path().join("tsdb.redb")).unwrap();
     let wal: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("tsdb_wal");
-    let chunks: redb::TableDefinition<(u64, i64), &[u8]> = redb::TableDefinition::new("tsdb_chunks");
+    // (time partition, series, first sample ts).
+    let chunks: redb::TableDefinition<(i64, u64, i64), &[u8]> = redb::TableDefinition::new("tsdb_chunks");
     let txn = db.begin_write().unwrap();
     let record = {
         use redb::ReadableTable as _;
         let mut table = txn.open_table(wal).unwrap();
         let record = table.iter().unwrap().next_back().unwrap().unwrap().0.value();
         table.insert(record, [0u8, 1, 2].as_slice()).unwrap();
-        txn.open_table(chunks).unwrap().insert((1, 0), [0x80u8, 9].as_slice()).unwrap();
+        txn.open_table(chunks).unwrap().insert((0, 1, 0), [0x80u8, 9].as_slice()).unwrap();
         record
     };
     txn.commit().unwrap();
@@ -271,15 +272,17 @@ fn a_lagging_sealer_makes_submit_refuse_until_it_catches_up() {
     let tsdb = open(dir.path(), config);
     let s = [labels(&[("__name__", "x")])];
     assert!(tsdb.has_room_for(1));
-    commit(&tsdb, batch(None, &s, vec![(0, 1, 1.0)]));
-    commit(&tsdb, batch(None, &s, vec![(0, 2, 1.0)]));
+    // A full chunk is cut when the next sample comes: the third sample leaves two waiting.
+    for ts in 1..=3 {
+        commit(&tsdb, batch(None, &s, vec![(0, ts, 1.0)]));
+    }
     // A caller that can wait sees the lag before it submits.
     assert!(!tsdb.has_room_for(1));
-    let err = tsdb.submit(batch(None, &s, vec![(0, 3, 1.0)])).blocking_recv().unwrap().unwrap_err();
+    let err = tsdb.submit(batch(None, &s, vec![(0, 4, 1.0)])).blocking_recv().unwrap().unwrap_err();
     assert_eq!(err.to_string(), "write queue is full: 2 unsealed chunks waiting; limit max_pending_seal_chunks = 1");
     assert_eq!(tsdb.stats().refused_batches_total, 1);
     tsdb.flush().unwrap();
     assert!(tsdb.has_room_for(1));
-    commit(&tsdb, batch(None, &s, vec![(0, 3, 1.0)]));
-    assert_eq!(tsdb.select(&[], 0, 10).unwrap()[0].samples.len(), 3);
+    commit(&tsdb, batch(None, &s, vec![(0, 4, 1.0)]));
+    assert_eq!(tsdb.select(&[], 0, 10).unwrap()[0].samples.len(), 4);
 }

@@ -181,3 +181,33 @@ fn retention_deletes_each_tier_on_its_own_schedule() {
     let data = tsdb.select(&[Matcher::equal("__name__", "old")], i64::MIN, i64::MAX).unwrap();
     assert_eq!(data[0].samples, [(T0, 5.0)]);
 }
+
+#[test]
+fn a_tier_with_zero_retention_is_not_kept_and_what_it_held_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = [labels(&[("__name__", "g")])];
+    let samples: Vec<(u32, i64, f64)> = (0..40i64).map(|i| (0, T0 + i * 10_000, i as f64)).collect();
+    // Both tiers first, then the minute tier disabled on the same file.
+    let tsdb = open(dir.path(), small_config());
+    commit(&tsdb, batch(None, &s, samples[..20].to_vec()));
+    tsdb.flush().unwrap();
+    assert_eq!(tsdb.select_rollup(Tier::Minute, &[], T0, T0 + 3_600_000).unwrap()[0].points.len(), 4);
+    tsdb.close().unwrap();
+
+    let clock = Clock::from_fn(|| T0 + 3_600_000);
+    let raw_and_hours = TsdbConfig { minute_retention: Duration::ZERO, clock, ..small_config() };
+    let tsdb = open(dir.path(), raw_and_hours);
+    assert_eq!(tsdb.tiers(), [Tier::Hour]);
+    commit(&tsdb, batch(None, &s, samples[20..].to_vec()));
+    tsdb.flush().unwrap();
+    assert_eq!(tsdb.rolled_up_until(Tier::Minute), i64::MIN);
+    assert_eq!(tsdb.rolled_up_until(Tier::Hour), T0);
+    tsdb.apply_retention().unwrap();
+    assert!(tsdb.select_rollup(Tier::Minute, &[], T0, T0 + 3_600_000).unwrap().is_empty());
+    let hours = tsdb.select_rollup(Tier::Hour, &[], T0, T0).unwrap();
+    assert_eq!(hours[0].points[0].count, 40);
+    assert_eq!(tsdb.select(&[], T0, T0 + 3_600_000).unwrap()[0].samples.len(), 40);
+    let err = tsdb.write_rollups(Tier::Minute, vec![(s[0].clone(), hours[0].points.clone())]).blocking_recv().unwrap();
+    assert_eq!(err.unwrap_err().to_string(), "the 1m rollup tier is disabled (its retention is 0s)");
+    tsdb.close().unwrap();
+}

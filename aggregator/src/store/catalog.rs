@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use sysmon_promql::{RollupTier, SeriesRollups, SeriesSamples, Storage};
-use sysmon_tsdb::{Labels, Matcher, Tier, Tsdb};
+use sysmon_tsdb::{Labels, Matcher, Tsdb};
 
 use crate::http::prometheus::SeriesCatalog;
 
@@ -17,10 +17,12 @@ impl Storage for TsdbCatalog {
         Ok(series.into_iter().map(|s| SeriesSamples { labels: s.labels, samples: s.samples }).collect())
     }
 
-    /// The 1-minute and 1-hour tiers, complete up to the engine's `rolled_up_until`: every
-    /// bucket before it holds all its sealed samples, and every sample before it is sealed.
+    /// The tiers the engine keeps (1-minute and 1-hour unless disabled), complete up to the
+    /// engine's `rolled_up_until`: every bucket before it holds all its sealed samples, and
+    /// every sample before it is sealed.
     fn rollup_tiers(&self) -> Vec<RollupTier> {
-        Tier::ALL
+        self.0
+            .tiers()
             .iter()
             .map(|&tier| RollupTier { width_ms: tier.width_ms(), complete_before_ms: self.0.rolled_up_until(tier) })
             .collect()
@@ -33,7 +35,7 @@ impl Storage for TsdbCatalog {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Option<Vec<SeriesRollups>>, String> {
-        let Some(tier) = Tier::ALL.into_iter().find(|t| t.width_ms() == width_ms) else { return Ok(None) };
+        let Some(tier) = self.0.tiers().into_iter().find(|t| t.width_ms() == width_ms) else { return Ok(None) };
         let series = self.0.select_rollup(tier, matchers, start_ms, end_ms).map_err(|e| e.to_string())?;
         Ok(Some(series.into_iter().map(|s| SeriesRollups { labels: s.labels, points: s.points }).collect()))
     }

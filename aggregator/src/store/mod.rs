@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use sysmon_tsdb::{CommitOutcome, KeyedBatch, Labels, Matcher, SeriesData, SeriesKey, Tsdb, TsdbConfig, WriteBatch};
 use tokio::sync::oneshot;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::error::{DisplayChain, Error, Result};
 use crate::registry::{HostRecord, now_ms};
@@ -181,12 +181,13 @@ impl Store {
     }
 
     /// Writes pending last-seen times and closes the engine (sealing its heads) if this is
-    /// the last handle; otherwise the engine stops when the last handle goes. Blocking.
+    /// the last handle; otherwise the engine stops when the last handle goes. Then compacts
+    /// the file (see [`compact_at_stop`]). Blocking.
     pub(crate) fn close(self) {
         if let Err(err) = self.persist_last_seen() {
             warn!(error = %DisplayChain(&err), "cannot write last-seen times at shutdown");
         }
-        let Store { tsdb, .. } = self;
+        let Store { tsdb, db, .. } = self;
         match Arc::try_unwrap(tsdb) {
             Ok(tsdb) => {
                 if let Err(err) = tsdb.close() {
@@ -195,6 +196,40 @@ impl Store {
             }
             Err(_) => warn!("the engine is still in use at shutdown; its WAL replays at the next start"),
         }
+        if let Ok(db) = Arc::try_unwrap(db) {
+            compact_at_stop(db);
+        }
+    }
+}
+
+/// Files up to this size are compacted at a clean stop. redb grows a file below it by
+/// doubling, so up to half of such a file can be free space at its end; above it, the file
+/// grows a 4 GiB region at a time and compacting would take long for little.
+const COMPACT_AT_STOP_MAX_BYTES: u64 = 4 << 30;
+
+/// Compacts the stopped store: moves pages down into the free space that writing left (WAL
+/// records deleted once sealed, copy-on-write) and cuts the free end off the file. The data
+/// is intact whether or not it succeeds.
+fn compact_at_stop(mut db: redb::Database) {
+    let stats = match db.begin_write() {
+        Ok(txn) => {
+            let stats = txn.stats();
+            let _ = txn.abort();
+            stats.ok()
+        }
+        Err(_) => None,
+    };
+    let Some(stats) = stats else { return };
+    let allocated = stats.allocated_pages() * stats.page_size() as u64;
+    if allocated > COMPACT_AT_STOP_MAX_BYTES {
+        return;
+    }
+    let started = std::time::Instant::now();
+    match db.compact() {
+        Ok(_) => {
+            info!(allocated_bytes = allocated, elapsed_ms = started.elapsed().as_millis() as u64, "store compacted")
+        }
+        Err(err) => warn!(error = %err, "cannot compact the store at shutdown; it stays as it is"),
     }
 }
 
@@ -217,7 +252,9 @@ mod tests {
         };
         let store = Store::open(dir.path(), config).unwrap();
         let series = vec![SeriesKey::new(&Labels::new([("__name__".to_string(), "x".to_string())])).unwrap()];
-        for ts in 1..=3 {
+        // A full chunk (of one sample here) is cut when the next sample comes: four samples
+        // leave three chunks waiting.
+        for ts in 1..=4 {
             let batch = AcceptedBatch {
                 agent_id: "a".into(),
                 seq: ts as u64,
@@ -236,5 +273,27 @@ mod tests {
         let tsdb = store.tsdb().clone();
         tokio::task::spawn_blocking(move || tsdb.flush()).await.unwrap().unwrap();
         assert!(tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap(), "it waited");
+    }
+
+    #[test]
+    fn a_clean_stop_leaves_a_compacted_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), TsdbConfig::default()).unwrap();
+        let series: Vec<Labels> = (0..200)
+            .map(|i| Labels::new([("__name__".to_string(), "m".to_string()), ("i".to_string(), i.to_string())]))
+            .collect();
+        // Many WAL records, deleted once sealed at the stop: free space in the file.
+        for scrape in 0..100i64 {
+            let samples = (0..200u32).map(|s| (s, 1_700_000_000_000 + scrape * 10_000, f64::from(s) * 1.5)).collect();
+            store.write_samples(series.clone(), samples).blocking_recv().unwrap().unwrap();
+        }
+        store.close();
+        let path = dir.path().join("sysmon.redb");
+        let stopped = std::fs::metadata(&path).unwrap().len();
+        let mut db = redb::Database::open(&path).unwrap();
+        db.compact().unwrap();
+        drop(db);
+        let compacted = std::fs::metadata(&path).unwrap().len();
+        assert!(stopped <= compacted + 64 * 1024, "{stopped} bytes at stop, {compacted} once compacted again");
     }
 }

@@ -108,10 +108,16 @@ impl<'a> BitReader<'a> {
         }
         let byte = self.pos / 8;
         let shift = (self.pos % 8) as u32;
-        let mut window = [0u8; 8];
-        let available = (self.data.len() - byte).min(8);
-        window[..available].copy_from_slice(&self.data[byte..byte + available]);
-        let word = u64::from_be_bytes(window);
+        let word = match self.data.get(byte..byte + 8) {
+            // Away from the end: one unaligned load, no copy of a variable length.
+            Some(eight) => u64::from_be_bytes(eight.try_into().expect("a slice of 8 bytes")),
+            None => {
+                let mut window = [0u8; 8];
+                let available = (self.data.len() - byte).min(8);
+                window[..available].copy_from_slice(&self.data[byte..byte + available]);
+                u64::from_be_bytes(window)
+            }
+        };
         self.pos += n as usize;
         Some((word << shift) >> (64 - n))
     }

@@ -141,6 +141,21 @@ impl GorillaEncoder {
     }
 }
 
+/// The XOR stream of `values` alone (no timestamps), as [`decode_gorilla_values`] reads it.
+pub(crate) fn encode_xor_values(values: &[f64]) -> Vec<u8> {
+    let mut encoder = GorillaEncoder::new();
+    for (i, &v) in values.iter().enumerate() {
+        let bits = v.to_bits();
+        if i == 0 {
+            encoder.values.write_bits(bits, 64);
+        } else {
+            encoder.write_xor(bits ^ encoder.last_bits);
+        }
+        encoder.last_bits = bits;
+    }
+    encoder.values.finish()
+}
+
 /// The finished (or snapshotted) streams of a [`GorillaEncoder`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct GorillaStreams {

@@ -81,7 +81,39 @@ fn read_frame(data: &[u8], pos: &mut usize, n: usize, out: &mut Vec<i64>) -> Res
     }
     let len = (n * width as usize).div_ceil(8);
     let packed = data.get(*pos..*pos + len).ok_or_else(truncated)?;
+    let start = *pos;
     *pos += len;
+    out.reserve(n);
+    if width <= 56 {
+        // Every field lies within the 8 bytes from its first byte: one load and two shifts.
+        // A load may run past the frame into what follows it in `data` (the bits beyond the
+        // field are shifted out); only fields within 8 bytes of the end of `data` take the
+        // slow path.
+        let (w, shift_back) = (width as usize, 64 - width);
+        let load = |bit: usize| -> u64 {
+            let at = start + bit / 8;
+            let word = u64::from_be_bytes(data[at..at + 8].try_into().expect("a slice of 8 bytes"));
+            (word << (bit % 8)) >> shift_back
+        };
+        let room = data.len() - start;
+        let fast = if room >= 8 { ((room - 8) * 8 / w + 1).min(n) } else { 0 };
+        if gcd == 1 {
+            out.extend((0..fast).map(|i| min.wrapping_add(load(i * w) as i64)));
+        } else {
+            out.extend((0..fast).map(|i| min.wrapping_add(load(i * w).wrapping_mul(gcd) as i64)));
+        }
+        for i in fast..n {
+            let bit = i * w;
+            let word = packed[bit / 8..]
+                .iter()
+                .take(8)
+                .enumerate()
+                .fold(0u64, |word, (k, &b)| word | u64::from(b) << (56 - 8 * k));
+            let q = (word << (bit % 8)) >> shift_back;
+            out.push(min.wrapping_add(q.wrapping_mul(gcd) as i64));
+        }
+        return Ok(());
+    }
     let mut reader = BitReader::new(packed);
     for _ in 0..n {
         let q = reader.read_bits(width).ok_or_else(truncated)?;
@@ -183,6 +215,101 @@ pub(crate) fn decode_ints(
     Ok(())
 }
 
+/// Column kinds of [`encode_int_column`].
+const COLUMN_ZERO: u8 = 0;
+const COLUMN_CONST: u8 = 1;
+const COLUMN_PLAIN: u8 = 2;
+const COLUMN_DELTA: u8 = 3;
+const COLUMN_DOD: u8 = 4;
+
+/// Appends a column of integers (the reader knows how many) as the smallest of: all zero (one
+/// byte), one constant, the values frame-of-reference packed, their deltas packed, or their
+/// deltas-of-deltas packed. Rollup runs store a dozen short columns each, so an all-zero or
+/// constant column must cost a byte or two.
+pub(crate) fn encode_int_column(xs: &[i64], out: &mut Vec<u8>) {
+    let Some(&first) = xs.first() else { return };
+    if xs.iter().all(|&x| x == first) {
+        if first == 0 {
+            out.push(COLUMN_ZERO);
+        } else {
+            out.push(COLUMN_CONST);
+            put_zigzag(out, first);
+        }
+        return;
+    }
+    let plain = Frame::of(xs);
+    let deltas: Vec<i64> = xs.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    let delta = Frame::of(&deltas);
+    let dods: Vec<i64> = deltas.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    let dod = Frame::of(&dods);
+    let first_len = varint_len(super::varint::zigzag(first));
+    let plain_size = plain.size(xs.len());
+    let delta_size = first_len + delta.size(deltas.len());
+    let dod_size = first_len + varint_len(super::varint::zigzag(deltas[0])) + dod.size(dods.len());
+    if plain_size <= delta_size && plain_size <= dod_size {
+        out.push(COLUMN_PLAIN);
+        plain.write(xs, out);
+    } else if delta_size <= dod_size {
+        out.push(COLUMN_DELTA);
+        put_zigzag(out, first);
+        delta.write(&deltas, out);
+    } else {
+        out.push(COLUMN_DOD);
+        put_zigzag(out, first);
+        put_zigzag(out, deltas[0]);
+        dod.write(&dods, out);
+    }
+}
+
+/// Reads a column of `count` integers written by [`encode_int_column`] at `*pos`, advancing
+/// it, into `out` (cleared first).
+pub(crate) fn decode_int_column(data: &[u8], pos: &mut usize, count: usize, out: &mut Vec<i64>) -> Result<(), String> {
+    out.clear();
+    if count == 0 {
+        return Ok(());
+    }
+    let truncated = || "integer column ends early".to_string();
+    let kind = *data.get(*pos).ok_or_else(truncated)?;
+    *pos += 1;
+    match kind {
+        COLUMN_ZERO => out.resize(count, 0),
+        COLUMN_CONST => {
+            let v = get_zigzag(data, pos).ok_or_else(truncated)?;
+            out.resize(count, v);
+        }
+        COLUMN_PLAIN => read_frame(data, pos, count, out)?,
+        COLUMN_DELTA => {
+            let first = get_zigzag(data, pos).ok_or_else(truncated)?;
+            out.reserve(count);
+            out.push(first);
+            read_frame(data, pos, count - 1, out)?;
+            let mut acc = first;
+            for v in &mut out[1..] {
+                acc = acc.wrapping_add(*v);
+                *v = acc;
+            }
+        }
+        COLUMN_DOD => {
+            let first = get_zigzag(data, pos).ok_or_else(truncated)?;
+            out.reserve(count);
+            out.push(first);
+            if count >= 2 {
+                let d0 = get_zigzag(data, pos).ok_or_else(truncated)?;
+                out.push(d0);
+                read_frame(data, pos, count - 2, out)?;
+                let (mut acc, mut delta) = (first, 0i64);
+                for (i, v) in out[1..].iter_mut().enumerate() {
+                    delta = if i == 0 { *v } else { delta.wrapping_add(*v) };
+                    acc = acc.wrapping_add(delta);
+                    *v = acc;
+                }
+            }
+        }
+        other => return Err(format!("unknown integer column kind {other}")),
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +364,43 @@ mod tests {
         for (a, b) in [(0, 0), (0, 5), (12, 18), (4096 * 3, 4096 * 7), (u64::MAX, 3), (1 << 63, 1 << 40), (97, 89)] {
             assert_eq!(gcd(a, b), euclid(a, b), "{a} {b}");
         }
+    }
+
+    fn column_round_trip(xs: &[i64]) -> usize {
+        let mut buf = Vec::new();
+        encode_int_column(xs, &mut buf);
+        buf.extend_from_slice(b"tail");
+        let (mut pos, mut out) = (0, vec![99]);
+        decode_int_column(&buf, &mut pos, xs.len(), &mut out).unwrap();
+        assert_eq!(out, xs);
+        assert_eq!(&buf[pos..], b"tail");
+        pos
+    }
+
+    #[test]
+    fn columns_pick_the_smallest_kind_and_round_trip() {
+        assert_eq!(column_round_trip(&[0; 40]), 1);
+        assert_eq!(column_round_trip(&[6; 40]), 2);
+        assert_eq!(column_round_trip(&[]), 0);
+        // Small values hovering: plain. A ramp: deltas-of-deltas, a few bytes.
+        let hover: Vec<i64> = (0..40).map(|i| (i * 7) % 5).collect();
+        assert!(column_round_trip(&hover) <= 4 + 15);
+        let ramp: Vec<i64> = (0..40).map(|i| 1_700_000_000_000 + i * 60_000).collect();
+        assert!(column_round_trip(&ramp) <= 16);
+        let walk: Vec<i64> = (0..40)
+            .scan(1i64 << 40, |v, i| {
+                *v += 4096 * ((i * 7919) % 17 - 8);
+                Some(*v)
+            })
+            .collect();
+        column_round_trip(&walk);
+        column_round_trip(&[i64::MIN, i64::MAX, 0, -1, i64::MIN]);
+        column_round_trip(&[5]);
+        column_round_trip(&[5, -5]);
+        let mut out = Vec::new();
+        assert!(decode_int_column(&[9], &mut 0, 3, &mut out).is_err());
+        assert!(decode_int_column(&[COLUMN_CONST], &mut 0, 3, &mut out).is_err());
+        assert!(decode_int_column(&[COLUMN_PLAIN, 0, 1, 8], &mut 0, 3, &mut out).is_err());
     }
 
     #[test]

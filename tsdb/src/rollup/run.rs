@@ -4,116 +4,523 @@
 //! the only thing rewritten as chunks are sealed. A 240-sample chunk at a 10 s interval
 //! becomes one run of 40 minute points and at most one hour point.
 //!
+//! A run is stored column by column, each column with the chunk codec's integer and float
+//! encoders (see `codec/intseq.rs`, `codec/floats.rs`), so that what repeats from point to
+//! point (6 samples per minute, 10 s apart, no reset) costs a byte per run, not bytes per
+//! point. Value columns are predicted from each other where the data allows it: when every
+//! first, last, previous-to-last, min and max value is a short decimal (node_exporter's
+//! counters and gauges), they become integers at one common scale and are stored as
+//! differences (first from the previous point's last, last from first, previous-to-last from
+//! last, min and max from the nearest of those three), and each sum as its difference from
+//! `count * (first + last) / 2` plus the few ulps the float sum differs from that decimal.
+//! Otherwise each value column is a float column of its own, with the values equal to first,
+//! last or previous-to-last left out. Every f64 bit pattern round-trips.
+//!
 //! ```text
-//! count uvarint | (last bucket start - first) / width uvarint |
-//! per point: (start - previous start) / width uvarint (0 for the first) |
-//!            length u8 | point (see codec.rs)
+//! format u8 (RUN_FORMAT) | count uvarint | (last bucket start - first) / width uvarint |
+//! bucket steps: when the buckets are not consecutive, an integer column of
+//!               (start - first start) / width |
+//! integer columns: count | first_ts - start | last_ts - first_ts | last_ts - prev_last_ts |
+//!                  resets | changes |
+//! values: kind u8, then
+//!   0 (columns): first_v float column | sources integer column (2 bits for each of last,
+//!     prev_last, min, max: 0 written, 1 = first, 2 = last, 3 = prev_last) | float columns of
+//!     the written last, prev_last, min and max values
+//!   1 (decimal): exponent u8 | first_v of point 0 zigzag | integer columns: first - previous
+//!     last, last - first, prev_last - last, min(first, last, prev_last) - min,
+//!     max - max(first, last, prev_last)
+//! sum: kind u8, then 0: float column | 1: integer columns: round(sum * 10^exponent) -
+//!      floor(count * (first + last) / 2) (in scaled integers), sum bits - decimal's bits
+//! counter_correction: kind u8, then 0: all +0.0 | 1: float column | 2: float column of the
+//!      points with resets, +0.0 elsewhere
 //! ```
 
-use super::codec::{decode_point, encode_point};
 use super::point::RollupPoint;
 use super::tier::Tier;
-use crate::codec::{get_uvarint, put_uvarint};
+use crate::codec::{
+    decode_float_column, decode_int_column, encode_float_column, encode_int_column, from_scaled, get_uvarint,
+    get_zigzag, put_uvarint, put_zigzag, to_scaled,
+};
+use crate::partition::partition_of;
 
-/// Most points a run may claim; more is corruption.
-const MAX_RUN_POINTS: u64 = 1 << 20;
+/// The run format this build writes and reads. Runs written before it (row-wise points) have
+/// no format byte; the store's format version (see `schema.rs`) keeps them from being read.
+const RUN_FORMAT: u8 = 2;
 
-/// Encodes points (at least one, sorted by start, distinct starts) as a run.
+/// Most points a run may claim; more is corruption. Writers split longer sequences (see
+/// [`split_runs`]).
+const MAX_RUN_POINTS: u64 = 1 << 16;
+
+/// Points per run when a writer splits a long sequence.
+const SPLIT_RUN_POINTS: usize = 4096;
+
+const VALUES_GENERIC: u8 = 0;
+const VALUES_DECIMAL: u8 = 1;
+
+const SUM_FLOATS: u8 = 0;
+const SUM_DECIMAL: u8 = 1;
+
+const CORRECTION_ZERO: u8 = 0;
+const CORRECTION_FLOATS: u8 = 1;
+const CORRECTION_AT_RESETS: u8 = 2;
+
+/// Source codes of the generic value kind: where a value comes from.
+const SOURCE_WRITTEN: u64 = 0;
+const SOURCE_FIRST: u64 = 1;
+const SOURCE_LAST: u64 = 2;
+const SOURCE_PREV_LAST: u64 = 3;
+
+/// Largest sum-to-decimal difference, in ulps, the decimal sum kind takes; beyond it the sum
+/// is not a decimal of this scale and a float column is smaller.
+const MAX_SUM_ULPS: i64 = 1 << 16;
+
+/// Exact powers of ten up to the largest decimal exponent.
+const POW10: [f64; 19] =
+    [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18];
+
+/// Encodes points (sorted by start, distinct starts) as runs that each lie within one time
+/// partition (see `partition.rs`) and hold at most a few thousand points:
+/// `(first bucket start, bytes)`.
+pub(crate) fn split_runs(tier: Tier, points: &[RollupPoint]) -> Vec<(i64, Vec<u8>)> {
+    points
+        .chunk_by(|a, b| partition_of(a.start_ms) == partition_of(b.start_ms))
+        .flat_map(|in_partition| in_partition.chunks(SPLIT_RUN_POINTS))
+        .map(|run| {
+            let mut bytes = Vec::with_capacity(run.len() * 8 + 32);
+            encode_run(tier, run, &mut bytes);
+            (run[0].start_ms, bytes)
+        })
+        .collect()
+}
+
+/// Encodes points (at least one, sorted by start, distinct starts, each a multiple of the tier
+/// width away from the first) as a run.
 pub(crate) fn encode_run(tier: Tier, points: &[RollupPoint], out: &mut Vec<u8>) {
     let width = tier.width_ms();
     let first = points.first().map_or(0, |p| p.start_ms);
     let last = points.last().map_or(0, |p| p.start_ms);
-    put_uvarint(out, points.len() as u64);
-    put_uvarint(out, (last.wrapping_sub(first) / width) as u64);
-    out.reserve(points.len() * 48);
-    let mut previous = first;
-    for p in points {
-        put_uvarint(out, (p.start_ms.wrapping_sub(previous) / width) as u64);
-        previous = p.start_ms;
-        // A point is at most 6 varints (10 bytes each), a 3-byte source map and 7 values:
-        // under 128 bytes, so its length is one byte, filled in after it is written.
-        let len_at = out.len();
-        out.push(0);
-        encode_point(p, out);
-        let len = out.len() - len_at - 1;
-        debug_assert!(len < 128, "a point of {len} bytes");
-        out[len_at] = len as u8;
+    let n = points.len();
+    let span = (last.wrapping_sub(first) / width) as u64;
+    out.push(RUN_FORMAT);
+    put_uvarint(out, n as u64);
+    put_uvarint(out, span);
+    let mut ints = Vec::with_capacity(n);
+    let mut column = |out: &mut Vec<u8>, f: &dyn Fn(&RollupPoint) -> i64| {
+        ints.clear();
+        ints.extend(points.iter().map(f));
+        encode_int_column(&ints, out);
+    };
+    if span != n as u64 - 1 {
+        column(out, &|p| p.start_ms.wrapping_sub(first) / width);
     }
+    column(out, &|p| p.count as i64);
+    column(out, &|p| p.first_ts.wrapping_sub(p.start_ms));
+    column(out, &|p| p.last_ts.wrapping_sub(p.first_ts));
+    column(out, &|p| p.last_ts.wrapping_sub(p.prev_last_ts));
+    column(out, &|p| p.resets as i64);
+    column(out, &|p| p.changes as i64);
+    let exponent = match decimal_values(points) {
+        Some((exponent, scaled)) => {
+            encode_decimal_values(&scaled, exponent, out);
+            Some((exponent, scaled))
+        }
+        None => {
+            encode_generic_values(points, out);
+            None
+        }
+    };
+    encode_sum(points, exponent.as_ref(), out);
+    encode_correction(points, out);
+}
+
+/// The scaled first, last, prev_last, min and max of every point, when all of them are
+/// decimals at one exponent.
+fn decimal_values(points: &[RollupPoint]) -> Option<(u8, Vec<[i64; 5]>)> {
+    let mut all = Vec::with_capacity(points.len() * 5);
+    for p in points {
+        all.extend([p.first_v, p.last_v, p.prev_last_v, p.min, p.max]);
+    }
+    let (exponent, ints) = to_scaled(&all)?;
+    Some((exponent, ints.chunks_exact(5).map(|c| [c[0], c[1], c[2], c[3], c[4]]).collect()))
+}
+
+fn encode_decimal_values(scaled: &[[i64; 5]], exponent: u8, out: &mut Vec<u8>) {
+    out.push(VALUES_DECIMAL);
+    out.push(exponent);
+    put_zigzag(out, scaled[0][0]);
+    let mut ints = Vec::with_capacity(scaled.len());
+    ints.extend(scaled.windows(2).map(|w| w[1][0].wrapping_sub(w[0][1])));
+    encode_int_column(&ints, out);
+    let mut column = |f: &dyn Fn(&[i64; 5]) -> i64| {
+        ints.clear();
+        ints.extend(scaled.iter().map(f));
+        encode_int_column(&ints, out);
+    };
+    column(&|[f, l, _, _, _]| l.wrapping_sub(*f));
+    column(&|[_, l, p, _, _]| p.wrapping_sub(*l));
+    column(&|[f, l, p, min, _]| (*f).min(*l).min(*p).wrapping_sub(*min));
+    column(&|[f, l, p, _, max]| max.wrapping_sub((*f).max(*l).max(*p)));
+}
+
+fn encode_generic_values(points: &[RollupPoint], out: &mut Vec<u8>) {
+    out.push(VALUES_GENERIC);
+    let mut floats: Vec<f64> = points.iter().map(|p| p.first_v).collect();
+    encode_float_column(&floats, out);
+    let mut sources = Vec::with_capacity(points.len());
+    let mut written: [Vec<f64>; 4] = Default::default();
+    for p in points {
+        let known = [p.first_v.to_bits(), p.last_v.to_bits(), p.prev_last_v.to_bits()];
+        let mut codes = 0u64;
+        for (i, v) in [p.last_v, p.prev_last_v, p.min, p.max].into_iter().enumerate() {
+            // last may refer to first; prev_last to first or last; min and max to any of them.
+            let candidates = [SOURCE_FIRST, SOURCE_LAST, SOURCE_PREV_LAST];
+            let source = candidates[..(i + 1).min(3)]
+                .iter()
+                .copied()
+                .find(|&s| known[s as usize - 1] == v.to_bits())
+                .unwrap_or(SOURCE_WRITTEN);
+            if source == SOURCE_WRITTEN {
+                written[i].push(v);
+            }
+            codes |= source << (2 * i);
+        }
+        sources.push(codes as i64);
+    }
+    encode_int_column(&sources, out);
+    for column in &written {
+        floats.clear();
+        floats.extend_from_slice(column);
+        encode_float_column(&floats, out);
+    }
+}
+
+/// `floor(count * (first + last) / 2)`, the sum a bucket of evenly moving values would have.
+fn predicted_sum(count: u64, first: i64, last: i64) -> i128 {
+    (i128::from(count) * (i128::from(first) + i128::from(last))).div_euclid(2)
+}
+
+fn encode_sum(points: &[RollupPoint], decimal: Option<&(u8, Vec<[i64; 5]>)>, out: &mut Vec<u8>) {
+    if let Some((exponent, scaled)) = decimal {
+        let scale = POW10[usize::from(*exponent)];
+        let mut residuals = Vec::with_capacity(points.len());
+        let mut ulps = Vec::with_capacity(points.len());
+        let fits = points.iter().zip(scaled).all(|(p, [f, l, _, _, _])| {
+            let x = p.sum * scale;
+            // Beyond 2^53 an integer does not convert to a float exactly; NaN fails too.
+            if x.abs().partial_cmp(&9.007_199_254_740_992e15) != Some(std::cmp::Ordering::Less) {
+                return false;
+            }
+            let m = x.round() as i64;
+            let ulp = (p.sum.to_bits() as i64).wrapping_sub(from_scaled(*exponent, m).to_bits() as i64);
+            let Ok(residual) = i64::try_from(i128::from(m) - predicted_sum(p.count, *f, *l)) else { return false };
+            residuals.push(residual);
+            ulps.push(ulp);
+            (-MAX_SUM_ULPS..=MAX_SUM_ULPS).contains(&ulp)
+        });
+        if fits {
+            out.push(SUM_DECIMAL);
+            encode_int_column(&residuals, out);
+            encode_int_column(&ulps, out);
+            return;
+        }
+    }
+    out.push(SUM_FLOATS);
+    let sums: Vec<f64> = points.iter().map(|p| p.sum).collect();
+    encode_float_column(&sums, out);
+}
+
+fn encode_correction(points: &[RollupPoint], out: &mut Vec<u8>) {
+    let zero = |p: &RollupPoint| p.counter_correction.to_bits() == 0;
+    if points.iter().all(zero) {
+        out.push(CORRECTION_ZERO);
+    } else if points.iter().all(|p| p.resets > 0 || zero(p)) {
+        out.push(CORRECTION_AT_RESETS);
+        let at_resets: Vec<f64> = points.iter().filter(|p| p.resets > 0).map(|p| p.counter_correction).collect();
+        encode_float_column(&at_resets, out);
+    } else {
+        out.push(CORRECTION_FLOATS);
+        let all: Vec<f64> = points.iter().map(|p| p.counter_correction).collect();
+        encode_float_column(&all, out);
+    }
+}
+
+/// Reads a run's header: its point count and the start of its last bucket.
+fn read_header(tier: Tier, first_start: i64, data: &[u8], pos: &mut usize) -> Result<(usize, i64, u64), String> {
+    let truncated = || "run header ends early".to_string();
+    let format = *data.first().ok_or_else(truncated)?;
+    if format != RUN_FORMAT {
+        return Err(format!("unknown run format {format}"));
+    }
+    *pos = 1;
+    let count = get_uvarint(data, pos).ok_or_else(truncated)?;
+    if count == 0 || count > MAX_RUN_POINTS {
+        return Err(format!("run of {count} points"));
+    }
+    let span = get_uvarint(data, pos).ok_or_else(truncated)?;
+    if span < count - 1 {
+        return Err(format!("{count} points in {} buckets", span + 1));
+    }
+    let last = first_start.wrapping_add((span as i64).wrapping_mul(tier.width_ms()));
+    Ok((count as usize, last, span))
 }
 
 /// The start of a run's last bucket, from its header.
 pub(crate) fn run_last_start(tier: Tier, first_start: i64, data: &[u8]) -> Result<i64, String> {
-    let mut pos = 0;
-    get_uvarint(data, &mut pos).ok_or("run header ends early")?;
-    let span = get_uvarint(data, &mut pos).ok_or("run header ends early")?;
-    Ok(first_start.wrapping_add((span as i64).wrapping_mul(tier.width_ms())))
+    read_header(tier, first_start, data, &mut 0).map(|(_, last, _)| last)
+}
+
+/// A run's point count and the start of its last bucket, from its header.
+pub(crate) fn run_extent(tier: Tier, first_start: i64, data: &[u8]) -> Result<(usize, i64), String> {
+    read_header(tier, first_start, data, &mut 0).map(|(n, last, _)| (n, last))
+}
+
+/// Scratch columns reused from run to run by a reader.
+#[derive(Debug, Default)]
+pub(crate) struct RunScratch {
+    /// steps, count, first_off, last_span, prev_gap, resets, changes.
+    ints: [Vec<i64>; 7],
+    /// Decimal values (first, last, prev_last, min, max), or the generic kind's sources.
+    values: [Vec<i64>; 5],
+    /// Sum residuals and ulps of the decimal sum kind.
+    sums: [Vec<i64>; 2],
+    /// Generic values (first, last, prev_last, min, max), sums, corrections.
+    floats: [Vec<f64>; 7],
+    tmp: Vec<i64>,
 }
 
 /// Decodes a run whose first bucket starts at `first_start`, appending its points to `out`.
-pub(crate) fn decode_run(tier: Tier, first_start: i64, data: &[u8], out: &mut Vec<RollupPoint>) -> Result<(), String> {
-    let truncated = || "run ends early".to_string();
+pub(crate) fn decode_run(
+    tier: Tier,
+    first_start: i64,
+    data: &[u8],
+    scratch: &mut RunScratch,
+    out: &mut Vec<RollupPoint>,
+) -> Result<(), String> {
     let mut pos = 0;
-    let count = get_uvarint(data, &mut pos).ok_or_else(truncated)?;
-    if count == 0 || count > MAX_RUN_POINTS || count > data.len() as u64 {
-        return Err(format!("{count} points in {} bytes", data.len()));
-    }
-    let span = get_uvarint(data, &mut pos).ok_or_else(truncated)?;
-    let mut start = first_start;
-    for i in 0..count {
-        let step = get_uvarint(data, &mut pos).ok_or_else(truncated)?;
-        if (i == 0) != (step == 0) {
-            return Err(format!("point {i} steps {step} buckets"));
+    let (n, _, span) = read_header(tier, first_start, data, &mut pos)?;
+    let width = tier.width_ms();
+    let truncated = || "run ends early".to_string();
+    let RunScratch { ints, values, sums, floats, tmp } = scratch;
+    let [steps, counts, first_off, last_span, prev_gap, resets, changes] = ints;
+    let consecutive = span == n as u64 - 1;
+    if !consecutive {
+        decode_int_column(data, &mut pos, n, steps)?;
+        if steps[0] != 0 || steps.windows(2).any(|w| w[1] <= w[0]) || steps[n - 1] as u64 != span {
+            return Err("bucket steps disagree with the header".to_string());
         }
-        start = start.wrapping_add((step as i64).wrapping_mul(tier.width_ms()));
-        let len = usize::from(*data.get(pos).ok_or_else(truncated)?);
-        pos += 1;
-        let bytes = data.get(pos..pos + len).ok_or_else(truncated)?;
-        pos += len;
-        out.push(decode_point(start, bytes).map_err(|e| format!("point {i}: {e}"))?);
     }
-    if start.wrapping_sub(first_start) / tier.width_ms() != span as i64 {
-        return Err("the last point disagrees with the header".to_string());
+    for column in [&mut *counts, first_off, last_span, prev_gap, resets, changes] {
+        decode_int_column(data, &mut pos, n, column)?;
+    }
+    if counts.contains(&0) {
+        return Err("point of zero samples".to_string());
+    }
+
+    let kind = *data.get(pos).ok_or_else(truncated)?;
+    pos += 1;
+    let [first_v, last_v, prev_last_v, min, max, sum, correction] = floats;
+    let decimal = match kind {
+        VALUES_DECIMAL => {
+            let e = *data.get(pos).ok_or_else(truncated)?;
+            pos += 1;
+            if usize::from(e) >= POW10.len() {
+                return Err(format!("decimal exponent {e}"));
+            }
+            let f0 = get_zigzag(data, &mut pos).ok_or_else(truncated)?;
+            let [f, l, p, lo, hi] = values;
+            decode_int_column(data, &mut pos, n - 1, tmp)?;
+            for column in [&mut *l, p, lo, hi] {
+                decode_int_column(data, &mut pos, n, column)?;
+            }
+            // Undo the differences, in place: first from the previous last, and so on.
+            f.clear();
+            f.resize(n, 0);
+            let (f, l, p, lo, hi) = (&mut f[..n], &mut l[..n], &mut p[..n], &mut lo[..n], &mut hi[..n]);
+            let mut previous_last = 0i64;
+            for i in 0..n {
+                let first = if i == 0 { f0 } else { tmp[i - 1].wrapping_add(previous_last) };
+                let last = l[i].wrapping_add(first);
+                let prev = p[i].wrapping_add(last);
+                f[i] = first;
+                l[i] = last;
+                p[i] = prev;
+                lo[i] = first.min(last).min(prev).wrapping_sub(lo[i]);
+                hi[i] = hi[i].wrapping_add(first.max(last).max(prev));
+                previous_last = last;
+            }
+            Some(e)
+        }
+        VALUES_GENERIC => {
+            decode_generic_values(data, &mut pos, n, [first_v, last_v, prev_last_v, min, max], &mut values[0], tmp)?;
+            None
+        }
+        other => return Err(format!("unknown value kind {other}")),
+    };
+
+    let kind = *data.get(pos).ok_or_else(truncated)?;
+    pos += 1;
+    let decimal_sum = match (kind, decimal) {
+        (SUM_FLOATS, _) => {
+            decode_float_column(data, &mut pos, n, sum, tmp)?;
+            false
+        }
+        (SUM_DECIMAL, Some(_)) => {
+            let [residuals, ulps] = sums;
+            decode_int_column(data, &mut pos, n, residuals)?;
+            decode_int_column(data, &mut pos, n, ulps)?;
+            true
+        }
+        (other, _) => return Err(format!("unknown sum kind {other}")),
+    };
+
+    let kind = *data.get(pos).ok_or_else(truncated)?;
+    pos += 1;
+    match kind {
+        CORRECTION_ZERO => {}
+        CORRECTION_FLOATS => decode_float_column(data, &mut pos, n, correction, tmp)?,
+        CORRECTION_AT_RESETS => {
+            let at_resets = resets.iter().filter(|&&r| r != 0).count();
+            decode_float_column(data, &mut pos, at_resets, correction, tmp)?;
+        }
+        other => return Err(format!("unknown counter correction kind {other}")),
     }
     if pos != data.len() {
         return Err(format!("{} trailing bytes", data.len() - pos));
+    }
+
+    out.reserve(n);
+    let scale = decimal.map_or(1.0, |e| POW10[usize::from(e)]);
+    let mut next_correction = 0;
+    for i in 0..n {
+        let start_ms = if consecutive { i as i64 } else { steps[i] };
+        let start_ms = first_start.wrapping_add(start_ms.wrapping_mul(width));
+        let first_ts = start_ms.wrapping_add(first_off[i]);
+        let last_ts = first_ts.wrapping_add(last_span[i]);
+        let count = counts[i] as u64;
+        // `m / 10^e` is `from_scaled`: exact integer, exact power, one rounding.
+        let (first, last, prev_last, low, high) = match decimal {
+            Some(_) => (
+                values[0][i] as f64 / scale,
+                values[1][i] as f64 / scale,
+                values[2][i] as f64 / scale,
+                values[3][i] as f64 / scale,
+                values[4][i] as f64 / scale,
+            ),
+            None => (first_v[i], last_v[i], prev_last_v[i], min[i], max[i]),
+        };
+        let sum = if decimal_sum {
+            let m = predicted_sum(count, values[0][i], values[1][i]) + i128::from(sums[0][i]);
+            let m = i64::try_from(m).map_err(|_| format!("point {i}: sum out of range"))?;
+            f64::from_bits(((m as f64 / scale).to_bits() as i64).wrapping_add(sums[1][i]) as u64)
+        } else {
+            sum[i]
+        };
+        let counter_correction = match kind {
+            CORRECTION_FLOATS => correction[i],
+            CORRECTION_AT_RESETS if resets[i] != 0 => {
+                next_correction += 1;
+                correction[next_correction - 1]
+            }
+            _ => 0.0,
+        };
+        out.push(RollupPoint {
+            start_ms,
+            count,
+            sum,
+            min: low,
+            max: high,
+            first_ts,
+            first_v: first,
+            last_ts,
+            last_v: last,
+            prev_last_ts: last_ts.wrapping_sub(prev_gap[i]),
+            prev_last_v: prev_last,
+            counter_correction,
+            resets: resets[i] as u64,
+            changes: changes[i] as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Reads the generic value kind: first values, the sources, then the written values of last,
+/// prev_last, min and max, resolved into one column each.
+fn decode_generic_values(
+    data: &[u8],
+    pos: &mut usize,
+    n: usize,
+    [first_v, last_v, prev_last_v, min, max]: [&mut Vec<f64>; 5],
+    sources: &mut Vec<i64>,
+    tmp: &mut Vec<i64>,
+) -> Result<(), String> {
+    decode_float_column(data, pos, n, first_v, tmp)?;
+    decode_int_column(data, pos, n, sources)?;
+    let mut counts_written = [0usize; 4];
+    for &codes in sources.iter() {
+        for (field, w) in counts_written.iter_mut().enumerate() {
+            *w += usize::from((codes as u64 >> (2 * field)) & 0b11 == SOURCE_WRITTEN);
+        }
+    }
+    let mut written: [Vec<f64>; 4] = Default::default();
+    for (column, count) in written.iter_mut().zip(counts_written) {
+        decode_float_column(data, pos, count, column, tmp)?;
+    }
+    let mut next = [0usize; 4];
+    for column in [&mut *last_v, &mut *prev_last_v, &mut *min, &mut *max] {
+        column.clear();
+    }
+    for (i, &codes) in sources.iter().enumerate() {
+        // last, prev_last, min, max of this point, as resolved so far.
+        let mut fields = [0f64; 4];
+        for field in 0..4 {
+            let source = (codes as u64 >> (2 * field)) & 0b11;
+            fields[field] = match source {
+                SOURCE_WRITTEN => {
+                    let v = written[field].get(next[field]).copied().ok_or("written values end early")?;
+                    next[field] += 1;
+                    v
+                }
+                // last may name first; prev_last first or last; min and max any of the three.
+                s if s as usize > (field + 1).min(3) => {
+                    return Err(format!("point {i} value {field} refers to source {s}"));
+                }
+                SOURCE_FIRST => first_v[i],
+                SOURCE_LAST => fields[0],
+                _ => fields[1],
+            };
+        }
+        last_v.push(fields[0]);
+        prev_last_v.push(fields[1]);
+        min.push(fields[2]);
+        max.push(fields[3]);
     }
     Ok(())
 }
 
 /// Encodes one point on its own (the open point of a series), its bucket start included.
-pub(crate) fn encode_open(p: &RollupPoint, out: &mut Vec<u8>) {
+pub(crate) fn encode_open(tier: Tier, p: &RollupPoint, out: &mut Vec<u8>) {
     out.extend_from_slice(&p.start_ms.to_le_bytes());
-    encode_point(p, out);
+    encode_run(tier, std::slice::from_ref(p), out);
 }
 
 /// Decodes a point written by [`encode_open`].
-pub(crate) fn decode_open(data: &[u8]) -> Result<RollupPoint, String> {
+pub(crate) fn decode_open(tier: Tier, data: &[u8]) -> Result<RollupPoint, String> {
+    let mut out = Vec::with_capacity(1);
+    decode_open_into(tier, data, &mut RunScratch::default(), &mut out)?;
+    out.pop().ok_or_else(|| "open point holds no point".to_string())
+}
+
+/// Decodes a point written by [`encode_open`], appending it to `out`.
+pub(crate) fn decode_open_into(
+    tier: Tier,
+    data: &[u8],
+    scratch: &mut RunScratch,
+    out: &mut Vec<RollupPoint>,
+) -> Result<(), String> {
     let start: [u8; 8] = data.get(..8).and_then(|b| b.try_into().ok()).ok_or("open point ends early")?;
-    decode_point(i64::from_le_bytes(start), &data[8..])
+    decode_run(tier, i64::from_le_bytes(start), &data[8..], scratch, out)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn runs_round_trip_and_corruption_is_an_error() {
-        let mut a = RollupPoint::new(Tier::Minute, 120_000, 1.0);
-        a.push(130_000, 2.0);
-        let b = RollupPoint::new(Tier::Minute, 180_000, -3.0);
-        let c = RollupPoint::new(Tier::Minute, 600_000, f64::NAN);
-        let mut buf = Vec::new();
-        encode_run(Tier::Minute, &[a, b, c], &mut buf);
-        assert_eq!(run_last_start(Tier::Minute, 120_000, &buf), Ok(600_000));
-        let mut out = Vec::new();
-        decode_run(Tier::Minute, 120_000, &buf, &mut out).unwrap();
-        assert_eq!(format!("{out:?}"), format!("{:?}", [a, b, c]));
-        for cut in 0..buf.len() {
-            assert!(decode_run(Tier::Minute, 120_000, &buf[..cut], &mut Vec::new()).is_err());
-        }
-        let mut open = Vec::new();
-        encode_open(&a, &mut open);
-        assert_eq!(decode_open(&open).unwrap(), a);
-        assert!(decode_open(&open[..5]).is_err());
-    }
-}
+#[path = "run_tests.rs"]
+mod tests;

@@ -40,7 +40,7 @@ impl fmt::Display for Tier {
 
 impl Tier {
     /// The table holding this tier's runs.
-    pub(crate) const fn table(self) -> redb::TableDefinition<'static, (u64, i64), &'static [u8]> {
+    pub(crate) const fn table(self) -> crate::schema::DataTable {
         match self {
             Tier::Minute => crate::schema::ROLLUP_1M,
             Tier::Hour => crate::schema::ROLLUP_1H,
