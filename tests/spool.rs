@@ -7,27 +7,7 @@ mod util;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use util::{Fleet, free_addr, http_get, wait_until};
-
-/// `collected_at_ms` of every line of `log` containing `needle`.
-fn stamps(log: &str, needle: &str) -> BTreeSet<i64> {
-    log.lines()
-        .filter(|l| l.contains(needle))
-        .filter_map(|l| {
-            let rest = &l[l.find("collected_at_ms=")? + "collected_at_ms=".len()..];
-            rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
-        })
-        .collect()
-}
-
-/// The timestamps stored for `host`'s `node_load1`, in stored order.
-fn stored(aggregator: &util::Aggregator, host: &str) -> Vec<i64> {
-    let body = aggregator.get_json(&format!("/api/hosts/{host}/series?metric=node_load1&start=0&end=9999999999999"));
-    match body["series"].as_array().and_then(|s| s.first()) {
-        Some(series) => series["points"].as_array().unwrap().iter().map(|p| p[0].as_i64().unwrap()).collect(),
-        None => Vec::new(),
-    }
-}
+use util::{Fleet, free_addr, http_get, stamps, stored, wait_until};
 
 #[test]
 fn an_outage_with_an_agent_crash_loses_nothing_and_stores_nothing_twice() {

@@ -403,3 +403,24 @@ pub fn mem_total_bytes() -> f64 {
     let kb: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     kb * 1024.0
 }
+
+/// `collected_at_ms` of every line of `log` containing `needle` (the agent logs it for each
+/// batch it spools, sends or drops).
+pub fn stamps(log: &str, needle: &str) -> std::collections::BTreeSet<i64> {
+    log.lines()
+        .filter(|l| l.contains(needle))
+        .filter_map(|l| {
+            let rest = &l[l.find("collected_at_ms=")? + "collected_at_ms=".len()..];
+            rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        })
+        .collect()
+}
+
+/// The timestamps stored for `host`'s `node_load1`, in stored order.
+pub fn stored(aggregator: &Aggregator, host: &str) -> Vec<i64> {
+    let body = aggregator.get_json(&format!("/api/hosts/{host}/series?metric=node_load1&start=0&end=9999999999999"));
+    match body["series"].as_array().and_then(|s| s.first()) {
+        Some(series) => series["points"].as_array().unwrap().iter().map(|p| p[0].as_i64().unwrap()).collect(),
+        None => Vec::new(),
+    }
+}
