@@ -123,30 +123,36 @@ pub(crate) fn eval_range_series(
     threads: usize,
 ) -> Result<Vec<Series>> {
     let series = &input.series;
-    let parts = if series.len() * steps.len() >= PARALLEL_MIN_WINDOWS { threads.min(series.len()).max(1) } else { 1 };
-    let out = if parts == 1 {
-        eval_series(func, series, input, steps, scalars, deadline)?
-    } else {
-        // Series are independent: split them in contiguous parts, keep their order.
-        let size = series.len().div_ceil(parts);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = series
-                .chunks(size)
-                .map(|part| scope.spawn(move || eval_series(func, part, input, steps, scalars, deadline)))
-                .collect();
-            let mut out = Vec::with_capacity(series.len());
-            for worker in workers {
-                let part = worker.join().map_err(|_| Error::Execution("a range-function worker panicked".into()))?;
-                out.extend(part?);
-            }
-            Ok::<_, Error>(out)
-        })?
-    };
+    let threads = if series.len() * steps.len() >= PARALLEL_MIN_WINDOWS { threads } else { 1 };
+    let out = in_parts(series, threads, |part| eval_series(func, part, input, steps, scalars, deadline))?;
     Ok(out)
 }
 
 /// Below this many windows (series × steps) one thread does all the work.
 pub(crate) const PARALLEL_MIN_WINDOWS: usize = 200_000;
+
+/// `f` over `items` split in contiguous parts, one thread each (up to `threads`), the
+/// results concatenated in order: series are independent of each other.
+pub(crate) fn in_parts<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&[T]) -> Result<Vec<R>> + Sync,
+) -> Result<Vec<R>> {
+    let parts = threads.min(items.len()).max(1);
+    if parts == 1 {
+        return f(items);
+    }
+    let size = items.len().div_ceil(parts);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items.chunks(size).map(|part| scope.spawn(|| f(part))).collect();
+        let mut out = Vec::with_capacity(items.len());
+        for worker in workers {
+            let part = worker.join().map_err(|_| Error::Execution("a range-function worker panicked".into()))?;
+            out.extend(part?);
+        }
+        Ok(out)
+    })
+}
 
 /// [`eval_range_function`] for some of the input's series.
 fn eval_series(

@@ -20,7 +20,7 @@ use sysmon_tsdb::Labels;
 use crate::error::{Error, Result};
 use crate::eval::evaluator::{Evaluator, offset_ms, unwrap_parens};
 use crate::eval::range_functions::{
-    PARALLEL_MIN_WINDOWS, RangeFunction, WindowEdges, eval_range_series, extrapolate, result_series,
+    PARALLEL_MIN_WINDOWS, RangeFunction, WindowEdges, eval_range_series, extrapolate, in_parts, result_series,
 };
 use crate::eval::selectors::{eval_matrix_selector, matchers};
 use crate::eval::stats::kahan_inc;
@@ -108,9 +108,9 @@ pub(crate) fn eval_from_tier(
     ev.add_samples(rollups.len().saturating_mul(n))?;
     let deadline = ev.deadline();
     let threads = if rollups.len() * plan.tier_steps >= PARALLEL_MIN_WINDOWS { ev.threads() } else { 1 };
-    let window_values = |part: Vec<SeriesRollups>| -> Result<Vec<Series>> {
+    let window_values = |part: &[SeriesRollups]| -> Result<Vec<Series>> {
         let mut out = Vec::with_capacity(part.len());
-        for (index, s) in part.into_iter().enumerate() {
+        for (index, s) in part.iter().enumerate() {
             if index % 256 == 255 {
                 deadline.check("evaluating a range function")?;
             }
@@ -130,33 +130,11 @@ pub(crate) fn eval_from_tier(
                 let value = values[0];
                 values.fill(value);
             }
-            out.push(Series { labels: s.labels, values });
+            out.push(Series { labels: s.labels.clone(), values });
         }
         Ok(out)
     };
-    let mut out = if threads <= 1 {
-        window_values(rollups)?
-    } else {
-        // Series are independent: contiguous parts on their own threads, order kept.
-        let size = rollups.len().div_ceil(threads);
-        let mut parts = Vec::with_capacity(threads);
-        let mut rest = rollups;
-        while rest.len() > size {
-            let tail = rest.split_off(size);
-            parts.push(rest);
-            rest = tail;
-        }
-        parts.push(rest);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = parts.into_iter().map(|part| scope.spawn(|| window_values(part))).collect();
-            let mut out = Vec::with_capacity(workers.len() * size);
-            for worker in workers {
-                let part = worker.join().map_err(|_| Error::Execution("a rollup worker panicked".into()))?;
-                out.extend(part?);
-            }
-            Ok::<_, Error>(out)
-        })?
-    };
+    let mut out = in_parts(&rollups, threads, window_values)?;
     if plan.tier_steps < windows {
         // The later steps, where the tier is not complete yet, from raw samples.
         let raw_steps = Steps { start_ms: steps.time(plan.tier_steps), ..steps };
