@@ -14,7 +14,7 @@ use sysmon_agent::{COLLECTOR_NAMES, CollectorSet, CollectorsSection, SystemPaths
 /// A section with only `name` switched on.
 fn only(name: &str) -> CollectorsSection {
     let mut section: CollectorsSection = CollectorsSection::default();
-    let switches: [(&str, &mut bool); 26] = [
+    let switches: [(&str, &mut bool); 27] = [
         ("arp", &mut section.arp),
         ("conntrack", &mut section.conntrack),
         ("cpu", &mut section.cpu),
@@ -40,6 +40,7 @@ fn only(name: &str) -> CollectorsSection {
         ("timex", &mut section.timex),
         ("udp_queues", &mut section.udp_queues),
         ("uname", &mut section.uname),
+        ("users", &mut section.users),
         ("vmstat", &mut section.vmstat),
     ];
     for (n, on) in switches {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use sysmon_config::ConfigError;
 
-use crate::collectors::{CollectorSettings, CollectorsSection, SystemPaths};
+use crate::collectors::{CollectorSettings, CollectorsSection, ProcessesSection, SystemPaths, UsersSection};
 pub use crate::spool_config::{SpoolSection, SpoolSettings};
 
 /// `agent.toml` as written. Every key is documented in `deploy/agent.toml`.
@@ -27,6 +27,12 @@ pub struct AgentConfig {
     /// `[spool]`: the disk spool of batches not yet acknowledged.
     #[serde(default)]
     pub spool: SpoolSection,
+    /// `[users]`: which users are reported and when one is heavy.
+    #[serde(default)]
+    pub users: UsersSection,
+    /// `[processes]`: which processes are listed.
+    #[serde(default)]
+    pub processes: ProcessesSection,
 }
 
 /// `[agent]`.
@@ -210,6 +216,9 @@ impl AgentConfig {
             }
         }
         let collectors = self.collectors.validate().map_err(|e| errors.extend(e)).ok();
+        let users =
+            crate::collectors::users::config::validate(self.users, self.processes).map_err(|e| errors.extend(e)).ok();
+        let collectors = collectors.zip(users).map(|(c, u)| c.with_users(u));
         match (interval, collectors, failback_interval, spool) {
             (Some(interval), Some(collectors), Some(failback_interval), Some(spool)) if errors.is_empty() => {
                 Ok(AgentSettings {
@@ -333,6 +342,55 @@ when_full = "wait"
                 "spool.when_full: must be \"drop_oldest\" or \"block\", got \"wait\"",
             ]
         );
+    }
+
+    #[test]
+    fn bad_users_and_processes_settings_stop_start_up() {
+        let text = r#"
+[aggregator]
+endpoints = ["https://agg:9801"]
+[tls]
+ca_cert = "/nonexistent/ca.pem"
+cert = "/nonexistent/agent.pem"
+key = "/nonexistent/agent-key.pem"
+[users]
+heavy_memory_share = 50
+persistent_time = "forever"
+[users.overrides.alice]
+heavy_cpu_share = 2.0
+[processes]
+top_n = 500
+"#;
+        let config: AgentConfig = sysmon_config::parse(text, []).unwrap();
+        let errors: Vec<String> = config.validate().unwrap_err().iter().map(ToString::to_string).collect();
+        assert_eq!(errors[..3].len(), 3, "the three missing TLS files");
+        let mut users_errors = errors[3..].to_vec();
+        users_errors[2].truncate("users.persistent_time: must be a duration like \"5m\", got \"forever\"".len());
+        assert_eq!(
+            users_errors,
+            [
+                "users.heavy_memory_share: must be a share between 0 and 1, got 50",
+                "users.overrides.alice.heavy_cpu_share: must be a share between 0 and 1, got 2",
+                "users.persistent_time: must be a duration like \"5m\", got \"forever\"",
+                "processes.top_n: must be at most 100 (each listed process is a series), got 500",
+            ]
+        );
+        for (text, line, unknown) in [
+            ("[users]\nmin_uid = 1000\nmax_uid = 5\n", 3, "max_uid"),
+            ("[processes]\ntopn = 5\n", 2, "topn"),
+            ("[users.overrides.bob]\nheavy_cpu = 0.5\n", 2, "heavy_cpu"),
+        ] {
+            let err = sysmon_config::parse::<AgentConfig>(text, []).unwrap_err();
+            assert_eq!(err.line, Some(line), "{text}");
+            assert!(err.message.starts_with(&format!("unknown field `{unknown}`")), "{}", err.message);
+        }
+        let err = sysmon_config::parse::<AgentConfig>("[users]\nmin_uid = -1\n", []).unwrap_err();
+        assert_eq!(err.line, Some(2));
+        let env = [("SYSMON_PROCESSES_TOP_N".to_string(), "many".to_string())];
+        let minimal = "[aggregator]\nendpoints = []\n[tls]\nca_cert = \"a\"\ncert = \"b\"\nkey = \"c\"\n";
+        let err = sysmon_config::parse::<AgentConfig>(minimal, env).unwrap_err();
+        assert!(err.message.starts_with("invalid type: string \"many\""), "{}", err.message);
+        assert!(err.message.ends_with("(after environment overrides SYSMON_PROCESSES_TOP_N)"), "{}", err.message);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod collectors;
 mod config;
 mod endpoints;
 mod error;
+mod event;
 mod exposition;
 mod failover;
 mod hello;
@@ -29,12 +30,14 @@ mod spool_config;
 mod tls_probe;
 
 pub use collectors::{
-    COLLECTOR_NAMES, CollectorFailure, CollectorSet, CollectorSettings, CollectorsSection, SystemPaths,
+    COLLECTOR_NAMES, CollectorFailure, CollectorSet, CollectorSettings, CollectorsSection, ProcessesSection,
+    SystemPaths, UserOverride, UsersSection, UsersSettings,
 };
 pub use config::{
     AgentConfig, AgentSection, AgentSettings, AggregatorSection, SpoolSection, SpoolSettings, TlsSection,
 };
 pub use error::{Error, Result};
+pub use event::AgentEvent;
 pub use exposition::prometheus_text;
 pub use once::{CollectionSettings, collect_once, collect_once_prometheus};
 pub use run::run_agent;

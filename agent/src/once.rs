@@ -6,7 +6,9 @@ use std::path::Path;
 use serde::Deserialize;
 use sysmon_config::ConfigError;
 
-use crate::collectors::{CollectorFailure, CollectorSet, CollectorSettings, CollectorsSection, SystemPaths};
+use crate::collectors::{
+    CollectorFailure, CollectorSet, CollectorSettings, CollectorsSection, ProcessesSection, SystemPaths, UsersSection,
+};
 use crate::config::{AgentSection, AggregatorSection, TlsSection, hostname};
 use crate::exposition::prometheus_text;
 use crate::sample::Sample;
@@ -21,6 +23,10 @@ struct CollectionConfig {
     agent: AgentSection,
     #[serde(default)]
     collectors: CollectorsSection,
+    #[serde(default)]
+    users: UsersSection,
+    #[serde(default)]
+    processes: ProcessesSection,
     #[serde(default)]
     #[allow(dead_code, reason = "parsed so that mistakes in it are reported; one collection does not send")]
     aggregator: Option<AggregatorSection>,
@@ -75,6 +81,12 @@ impl CollectionConfig {
             errors.push(ConfigError::key("agent.id", format!("must be 1 to 253 bytes without NUL, got {id:?}")));
         }
         let collectors = self.collectors.validate().map_err(|e| errors.extend(e)).ok();
+        // One collection keeps nothing for a next one: no state file.
+        let users = crate::collectors::users::config::validate(self.users, self.processes)
+            .map_err(|e| errors.extend(e))
+            .ok()
+            .map(|u| u.without_state_file());
+        let collectors = collectors.zip(users).map(|(c, u)| c.with_users(u));
         match collectors {
             Some(collectors) if errors.is_empty() => Ok(CollectionSettings {
                 id,

@@ -25,3 +25,8 @@ impl Sample {
         self
     }
 }
+
+/// Prometheus's stale marker: the NaN (`0x7ff0000000000002`) that ends a series, the same bits
+/// as `sysmon_tsdb::STALE_MARKER_BITS`. Collectors send it for a series they stopped reporting
+/// (a process that left the top N), so queries stop showing it at once.
+pub(crate) const STALE_MARKER_BITS: u64 = 0x7ff0_0000_0000_0002;

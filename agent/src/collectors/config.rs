@@ -12,6 +12,7 @@ use serde::Deserialize;
 use sysmon_config::ConfigError;
 
 use super::filter::Filter;
+use super::users::UsersSettings;
 
 /// node_exporter 1.5's default `--collector.filesystem.mount-points-exclude`. (Debian's package
 /// changes it to also hide `/run`, `/mnt` and `/media`; sysmon keeps upstream's.)
@@ -36,7 +37,7 @@ pub(crate) const DEFAULT_VMSTAT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).
 const DEFAULT_MOUNT_TIMEOUT: &str = "5s";
 
 /// Every collector, by node_exporter's name, in the order they run.
-pub const COLLECTOR_NAMES: [&str; 26] = [
+pub const COLLECTOR_NAMES: [&str; 27] = [
     "arp",
     "conntrack",
     "cpu",
@@ -62,6 +63,7 @@ pub const COLLECTOR_NAMES: [&str; 26] = [
     "timex",
     "udp_queues",
     "uname",
+    "users",
     "vmstat",
 ];
 
@@ -181,6 +183,10 @@ pub struct CollectorsSection {
     /// Kernel name and version (`node_uname_info`). Default true.
     #[serde(default = "enabled")]
     pub uname: bool,
+    /// Per-user CPU, memory and processes, the top processes and heavy-user detection
+    /// (`sysmon_user_*`, `sysmon_process_*`; `[users]` and `[processes]` configure it). Default true.
+    #[serde(default = "enabled")]
+    pub users: bool,
     /// Paging, swapping and OOM kills from /proc/vmstat (`node_vmstat_*`). Default true.
     #[serde(default = "enabled")]
     pub vmstat: bool,
@@ -259,6 +265,9 @@ pub struct CollectorSettings {
     pub(crate) netdev_devices: Filter,
     pub(crate) netstat_fields: Filter,
     pub(crate) vmstat_fields: Filter,
+    /// `[users]` and `[processes]`, set by the agent's config once it has checked them; the
+    /// defaults, without a state file, until then.
+    pub(crate) users: UsersSettings,
 }
 
 impl Default for CollectorSettings {
@@ -271,6 +280,12 @@ impl CollectorSettings {
     /// The names of the collectors that run, in order.
     pub fn enabled(&self) -> &[&'static str] {
         &self.enabled
+    }
+
+    /// These settings with the checked `[users]` and `[processes]` sections.
+    pub fn with_users(mut self, users: UsersSettings) -> Self {
+        self.users = users;
+        self
     }
 }
 
@@ -368,6 +383,7 @@ impl CollectorsSection {
             self.timex,
             self.udp_queues,
             self.uname,
+            self.users,
             self.vmstat,
         ];
         let enabled = COLLECTOR_NAMES.iter().zip(switches).filter(|(_, on)| *on).map(|(name, _)| *name).collect();
@@ -387,6 +403,7 @@ impl CollectorsSection {
             netdev_devices,
             netstat_fields,
             vmstat_fields,
+            users: UsersSettings::default(),
         })
     }
 }

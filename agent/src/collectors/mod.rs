@@ -31,6 +31,7 @@ mod time;
 mod timex;
 mod udp_queues;
 mod uname;
+pub(crate) mod users;
 mod vmstat;
 
 use std::io::Read;
@@ -38,12 +39,15 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
+use crate::event::AgentEvent;
 use crate::sample::Sample;
 
 pub use config::{COLLECTOR_NAMES, CollectorSettings, CollectorsSection};
 pub(crate) use meminfo::mem_total_bytes;
+pub(crate) use set::error_chain;
 pub use set::{CollectorFailure, CollectorSet};
 pub(crate) use stat::boot_time_secs;
+pub use users::{ProcessesSection, UserOverride, UsersSection, UsersSettings};
 
 /// Where the kernel's pseudo-filesystems are mounted; tests point these at fixture trees.
 #[derive(Debug, Clone)]
@@ -80,6 +84,8 @@ pub trait Collector: Send {
     /// # Errors
     /// The source could not be read or parsed; other collectors still run.
     fn collect(&mut self, out: &mut Vec<Sample>) -> Result<()>;
+    /// Moves the events produced since the last call to `out`. Most collectors have none.
+    fn take_events(&mut self, _out: &mut Vec<AgentEvent>) {}
 }
 
 /// Builds the collector called `name` (one of [`COLLECTOR_NAMES`]).
@@ -119,6 +125,12 @@ fn build(name: &str, paths: &SystemPaths, settings: &CollectorSettings) -> Box<d
         "timex" => Box::new(timex::TimexCollector::new()),
         "udp_queues" => Box::new(udp_queues::UdpQueuesCollector::new(paths)),
         "uname" => Box::new(uname::UnameCollector),
+        "users" => Box::new(users::UsersCollector::new(
+            paths,
+            &settings.rootfs.join("etc/passwd"),
+            settings.users.clone(),
+            users::system_clock(),
+        )),
         "vmstat" => Box::new(vmstat::VmstatCollector::new(paths, settings.vmstat_fields.clone())),
         other => unreachable!("{other} is not in COLLECTOR_NAMES; settings only hold names from it"),
     }

@@ -9,6 +9,7 @@ use tracing::{debug, info, warn};
 
 use super::{Collector, CollectorSettings, SystemPaths, build};
 use crate::error::Error;
+use crate::event::AgentEvent;
 use crate::sample::Sample;
 
 /// The collectors the settings enable, with what they did in the last rounds.
@@ -113,6 +114,13 @@ impl CollectorSet {
         failures
     }
 
+    /// Moves the events the collectors produced since the last call to `out`.
+    pub fn take_events(&mut self, out: &mut Vec<AgentEvent>) {
+        for entry in &mut self.entries {
+            entry.collector.take_events(out);
+        }
+    }
+
     fn push_self_metrics(&self, durations: &[Duration], out: &mut Vec<Sample>) {
         for (entry, duration) in self.entries.iter().zip(durations) {
             let name = entry.collector.name();
@@ -130,7 +138,7 @@ impl CollectorSet {
 }
 
 /// An error with its causes, `outer: inner: innermost`, for a log field.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -269,6 +277,7 @@ mod tests {
                 "stat",
                 "time",
                 "udp_queues",
+                "users",
                 "vmstat"
             ]
         );

@@ -159,7 +159,27 @@ const FIXED: &[(&str, Kind, &str)] = &[
         Counter,
         "Collections in which a collector failed, since the agent started.",
     ),
+    (
+        "sysmon_agent_users_state_errors_total",
+        Counter,
+        "Collections whose users state file could not be written, since the agent started.",
+    ),
+    (
+        "sysmon_process_cpu_ratio",
+        Gauge,
+        "Share of the machine's CPU time a top process used over the last interval (1 = every CPU).",
+    ),
+    ("sysmon_process_cpu_seconds_total", Counter, "CPU time (user + system) a top process has used."),
+    ("sysmon_process_memory_bytes", Gauge, "Resident memory of a top process."),
     ("sysmon_uptime_seconds", Gauge, "Seconds since the host booted, from /proc/uptime."),
+    (
+        "sysmon_user_cpu_seconds_total",
+        Counter,
+        "CPU time (user + system) used by a user's processes, exited ones included.",
+    ),
+    ("sysmon_user_heavy", Gauge, "1 while a user has been above its threshold for the resource for persistent_time."),
+    ("sysmon_user_memory_bytes", Gauge, "Resident memory of a user's processes (shared pages counted in each)."),
+    ("sysmon_user_processes", Gauge, "Processes a user owns."),
 ];
 
 /// The type and help text of `name`.

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::metadata::describe;
-use crate::sample::Sample;
+use crate::sample::{STALE_MARKER_BITS, Sample};
 
 /// One collection as Prometheus text: per metric family a `# HELP` and a `# TYPE` line, then
 /// its series, each with `host` added to its labels. Families are sorted by name and series by
@@ -11,6 +11,8 @@ use crate::sample::Sample;
 pub fn prometheus_text(samples: &[Sample], host: &str) -> String {
     let mut order: Vec<(&Sample, Vec<(&str, &str)>)> = samples
         .iter()
+        // The text format has no stale markers: a series that ended is simply absent.
+        .filter(|s| s.value.to_bits() != STALE_MARKER_BITS)
         .map(|s| {
             let mut labels: Vec<(&str, &str)> = s.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             labels.push(("host", host));
