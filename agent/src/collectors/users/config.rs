@@ -208,6 +208,12 @@ impl UsersSettings {
         self
     }
 
+    /// These settings, keeping counters and episodes across restarts in `path`.
+    pub fn with_state_file(mut self, path: PathBuf) -> Self {
+        self.state_file = Some(path);
+        self
+    }
+
     /// Whether `user` (name, or uid when unnamed) with `uid` is reported.
     pub(crate) fn reports(&self, uid: u32, user: &str) -> bool {
         let by_uid = uid >= self.min_uid || (uid == 0 && self.include_root);
@@ -217,6 +223,16 @@ impl UsersSettings {
     /// The thresholds that apply to `user`.
     pub(crate) fn thresholds(&self, user: &str) -> Thresholds {
         self.overrides.get(user).copied().unwrap_or(self.thresholds)
+    }
+}
+
+impl UsersSection {
+    /// Checks this section and `[processes]` together.
+    ///
+    /// # Errors
+    /// One [`ConfigError`] per bad key, named `users.<key>` or `processes.<key>`.
+    pub fn validate(self, processes: ProcessesSection) -> Result<UsersSettings, Vec<ConfigError>> {
+        validate(self, processes)
     }
 }
 

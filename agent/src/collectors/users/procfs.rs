@@ -61,16 +61,19 @@ impl ProcScanner {
         if !read_process_file(Path::new(&self.path), &mut self.stat)? {
             return Ok(None);
         }
-        self.path.truncate(self.path.len() - "stat".len());
-        self.path.push_str("status");
-        if !read_process_file(Path::new(&self.path), &mut self.status)? {
-            return Ok(None);
-        }
-        let status_path = Path::new(&self.path);
-        let uid = parse_effective_uid(&self.status, status_path)?;
-        self.path.truncate(self.path.len() - "status".len());
-        self.path.push_str("stat");
         let stat = parse_stat(&self.stat, Path::new(&self.path))?;
+        // Kernel threads (half the processes of a small server) are root's and have no
+        // status worth reading; skipping it saves a third of the scan.
+        let uid = if stat.flags & PF_KTHREAD != 0 {
+            0
+        } else {
+            self.path.truncate(self.path.len() - "stat".len());
+            self.path.push_str("status");
+            if !read_process_file(Path::new(&self.path), &mut self.status)? {
+                return Ok(None);
+            }
+            parse_effective_uid(&self.status, Path::new(&self.path))?
+        };
         Ok(Some(ProcessReading {
             pid,
             start_ticks: stat.start_ticks,
@@ -98,8 +101,12 @@ fn read_process_file(path: &Path, buf: &mut String) -> Result<bool> {
     }
 }
 
+/// The `flags` bit of a kernel thread (include/linux/sched.h).
+const PF_KTHREAD: u64 = 0x0020_0000;
+
 struct Stat<'a> {
     command: &'a str,
+    flags: u64,
     cpu_ticks: u64,
     start_ticks: u64,
     rss_pages: u64,
@@ -114,8 +121,8 @@ fn parse_stat<'a>(text: &'a str, path: &Path) -> Result<Stat<'a>> {
     };
     let command = &text[open + 1..close];
     // Field 3 (state) is the first after the command, so field n is at index n - 3.
-    const WANTED: [(usize, &str); 4] = [(14, "utime"), (15, "stime"), (22, "starttime"), (24, "rss")];
-    let mut values = [0u64; 4];
+    const WANTED: [(usize, &str); 5] = [(9, "flags"), (14, "utime"), (15, "stime"), (22, "starttime"), (24, "rss")];
+    let mut values = [0u64; 5];
     let mut fields = text[close + 1..].split_ascii_whitespace().enumerate();
     for ((n, name), value) in WANTED.iter().zip(&mut values) {
         let field = fields
@@ -129,8 +136,8 @@ fn parse_stat<'a>(text: &'a str, path: &Path) -> Result<Stat<'a>> {
             parse_field(field, path, name)?
         };
     }
-    let [utime, stime, start_ticks, rss_pages] = values;
-    Ok(Stat { command, cpu_ticks: utime + stime, start_ticks, rss_pages })
+    let [flags, utime, stime, start_ticks, rss_pages] = values;
+    Ok(Stat { command, flags, cpu_ticks: utime + stime, start_ticks, rss_pages })
 }
 
 /// The effective uid from /proc/PID/status's `Uid:\treal\teffective\tsaved\tfs` line.
@@ -149,7 +156,7 @@ pub(crate) mod tests {
     /// A /proc/PID/stat line with the fields this module reads set, the rest plausible.
     pub(crate) fn stat_line(pid: u32, command: &str, utime: u64, stime: u64, start_ticks: u64, rss: u64) -> String {
         format!(
-            "{pid} ({command}) S 1 {pid} {pid} 0 -1 4194560 100 0 0 0 {utime} {stime} 0 0 20 0 1 0 {start_ticks} \
+            "{pid} ({command}) S 1 {pid} {pid} 0 -1 4194304 100 0 0 0 {utime} {stime} 0 0 20 0 1 0 {start_ticks} \
              10000000 {rss} 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
         )
     }
@@ -173,8 +180,18 @@ pub(crate) mod tests {
         let stat = parse_stat(&line, Path::new("/proc/42/stat")).unwrap();
         assert_eq!(stat.command, "tmux: server) (x");
         assert_eq!((stat.cpu_ticks, stat.start_ticks, stat.rss_pages), (10, 12345, 250));
-        let err = parse_stat("42 (x) S 1 2", Path::new("/proc/42/stat")).err().unwrap();
+        let err = parse_stat("42 (x) S 1 2 3 4 5 6 7 8", Path::new("/proc/42/stat")).err().unwrap();
         assert_eq!(err.to_string(), "cannot parse /proc/42/stat: no field 14 (utime)");
+    }
+
+    #[test]
+    fn kernel_threads_are_roots_without_a_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = stat_line(2, "kthreadd", 0, 5, 0, 0).replace(" 4194304 ", " 2129984 ");
+        write(dir.path(), "2/stat", &line);
+        let mut out = Vec::new();
+        ProcScanner::new(dir.path()).scan(&mut out).unwrap();
+        assert_eq!((out[0].uid, out[0].cpu_ticks, out[0].command.as_str()), (0, 5, "kthreadd"));
     }
 
     #[test]
