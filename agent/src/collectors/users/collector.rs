@@ -176,8 +176,12 @@ impl UsersCollector {
         if self.last_written.as_ref() == Some(&state) {
             return;
         }
+        let durable = self
+            .last_written
+            .as_ref()
+            .is_none_or(|last| last.episodes != state.episodes || last.pending_events != state.pending_events);
         let bytes = UsersState { saved_ms: now_ms, ..state.clone() }.encode();
-        match write_atomically(path, &bytes) {
+        match write_atomically(path, &bytes, durable) {
             Ok(()) => {
                 self.last_written = Some(state);
                 if self.state_failing {

@@ -1,11 +1,13 @@
-//! Reading every process from /proc/PID/stat and /proc/PID/status: CPU time, resident
-//! memory, owner, command and start time (which tells a reused pid from the old process).
+//! Reading every process from /proc/PID/stat (and its owner from /proc/PID, or
+//! /proc/PID/status when that is not enough): CPU time, resident memory, owner, command and
+//! start time (which tells a reused pid from the old process).
 
 use std::fmt::Write as _;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
-use crate::collectors::{malformed, parse_field, read_into};
+use crate::collectors::{malformed, parse_field};
 use crate::error::{Error, Result};
 
 /// One process as /proc showed it in one scan.
@@ -28,13 +30,16 @@ pub(crate) struct ProcessReading {
 pub(crate) struct ProcScanner {
     proc: PathBuf,
     path: String,
-    stat: String,
-    status: String,
+    buf: Vec<u8>,
+    /// Whether `proc` is a real procfs, whose directories' owners are the processes'
+    /// effective uids (a fixture tree's are whoever wrote it).
+    owners_are_uids: bool,
 }
 
 impl ProcScanner {
     pub(crate) fn new(proc: &Path) -> Self {
-        Self { proc: proc.to_path_buf(), path: String::new(), stat: String::new(), status: String::new() }
+        let owners_are_uids = rustix::fs::statfs(proc).is_ok_and(|fs| fs.f_type == rustix::fs::PROC_SUPER_MAGIC);
+        Self { proc: proc.to_path_buf(), path: String::new(), buf: vec![0; 4096], owners_are_uids }
     }
 
     /// Appends every process to `out`. A process that exits during the scan is left out.
@@ -57,27 +62,36 @@ impl ProcScanner {
     /// Reads one process; `None` when it is gone (or hidden) by the time its files are read.
     fn read(&mut self, pid: u32) -> Result<Option<ProcessReading>> {
         self.path.clear();
-        let _ = write!(self.path, "{}/{pid}/stat", self.proc.display());
-        if !read_process_file(Path::new(&self.path), &mut self.stat)? {
-            return Ok(None);
-        }
-        let stat = parse_stat(&self.stat, Path::new(&self.path))?;
-        // Kernel threads (half the processes of a small server) are root's and have no
-        // status worth reading; skipping it saves a third of the scan.
+        let _ = write!(self.path, "{}/{pid}", self.proc.display());
+        let dir_len = self.path.len();
+        self.path.push_str("/stat");
+        let Some(len) = read_process_file(Path::new(&self.path), &mut self.buf)? else { return Ok(None) };
+        let stat = parse_stat(&self.buf[..len], Path::new(&self.path))?;
         let uid = if stat.flags & PF_KTHREAD != 0 {
+            // Kernel threads (half the processes of a small server) are root's.
             0
         } else {
-            self.path.truncate(self.path.len() - "stat".len());
-            self.path.push_str("status");
-            if !read_process_file(Path::new(&self.path), &mut self.status)? {
-                return Ok(None);
+            // The owner of /proc/PID is the effective uid, for one cheap statx instead of
+            // opening and reading status; except for a process that is not dumpable (it
+            // changed its credentials without exec, like sshd's session processes), which
+            // the kernel shows as root's: for those, and for real root processes, status says.
+            self.path.truncate(dir_len);
+            let owner = if self.owners_are_uids { std::fs::metadata(&self.path).map(|m| m.uid()) } else { Ok(0) };
+            match owner {
+                Ok(uid) if uid != 0 => uid,
+                Ok(_) => {
+                    self.path.push_str("/status");
+                    let Some(len) = read_process_file(Path::new(&self.path), &mut self.buf)? else { return Ok(None) };
+                    parse_effective_uid(&self.buf[..len], Path::new(&self.path))?
+                }
+                Err(e) if gone(&e) => return Ok(None),
+                Err(source) => return Err(Error::ReadSource { path: PathBuf::from(&self.path), source }),
             }
-            parse_effective_uid(&self.status, Path::new(&self.path))?
         };
         Ok(Some(ProcessReading {
             pid,
             start_ticks: stat.start_ticks,
-            command: stat.command.to_string(),
+            command: stat.command,
             uid,
             cpu_ticks: stat.cpu_ticks,
             rss_pages: stat.rss_pages,
@@ -85,45 +99,64 @@ impl ProcScanner {
     }
 }
 
-/// Reads a file of a process; `Ok(false)` when the process is gone or hidden from us, which
-/// is normal: processes exit while /proc is scanned.
-fn read_process_file(path: &Path, buf: &mut String) -> Result<bool> {
-    match read_into(path, buf) {
-        Ok(()) => Ok(true),
-        Err(Error::ReadSource { source, .. })
-            if matches!(source.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied)
-                // ESRCH: the process exited between open and read.
-                || source.raw_os_error() == Some(3) =>
-        {
-            Ok(false)
+/// Whether an error reading a process's file means that it exited (or is hidden from us),
+/// which is normal while /proc is scanned.
+fn gone(e: &std::io::Error) -> bool {
+    // ESRCH: the process exited between open and read.
+    matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied) || e.raw_os_error() == Some(3)
+}
+
+/// Reads a small pseudo-file of a process into `buf` (grown as needed) and returns its
+/// length; `None` when the process is gone. A plain read loop: `read_to_string` would first
+/// stat the file and seek, two more system calls per file, for a size /proc reports as 0.
+fn read_process_file(path: &Path, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+    let err = |source| Error::ReadSource { path: path.to_path_buf(), source };
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if gone(&e) => return Ok(None),
+        Err(e) => return Err(err(e)),
+    };
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(buf.len() * 2, 0);
         }
-        Err(e) => Err(e),
+        match file.read(&mut buf[len..]) {
+            Ok(0) => return Ok(Some(len)),
+            Ok(n) => len += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if gone(&e) => return Ok(None),
+            Err(e) => return Err(err(e)),
+        }
     }
 }
 
 /// The `flags` bit of a kernel thread (include/linux/sched.h).
 const PF_KTHREAD: u64 = 0x0020_0000;
 
-struct Stat<'a> {
-    command: &'a str,
+struct Stat {
+    command: String,
     flags: u64,
     cpu_ticks: u64,
     start_ticks: u64,
     rss_pages: u64,
 }
 
-/// Parses /proc/PID/stat: `pid (comm) state ppid ...`. The command may itself hold spaces
-/// and parentheses, so the fields are counted from the last `)`.
-fn parse_stat<'a>(text: &'a str, path: &Path) -> Result<Stat<'a>> {
-    let (open, close) = match (text.find('('), text.rfind(')')) {
+/// Parses /proc/PID/stat: `pid (comm) state ppid ...`. The command may hold spaces,
+/// parentheses and bytes that are not UTF-8, so the fields are counted from the last `)`.
+fn parse_stat(text: &[u8], path: &Path) -> Result<Stat> {
+    let open = text.iter().position(|&b| b == b'(');
+    let close = text.iter().rposition(|&b| b == b')');
+    let (open, close) = match (open, close) {
         (Some(open), Some(close)) if open < close => (open, close),
         _ => return Err(malformed(path, "no (command)")),
     };
-    let command = &text[open + 1..close];
+    let command = String::from_utf8_lossy(&text[open + 1..close]).into_owned();
+    let rest = std::str::from_utf8(&text[close + 1..]).map_err(|_| malformed(path, "fields are not text"))?;
     // Field 3 (state) is the first after the command, so field n is at index n - 3.
     const WANTED: [(usize, &str); 5] = [(9, "flags"), (14, "utime"), (15, "stime"), (22, "starttime"), (24, "rss")];
     let mut values = [0u64; 5];
-    let mut fields = text[close + 1..].split_ascii_whitespace().enumerate();
+    let mut fields = rest.split_ascii_whitespace().enumerate();
     for ((n, name), value) in WANTED.iter().zip(&mut values) {
         let field = fields
             .find(|(i, _)| *i == n - 3)
@@ -141,9 +174,12 @@ fn parse_stat<'a>(text: &'a str, path: &Path) -> Result<Stat<'a>> {
 }
 
 /// The effective uid from /proc/PID/status's `Uid:\treal\teffective\tsaved\tfs` line.
-fn parse_effective_uid(text: &str, path: &Path) -> Result<u32> {
-    let line =
-        text.lines().find_map(|line| line.strip_prefix("Uid:")).ok_or_else(|| malformed(path, "no Uid: line"))?;
+fn parse_effective_uid(text: &[u8], path: &Path) -> Result<u32> {
+    let line = text
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"Uid:"))
+        .ok_or_else(|| malformed(path, "no Uid: line"))?;
+    let line = std::str::from_utf8(line).map_err(|_| malformed(path, "Uid: is not text"))?;
     let effective = line.split_ascii_whitespace().nth(1).ok_or_else(|| malformed(path, "Uid: has no effective uid"))?;
     parse_field(effective, path, "effective uid")
 }
@@ -177,10 +213,10 @@ pub(crate) mod tests {
     #[test]
     fn parses_stat_with_odd_commands() {
         let line = stat_line(42, "tmux: server) (x", 7, 3, 12345, 250);
-        let stat = parse_stat(&line, Path::new("/proc/42/stat")).unwrap();
+        let stat = parse_stat(line.as_bytes(), Path::new("/proc/42/stat")).unwrap();
         assert_eq!(stat.command, "tmux: server) (x");
         assert_eq!((stat.cpu_ticks, stat.start_ticks, stat.rss_pages), (10, 12345, 250));
-        let err = parse_stat("42 (x) S 1 2 3 4 5 6 7 8", Path::new("/proc/42/stat")).err().unwrap();
+        let err = parse_stat(b"42 (x) S 1 2 3 4 5 6 7 8", Path::new("/proc/42/stat")).err().unwrap();
         assert_eq!(err.to_string(), "cannot parse /proc/42/stat: no field 14 (utime)");
     }
 
@@ -195,11 +231,20 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_command_that_is_not_utf8_is_kept_lossily() {
+        let mut line = stat_line(42, "ab", 1, 2, 3, 4).into_bytes();
+        line[4] = 0xff;
+        let stat = parse_stat(&line, Path::new("/proc/42/stat")).unwrap();
+        assert_eq!(stat.command, "\u{fffd}b");
+        assert_eq!(stat.cpu_ticks, 3);
+    }
+
+    #[test]
     fn parses_the_effective_uid() {
         let text = "Name:\tpasswd\nUid:\t1000\t0\t0\t0\nGid:\t1\t1\t1\t1\n";
-        assert_eq!(parse_effective_uid(text, Path::new("s")).unwrap(), 0);
+        assert_eq!(parse_effective_uid(text.as_bytes(), Path::new("s")).unwrap(), 0);
         assert_eq!(
-            parse_effective_uid("Name:\tx\n", Path::new("s")).unwrap_err().to_string(),
+            parse_effective_uid(b"Name:\tx\n", Path::new("s")).unwrap_err().to_string(),
             "cannot parse s: no Uid: line"
         );
     }

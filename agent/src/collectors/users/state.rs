@@ -1,6 +1,10 @@
 //! The users collector's state file: what must survive an agent restart. Written after every
-//! collection that changed it, atomically (a temp file, fsync, rename, fsync of the
-//! directory), so a crash leaves either the old file or the new one.
+//! collection that changed it, atomically (a temp file, then a rename over the old one), so a
+//! crash leaves either the old file or the new one. When heavy-user episodes or events
+//! changed, the temp file and the directory are also fsynced, so that the episodes survive a
+//! power loss too; counters alone are not worth an fsync every collection (they cost about a
+//! millisecond of CPU each): after a power loss the machine has rebooted, every process is new,
+//! and a counter that starts again from an older floor is a counter reset, which PromQL handles.
 //!
 //! It holds each reported user's CPU counter (in clock ticks), so that after a restart the
 //! counter continues from where it was instead of dropping, which Prometheus's `rate` would
@@ -83,8 +87,10 @@ impl UsersState {
     }
 }
 
-/// Replaces `path` with `bytes` atomically and durably, creating its directory if needed.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+/// Replaces `path` with `bytes` atomically, creating its directory if needed: a crash leaves
+/// the old file or the new one. With `durable`, the new one also survives a power loss (the
+/// file and its directory are fsynced); without, a power loss may bring back the old one.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], durable: bool) -> Result<(), StateError> {
     let err = |source| StateError::Write { path: path.to_path_buf(), source };
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -96,11 +102,16 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateErr
     let tmp = dir.join(tmp_name);
     let mut file = std::fs::File::create(&tmp).map_err(err)?;
     file.write_all(bytes).map_err(err)?;
-    file.sync_all().map_err(err)?;
+    if durable {
+        file.sync_all().map_err(err)?;
+    }
     drop(file);
     std::fs::rename(&tmp, path).map_err(err)?;
-    // The rename is durable once the directory is.
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)
+    if durable {
+        // The rename is durable once the directory is.
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -130,11 +141,11 @@ mod tests {
             }],
             pending_events: vec![AgentEvent::new(7, "heavy_user_start", "m".into()).attribute("user", "alice")],
         };
-        write_atomically(&path, &state.encode()).unwrap();
+        write_atomically(&path, &state.encode(), true).unwrap();
         assert_eq!(UsersState::load(&path).unwrap(), Some(state.clone()));
         let mut newer = state;
         newer.saved_ms = 6;
-        write_atomically(&path, &newer.encode()).unwrap();
+        write_atomically(&path, &newer.encode(), false).unwrap();
         assert_eq!(UsersState::load(&path).unwrap().unwrap().saved_ms, 6);
         let names: Vec<_> =
             std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
