@@ -18,7 +18,7 @@ use crate::http::prometheus::PromApi;
 use crate::http::{AppState, router};
 use crate::ingest::{IngestService, accept_loop};
 use crate::metrics::IngestMetrics;
-use crate::store::{Store, TsdbCatalog, TsdbCollector};
+use crate::store::{Store, TsdbCatalog, TsdbCollector, expire_events_periodically};
 
 /// How long open agent streams get to finish when the aggregator stops.
 const STREAM_DRAIN: Duration = Duration::from_secs(3);
@@ -122,6 +122,13 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
             }
         }
     });
+    // Agent events are kept as long as raw samples.
+    tasks.spawn(expire_events_periodically(
+        store.clone(),
+        settings.retention.raw,
+        retention_check_interval(&settings.retention),
+        cancel.clone(),
+    ));
     let http_cancel = cancel.clone();
     tasks.spawn(async move {
         let serve = axum::serve(http, app).with_graceful_shutdown(async move { http_cancel.cancelled().await });

@@ -24,6 +24,8 @@ pub(crate) enum Command {
     /// The fleet: list hosts, show one.
     #[command(subcommand)]
     Hosts(HostsCommand),
+    /// Agent events (heavy users, spool drops, ...), newest first.
+    Events(EventsArgs),
     /// Evaluate a PromQL expression on an aggregator, now, at --time, or over --range.
     Query(QueryArgs),
     /// The fleet CA: create it, issue agent and server certificates.
@@ -50,6 +52,27 @@ pub(crate) struct QueryArgs {
     /// Resolution of a range query [default: the range / 250, at least 1s].
     #[arg(long, requires = "range", value_parser = humantime::parse_duration)]
     pub(crate) step: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  sysmon events --since 1h\n  sysmon events --host web-01 --kind heavy_user_start --output json"
+)]
+pub(crate) struct EventsArgs {
+    /// Only this host's events.
+    #[arg(long)]
+    pub(crate) host: Option<String>,
+    /// Only events of this kind (e.g. heavy_user_start, heavy_user_end, spool_dropped).
+    #[arg(long)]
+    pub(crate) kind: Option<String>,
+    /// Only events of this last while (e.g. 1h, 30m, 7d) [default: all the aggregator keeps].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub(crate) since: Option<std::time::Duration>,
+    /// Most events listed, 1 to 1000.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub(crate) limit: u16,
     #[command(flatten)]
     pub(crate) server: ServerArgs,
 }
@@ -132,7 +155,7 @@ pub(crate) enum HostsCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// One host: inventory and latest values.
+    /// One host: inventory, recent events and latest values.
     Show {
         /// The host (agent id).
         host: String,

@@ -26,7 +26,7 @@ pub(crate) async fn run(command: HostsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn get_json(server: &ServerArgs, path: &str) -> anyhow::Result<Value> {
+pub(crate) async fn get_json(server: &ServerArgs, path: &str) -> anyhow::Result<Value> {
     let url = format!("{}{path}", server.server.trim_end_matches('/'));
     let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
     let response =
@@ -113,6 +113,8 @@ fn host_details(body: &Value) -> String {
         let addrs: Vec<String> = nic["addresses"].as_array().into_iter().flatten().map(text).collect();
         line("interface", format!("{} {} {}", text(&nic["name"]), text(&nic["mac_address"]), addrs.join(" ")));
     }
+    out.push_str("\nrecent events:\n");
+    out.push_str(&crate::events::events_table(&body["events"], false));
     out.push_str("\nlatest values:\n");
     let rows: Vec<Vec<String>> = body["latest"]
         .as_array()
@@ -155,7 +157,7 @@ fn bytes(n: f64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-fn ago(ms: i64) -> String {
+pub(crate) fn ago(ms: i64) -> String {
     let s = (ms / 1000).max(0);
     match s {
         0..60 => format!("{s}s ago"),
@@ -178,12 +180,12 @@ fn encode_path(segment: &str) -> String {
         .collect()
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
 #[allow(clippy::print_stdout)]
-fn print(text: &str) {
+pub(crate) fn print(text: &str) {
     if text.ends_with('\n') {
         print!("{text}");
     } else {

@@ -5,6 +5,7 @@
 
 mod certs;
 mod cli;
+mod events;
 mod hosts;
 mod logging;
 mod query;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
 fn run(args: cli::Cli) -> anyhow::Result<()> {
     match args.command {
         cli::Command::Certs(command) => certs::run(command),
+        cli::Command::Events(command) => runtime()?.block_on(events::run(command)),
         cli::Command::Hosts(command) => runtime()?.block_on(hosts::run(command)),
         cli::Command::Query(command) => runtime()?.block_on(query::run(command)),
         cli::Command::Up(command) => {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use sysmon_agent::{AgentSettings, SpoolSettings, SystemPaths};
+use sysmon_agent::{AgentSettings, CollectorSettings, SpoolSettings, SystemPaths, UsersSettings};
 use sysmon_aggregator::{Limits, QueryLimits, Retention, Settings};
 use sysmon_tls::{CertFiles, FleetCa};
 use tokio_util::sync::CancellationToken;
@@ -55,7 +55,9 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         ca_cert: ca,
         cert: agent.cert,
         key: agent.key,
-        collectors: Default::default(),
+        // The local agent keeps its per-user counters and heavy-user episodes with the data.
+        collectors: CollectorSettings::default()
+            .with_users(UsersSettings::default().with_state_file(args.data_dir.join("agent-users.json"))),
     };
     let cancel = CancellationToken::new();
     let agent_task = tokio::spawn(sysmon_agent::run_agent(agent_settings, cancel.clone()));

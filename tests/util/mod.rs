@@ -183,12 +183,21 @@ key = "{certs}/agent-{cert_id}-key.pem"
             ),
         )
         .unwrap();
+        // The users collector's state stays in the test's dir, not the machine's /var/lib.
+        let users_state = self.path().join(format!("agent-{id}-users.json"));
         Process::spawn(
             self.path(),
             &format!("agent-{id}"),
             &["agent", "--config", config.to_str().unwrap()],
-            &[("SYSMON_LOG", "info,sysmon_agent=debug")],
+            &[("SYSMON_LOG", "info,sysmon_agent=debug"), ("SYSMON_USERS_STATE_FILE", users_state.to_str().unwrap())],
         )
+    }
+
+    /// Starts agent `id` (with its own certificate) like [`Fleet::start_agent`], with `extra`
+    /// at the end of its config (e.g. `[users]` and `[processes]` sections).
+    pub fn start_agent_with(&self, id: &str, grpc: SocketAddr, interval: &str, extra: &str) -> Process {
+        let endpoint = format!("https://{grpc}");
+        self.start_agent_config(id, id, &self.certs(), &[endpoint.as_str()], interval, "", extra)
     }
 }
 

@@ -1,5 +1,5 @@
-//! `/api/hosts`: the host list, one host's inventory and latest values, and one metric of
-//! one host over a time range.
+//! `/api/hosts`: the host list, one host's inventory, latest values and recent events, and
+//! one metric of one host over a time range.
 
 use std::collections::BTreeMap;
 
@@ -57,6 +57,8 @@ pub(super) struct HostDetail {
     inventory: Inventory,
     interval_ms: u64,
     latest: Vec<LatestValue>,
+    /// The host's newest agent events, newest first.
+    events: Vec<super::events::EventJson>,
 }
 
 #[derive(Serialize)]
@@ -86,7 +88,14 @@ pub(super) async fn show_host(State(state): State<AppState>, Path(host): Path<St
                 })
                 .collect();
             values.sort_by(|a, b| a.labels.cmp(&b.labels));
-            Ok(HostDetail { summary, inventory: record.inventory, interval_ms: record.interval_ms, latest: values })
+            let events = super::events::recent_for_host(store, &record.host)?;
+            Ok(HostDetail {
+                summary,
+                inventory: record.inventory,
+                interval_ms: record.interval_ms,
+                latest: values,
+                events,
+            })
         })
         .await?;
     Ok(Json(detail))

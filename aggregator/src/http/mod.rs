@@ -1,6 +1,7 @@
-//! The aggregator's HTTP port: the hosts JSON API, health, and `/metrics`. The binary
+//! The aggregator's HTTP port: the hosts and events JSON APIs, health, and `/metrics`. The binary
 //! merges the dashboard's routes into the same router.
 
+mod events;
 mod health;
 mod hosts;
 pub(crate) mod prometheus;
@@ -37,6 +38,7 @@ pub(crate) fn router(state: AppState, prometheus_api: prometheus::PromApi) -> Ro
             "/api/v1/write",
             post(remote_write::write).layer(DefaultBodyLimit::max(crate::ingest::MAX_REMOTE_WRITE_BODY_BYTES)),
         )
+        .route("/api/events", get(events::list_events))
         .route("/api/hosts", get(hosts::list_hosts))
         .route("/api/hosts/{host}", get(hosts::show_host))
         .route("/api/hosts/{host}/series", get(hosts::host_series))

@@ -4,13 +4,15 @@
 //! Batches go to the engine's group-commit writer and are answered once durable; a batch
 //! whose seq the agent already had committed is a replay and is not stored again. Host
 //! records are written when an agent says Hello; last-seen times are kept in memory and
-//! written every few seconds.
+//! written every few seconds. Agent events are kept beside them (see `event_tables`).
 
 mod catalog;
+mod event_tables;
 mod registry_tables;
 mod tsdb_metrics;
 
 pub(crate) use catalog::TsdbCatalog;
+pub(crate) use event_tables::{EventQuery, MAX_EVENTS_PER_QUERY, StoredEvent, expire_events_periodically};
 pub(crate) use tsdb_metrics::TsdbCollector;
 
 use std::collections::HashMap;
@@ -60,6 +62,7 @@ impl Store {
             redb::Database::create(&path).map_err(|e| Error::OpenStore { path: path.clone(), source: e.into() })?;
         let db = Arc::new(db);
         registry_tables::create(&db)?;
+        event_tables::create(&db)?;
         let tsdb =
             Tsdb::open(db.clone(), config).map_err(|source| Error::OpenEngine { path, source: Box::new(source) })?;
         Ok(Store { db, tsdb: Arc::new(tsdb), last_seen: Arc::default() })
