@@ -3,6 +3,11 @@
 //! collection that produced it.
 
 use serde::{Deserialize, Serialize};
+use sysmon_proto::v1;
+
+/// Most collector events one batch carries; more wait for the next collection's batch. (The
+/// aggregator refuses a batch with more than 256 events, and the spool adds its own.)
+pub(crate) const MAX_EVENTS_PER_COLLECTION: usize = 64;
 
 /// One event, reported once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,5 +37,16 @@ impl AgentEvent {
     /// The value of attribute `name`.
     pub fn attribute_value(&self, name: &str) -> Option<&str> {
         self.attributes.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl From<AgentEvent> for v1::Event {
+    fn from(e: AgentEvent) -> Self {
+        v1::Event {
+            time_ms: e.time_ms,
+            kind: e.kind,
+            message: e.message,
+            attributes: e.attributes.into_iter().map(|(name, value)| v1::Label { name, value }).collect(),
+        }
     }
 }

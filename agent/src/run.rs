@@ -1,4 +1,5 @@
-//! Running an agent: collect every interval, queue the batch, ship it.
+//! Running an agent: collect every interval, queue the batch (with the collectors' events),
+//! ship it.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,6 +12,7 @@ use crate::collectors::CollectorSet;
 use crate::config::AgentSettings;
 use crate::endpoints::StaticEndpoints;
 use crate::error::{Error, Result};
+use crate::event::{AgentEvent, MAX_EVENTS_PER_COLLECTION};
 use crate::inventory::read_inventory;
 use crate::outbox::Outbox;
 use crate::self_metrics::AgentMetrics;
@@ -56,6 +58,8 @@ pub async fn run_agent(settings: AgentSettings, cancel: CancellationToken) -> Re
 
 async fn collect_loop(settings: &AgentSettings, outbox: &Outbox, metrics: &AgentMetrics, cancel: &CancellationToken) {
     let mut collectors = CollectorSet::new(&settings.paths, &settings.collectors);
+    // Collector events (heavy users) not yet in a batch: they ride with the next collection's.
+    let mut events: Vec<AgentEvent> = Vec::new();
     let mut ticker = tokio::time::interval_at(next_boundary(settings.interval), settings.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -69,10 +73,12 @@ async fn collect_loop(settings: &AgentSettings, outbox: &Outbox, metrics: &Agent
             let mut samples = Vec::with_capacity(1024);
             // Failures are logged (once per outage) and counted by the set itself.
             let failures = collectors.collect(&mut samples).len();
-            (collectors, samples, failures)
+            let mut events = Vec::new();
+            collectors.take_events(&mut events);
+            (collectors, samples, failures, events)
         })
         .await;
-        let Ok((returned, samples, failures)) = collected else {
+        let Ok((returned, samples, failures, new_events)) = collected else {
             // The set catches collectors' panics; this is a panic in the set itself.
             warn!("collection panicked; it restarts with fresh collectors");
             collectors = CollectorSet::new(&settings.paths, &settings.collectors);
@@ -81,8 +87,12 @@ async fn collect_loop(settings: &AgentSettings, outbox: &Outbox, metrics: &Agent
         collectors = returned;
         let mut samples = samples;
         metrics.append_samples(&mut samples);
-        debug!(samples = samples.len(), failures, timestamp_ms, "collected");
-        if !outbox.push(encode_collection(&settings.id, timestamp_ms, &samples), timestamp_ms, cancel).await {
+        events.extend(new_events);
+        let mut batch = encode_collection(&settings.id, timestamp_ms, &samples);
+        let carried = events.len().min(MAX_EVENTS_PER_COLLECTION);
+        batch.events.extend(events.drain(..carried).map(Into::into));
+        debug!(samples = samples.len(), events = carried, failures, timestamp_ms, "collected");
+        if !outbox.push(batch, timestamp_ms, cancel).await {
             return;
         }
     }

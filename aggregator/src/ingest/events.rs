@@ -1,9 +1,8 @@
 //! Agent events carried in batches (`Batch.events`): checked with the batch, then logged
 //! and counted in `sysmon_agent_events_total{kind}` once the batch is durable, so an event
 //! is reported once even when its batch is replayed.
-//!
-//! TODO(#4): store events and serve them over the API; for now the log and the counter are
-//! where an operator sees them.
+//! They are stored (store's `event_tables`) before the batch is acknowledged and served at
+//! `/api/events`.
 
 use std::collections::HashSet;
 use std::sync::Mutex;

@@ -195,6 +195,14 @@ async fn send_acks(
                 return;
             }
             Pending::Commit { seq, reply, events } => match reply.await {
+                // The batch's events are stored before its ack, for a replay too: if the
+                // aggregator stopped between committing a batch and storing its events, the
+                // resent batch brings them (an event already stored is not stored again).
+                Ok(Ok(_)) if let Err(err) = store.put_agent_events(&agent_id, seq, &events).await => {
+                    warn!(seq, error = %DisplayChain(&err), "batch events not stored; the agent will resend the batch");
+                    let _ = outbound.send(Err(err.into())).await;
+                    return;
+                }
                 Ok(Ok(CommitOutcome::Stored { appended, out_of_order, duplicates })) => {
                     metrics.stored_samples.inc_by(appended as u64);
                     metrics.agent_events.record(&agent_id, seq, &events);

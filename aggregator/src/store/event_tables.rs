@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use redb::{ReadableDatabase as _, ReadableTable as _, TableDefinition};
 use serde::{Deserialize, Serialize};
+use sysmon_proto::v1;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -118,6 +119,29 @@ impl Store {
             }
         }
         txn.commit().map_err(|e| store_err("commit events")(e.into()))
+    }
+
+    /// Stores the events of batch `seq` of agent `host` on a blocking thread; answers once
+    /// they are durable. No events, no write.
+    pub(crate) async fn put_agent_events(&self, host: &str, seq: u64, events: &[v1::Event]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let received_ms = now_ms();
+        let events: Vec<StoredEvent> = events
+            .iter()
+            .map(|e| StoredEvent {
+                host: host.to_string(),
+                time_ms: e.time_ms,
+                kind: e.kind.clone(),
+                message: e.message.clone(),
+                attributes: e.attributes.iter().map(|a| (a.name.clone(), a.value.clone())).collect(),
+                seq,
+                received_ms,
+            })
+            .collect();
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.put_events(&events)).await.map_err(|_| Error::WriterStopped)?
     }
 
     /// The events `query` asks for, newest first. Blocking.
@@ -251,13 +275,7 @@ mod tests {
     }
 
     fn query(host: Option<&str>, kind: Option<&str>, since_ms: i64, limit: usize) -> EventQuery {
-        EventQuery {
-            host: host.map(Into::into),
-            kind: kind.map(Into::into),
-            since_ms,
-            until_ms: i64::MAX,
-            limit,
-        }
+        EventQuery { host: host.map(Into::into), kind: kind.map(Into::into), since_ms, until_ms: i64::MAX, limit }
     }
 
     fn summary(events: &[StoredEvent]) -> Vec<(String, i64, String)> {
@@ -289,11 +307,7 @@ mod tests {
             summary(&store.events(&query(Some("web-01"), Some("heavy_user_start"), 0, 100)).unwrap()),
             [("web-01".into(), 3000, "heavy_user_start".into()), ("web-01".into(), 1000, "heavy_user_start".into())]
         );
-        assert_eq!(
-            summary(&store.events(&query(None, None, 2000, 100)).unwrap()).len(),
-            3,
-            "since is inclusive"
-        );
+        assert_eq!(summary(&store.events(&query(None, None, 2000, 100)).unwrap()).len(), 3, "since is inclusive");
         let mut until = query(Some("web-01"), None, 0, 100);
         until.until_ms = 2999;
         assert_eq!(summary(&store.events(&until).unwrap()), [("web-01".into(), 1000, "heavy_user_start".into())]);
