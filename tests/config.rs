@@ -118,3 +118,38 @@ fn once_needs_no_config_and_honours_one() {
     assert!(text.contains("node_load1{host=\"probe-1\"}"), "{text}");
     assert!(text.contains("sysmon_agent_collector_errors_total{collector=\"meminfo\",host=\"probe-1\"} 0"), "{text}");
 }
+
+#[test]
+fn bad_users_and_processes_settings_stop_the_agent_and_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("agent.toml");
+    fs::write(
+        &bad,
+        "[aggregator]\nendpoints = [\"https://127.0.0.1:1\"]\n[tls]\nca_cert = \"/no/ca.pem\"\ncert = \"/no/c.pem\"\n\
+         key = \"/no/k.pem\"\n[users]\nheavy_cpu_share = 1.5\npersistent_time = \"25h\"\n[processes]\ntop_n = 101\n",
+    )
+    .unwrap();
+    for args in
+        [&["agent", "--config", bad.to_str().unwrap()][..], &["agent", "--once", "--config", bad.to_str().unwrap()]]
+    {
+        let out = run(args);
+        assert!(!out.status.success(), "{}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for expected in [
+            "users.heavy_cpu_share: must be a share between 0 and 1, got 1.5",
+            "users.persistent_time: must be between 0s and 24h, got 1day 1h",
+            "processes.top_n: must be at most 100 (each listed process is a series), got 101",
+        ] {
+            assert!(stderr.contains(expected), "missing {expected:?}\n{}", describe(&out));
+        }
+    }
+    let typo = dir.path().join("typo.toml");
+    fs::write(&typo, "[processes]\ntop_n = 5\nmin_cpu = 0.1\n").unwrap();
+    let out = run(&["agent", "--once", "--config", typo.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("typo.toml:3: unknown field `min_cpu`"),
+        "{}",
+        describe(&out)
+    );
+}
