@@ -179,6 +179,7 @@ const FIXED: &[(&str, Kind, &str)] = &[
     ),
     ("sysmon_user_heavy", Gauge, "1 while a user has been above its threshold for the resource for persistent_time."),
     ("sysmon_user_memory_bytes", Gauge, "Resident memory of a user's processes (shared pages counted in each)."),
+    ("sysmon_user_other_users", Gauge, "Users past users.max_users, summed into user=\"other\"."),
     ("sysmon_user_processes", Gauge, "Processes a user owns."),
 ];
 

@@ -41,6 +41,32 @@ struct Usage {
     rss_pages: u64,
 }
 
+/// The `user` label value of the users past `users.max_users`, summed.
+pub(crate) const OTHER_USER: &str = "other";
+
+/// One reported user's figures in one collection.
+#[derive(Debug)]
+struct UserFigures {
+    uid: u32,
+    /// Its CPU counter, in clock ticks.
+    ticks: u64,
+    memory_bytes: f64,
+    processes: u64,
+    /// Share of the machine's CPU over the last interval; `None` in the first collection.
+    cpu_share: Option<f64>,
+    /// Per resource, in [`Resource::ALL`]'s order: whether it is heavy; `None` where
+    /// detection is off.
+    heavy: [Option<bool>; Resource::ALL.len()],
+}
+
+/// What the users past the cap add up to.
+#[derive(Debug, Default)]
+struct Other {
+    users: u64,
+    memory_bytes: f64,
+    processes: u64,
+}
+
 /// What the previous collection measured, for rates.
 struct Previous {
     ms: i64,
@@ -68,6 +94,9 @@ pub(crate) struct UsersCollector {
     page_size: f64,
     readings: Vec<ProcessReading>,
     buf: String,
+    /// The `user="other"` CPU counter, in clock ticks: the CPU time the users summed into it
+    /// used while they were in it, so it only goes up whoever comes and goes.
+    other_ticks: u64,
     /// `None` until the first collection, which loads the state file.
     previous: Option<Previous>,
     started: bool,
@@ -100,6 +129,7 @@ impl UsersCollector {
             page_size: rustix::param::page_size() as f64,
             readings: Vec::new(),
             buf: String::new(),
+            other_ticks: 0,
             previous: None,
             started: false,
             restored_ticks: BTreeMap::new(),
@@ -161,6 +191,40 @@ impl UsersCollector {
         read_into(&self.uptime_path, &mut self.buf)?;
         let first = self.buf.split_ascii_whitespace().next().ok_or_else(|| malformed(&self.uptime_path, "empty"))?;
         parse_field(first, &self.uptime_path, "uptime")
+    }
+
+    /// Keeps in `figures` the `users.max_users` users that matter most (in uid order) and
+    /// sums the rest: heavy users first, then by CPU over the last interval (the CPU counter
+    /// in the first collection), then by memory. The CPU the summed users used since the
+    /// previous collection goes into `other_ticks`. A user whose name is "other" is always
+    /// among the summed, so that no two series share the label.
+    fn fold_beyond_cap(&mut self, figures: &mut Vec<UserFigures>, names: &HashMap<u32, String>) -> Other {
+        let mut other = Other::default();
+        if figures.len() <= self.settings.max_users {
+            return other;
+        }
+        let rank = |f: &UserFigures| {
+            let nameable = names[&f.uid] != OTHER_USER;
+            let heavy = f.heavy.contains(&Some(true));
+            (nameable, heavy, f.cpu_share.unwrap_or(f.ticks as f64), f.memory_bytes)
+        };
+        figures.sort_by(|a, b| {
+            let (ra, rb) = (rank(a), rank(b));
+            (rb.0, rb.1)
+                .cmp(&(ra.0, ra.1))
+                .then(rb.2.total_cmp(&ra.2))
+                .then(rb.3.total_cmp(&ra.3))
+                .then(a.uid.cmp(&b.uid))
+        });
+        for f in figures.drain(self.settings.max_users..) {
+            let before = self.previous.as_ref().and_then(|p| p.user_ticks.get(&f.uid)).copied().unwrap_or(0);
+            self.other_ticks += f.ticks.saturating_sub(before);
+            other.users += 1;
+            other.memory_bytes += f.memory_bytes;
+            other.processes += f.processes;
+        }
+        figures.sort_by_key(|f| f.uid);
+        other
     }
 
     /// Writes the state file if it changed; a failure is logged once per outage and counted.
@@ -249,6 +313,7 @@ impl Collector for UsersCollector {
         let dt_ms = self.previous.as_ref().map(|p| now_ms - p.ms).filter(|&dt| dt > 0);
         let machine_secs = |dt_ms: i64| dt_ms as f64 / 1000.0 * cpus;
         let mut user_ticks = HashMap::with_capacity(reported.len());
+        let mut figures = Vec::with_capacity(reported.len());
         for (uid, u) in &usage {
             if !reported.contains(uid) {
                 continue;
@@ -257,12 +322,6 @@ impl Collector for UsersCollector {
             let ticks = all_ticks.get(uid).copied().unwrap_or(0);
             user_ticks.insert(*uid, ticks);
             let memory_bytes = u.rss_pages as f64 * self.page_size;
-            out.push(
-                Sample::new("sysmon_user_cpu_seconds_total", ticks as f64 / self.ticks_per_sec).label("user", user),
-            );
-            out.push(Sample::new("sysmon_user_memory_bytes", memory_bytes).label("user", user));
-            out.push(Sample::new("sysmon_user_processes", u.processes as f64).label("user", user));
-
             let cpu_share = match (&self.previous, dt_ms) {
                 (Some(previous), Some(dt_ms)) => {
                     let before = previous.user_ticks.get(uid).copied().unwrap_or(0);
@@ -271,23 +330,46 @@ impl Collector for UsersCollector {
                 _ => None,
             };
             let thresholds = self.settings.thresholds(user);
-            for resource in Resource::ALL {
+            let mut heavy = [None; Resource::ALL.len()];
+            for (slot, resource) in heavy.iter_mut().zip(Resource::ALL) {
                 let share = match resource {
                     Resource::Cpu => cpu_share,
                     Resource::Memory => Some(memory_bytes / mem_total),
                 };
                 let threshold = thresholds.get(resource);
-                let heavy =
+                let is_heavy =
                     self.heavy.observe(now_ms, dt_ms.unwrap_or(0), user, resource, share, threshold, &mut self.events);
-                if threshold.is_some() {
+                *slot = threshold.map(|_| is_heavy);
+            }
+            figures.push(UserFigures { uid: *uid, ticks, memory_bytes, processes: u.processes, cpu_share, heavy });
+        }
+        let other = self.fold_beyond_cap(&mut figures, &names);
+        for f in &figures {
+            let user = &names[&f.uid];
+            out.push(
+                Sample::new("sysmon_user_cpu_seconds_total", f.ticks as f64 / self.ticks_per_sec).label("user", user),
+            );
+            out.push(Sample::new("sysmon_user_memory_bytes", f.memory_bytes).label("user", user));
+            out.push(Sample::new("sysmon_user_processes", f.processes as f64).label("user", user));
+            for (heavy, resource) in f.heavy.iter().zip(Resource::ALL) {
+                if let Some(heavy) = heavy {
                     out.push(
-                        Sample::new("sysmon_user_heavy", if heavy { 1.0 } else { 0.0 })
+                        Sample::new("sysmon_user_heavy", if *heavy { 1.0 } else { 0.0 })
                             .label("user", user)
                             .label("resource", resource.as_str()),
                     );
                 }
             }
         }
+        if other.users > 0 {
+            out.push(
+                Sample::new("sysmon_user_cpu_seconds_total", self.other_ticks as f64 / self.ticks_per_sec)
+                    .label("user", OTHER_USER),
+            );
+            out.push(Sample::new("sysmon_user_memory_bytes", other.memory_bytes).label("user", OTHER_USER));
+            out.push(Sample::new("sysmon_user_processes", other.processes as f64).label("user", OTHER_USER));
+        }
+        out.push(Sample::new("sysmon_user_other_users", other.users as f64));
         let reported_names: HashSet<&str> = reported.iter().map(|uid| names[uid].as_str()).collect();
         self.heavy.end_absent(now_ms, |user| reported_names.contains(user), &mut self.events);
 

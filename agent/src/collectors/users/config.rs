@@ -11,11 +11,16 @@ use sysmon_config::ConfigError;
 
 /// The most processes `processes.top_n` may list per resource: the cardinality bound.
 pub(crate) const MAX_TOP_N: usize = 100;
+/// The most users `users.max_users` may name: past it, a machine is better watched by group.
+pub(crate) const MAX_MAX_USERS: usize = 10_000;
 /// The longest `users.persistent_time`.
 const MAX_PERSISTENT_TIME: Duration = Duration::from_secs(24 * 3600);
 
 const fn default_min_uid() -> u32 {
     1000
+}
+const fn default_max_users() -> usize {
+    50
 }
 fn default_exclude() -> Vec<String> {
     vec!["nobody".into()]
@@ -58,6 +63,11 @@ pub struct UsersSection {
     /// Default ["nobody"].
     #[serde(default = "default_exclude")]
     pub exclude: Vec<String>,
+    /// The most users reported by name per collection, 1 to 10000: the bound on the `user`
+    /// label's values. Past it, the users using the least CPU over the last interval are
+    /// summed into `user="other"`. Default 50.
+    #[serde(default = "default_max_users")]
+    pub max_users: usize,
     /// A user whose processes use more than this share of the machine's CPU time (0 to 1,
     /// where 1 is every CPU busy) for `persistent_time` is heavy; 0 switches CPU detection
     /// off. Default 0.5.
@@ -181,6 +191,7 @@ pub struct UsersSettings {
     pub(crate) min_uid: u32,
     pub(crate) include_root: bool,
     pub(crate) exclude: Vec<String>,
+    pub(crate) max_users: usize,
     pub(crate) thresholds: Thresholds,
     pub(crate) overrides: BTreeMap<String, Thresholds>,
     pub(crate) persistent_time: Duration,
@@ -294,6 +305,12 @@ pub(crate) fn validate(users: UsersSection, processes: ProcessesSection) -> Resu
             Duration::ZERO
         }
     };
+    if !(1..=MAX_MAX_USERS).contains(&users.max_users) {
+        errors.push(ConfigError::key(
+            "users.max_users",
+            format!("must be between 1 and {MAX_MAX_USERS} (each named user is a few series), got {}", users.max_users),
+        ));
+    }
     if processes.top_n > MAX_TOP_N {
         errors.push(ConfigError::key(
             "processes.top_n",
@@ -307,6 +324,7 @@ pub(crate) fn validate(users: UsersSection, processes: ProcessesSection) -> Resu
         min_uid: users.min_uid,
         include_root: users.include_root,
         exclude: users.exclude,
+        max_users: users.max_users,
         thresholds,
         overrides,
         persistent_time,
@@ -334,6 +352,7 @@ mod tests {
         assert_eq!(s.min_uid, 1000);
         assert!(!s.include_root);
         assert_eq!(s.exclude, ["nobody"]);
+        assert_eq!(s.max_users, 50);
         assert_eq!(s.thresholds, Thresholds { cpu: Some(0.5), memory: Some(0.5) });
         assert_eq!(s.persistent_time, Duration::from_secs(300));
         assert_eq!(s.state_file.as_deref(), Some(std::path::Path::new("/var/lib/sysmon-agent/users.json")));
@@ -370,7 +389,7 @@ mod tests {
     #[test]
     fn bad_values_name_their_keys() {
         let errors = parse(
-            "heavy_cpu_share = 1.5\npersistent_time = \"2d\"\nexclude = [\"\"]\nstate_file = \"\"\n\
+            "heavy_cpu_share = 1.5\npersistent_time = \"2d\"\nexclude = [\"\"]\nstate_file = \"\"\nmax_users = 0\n\
              [overrides.alice]\nheavy_memory_share = -0.1\n",
             "top_n = 1000\nmin_cpu_share = 2\n",
         )
@@ -384,6 +403,7 @@ mod tests {
                 "users.exclude: a user name must not be empty",
                 "users.state_file: must be a file path",
                 "users.persistent_time: must be between 0s and 24h, got 2days",
+                "users.max_users: must be between 1 and 10000 (each named user is a few series), got 0",
                 "processes.top_n: must be at most 100 (each listed process is a series), got 1000",
             ]
         );

@@ -332,3 +332,65 @@ fn the_real_system_reports_this_user() {
     let processes: f64 = out.iter().filter(|s| s.name == "sysmon_user_processes").map(|s| s.value).sum();
     assert!(processes >= 1.0, "{out:?}");
 }
+
+#[test]
+fn users_past_max_users_are_summed_into_other_whose_counter_never_drops() {
+    let m = Machine::new();
+    // alice (1000) and bob (1001) are named in /etc/passwd; 1500 and 1600 are not.
+    m.process(100, "a", 1000, 10, 0, 10 << 20);
+    m.process(200, "b", 1001, 20, 0, 20 << 20);
+    m.process(300, "c", 1500, 30, 0, 30 << 20);
+    m.process(301, "c2", 1500, 1, 0, 1 << 20);
+    m.process(400, "d", 1600, 40, 0, 40 << 20);
+    let mut c = m.collector("max_users = 2\nheavy_cpu_share = 0.6\nheavy_memory_share = 0", "");
+    // First collection: ranked by CPU counter. 1600 (40 s) and 1500 (31 s) are named.
+    let (out, _) = collect(&mut c);
+    assert_eq!(users_of(&out, "sysmon_user_cpu_seconds_total"), ["1500", "1600", "other"]);
+    assert_eq!(value(&out, "sysmon_user_cpu_seconds_total", &[("user", "other")]), Some(30.0));
+    assert_eq!(value(&out, "sysmon_user_memory_bytes", &[("user", "other")]), Some((30 << 20) as f64));
+    assert_eq!(value(&out, "sysmon_user_processes", &[("user", "other")]), Some(2.0));
+    assert_eq!(value(&out, "sysmon_user_other_users", &[]), Some(2.0));
+    assert_eq!(value(&out, "sysmon_user_heavy", &[("user", "other")]), None, "no heavy series for the sum");
+
+    // 10 s later (20 CPU-seconds of machine time): alice used 4 s, bob 2 s, 1500 1 s,
+    // 1600 nothing. By the last interval's CPU, alice and bob are named now.
+    m.at(10);
+    m.process(100, "a", 1000, 14, 0, 10 << 20);
+    m.process(200, "b", 1001, 22, 0, 20 << 20);
+    m.process(300, "c", 1500, 31, 0, 30 << 20);
+    let (out, _) = collect(&mut c);
+    assert_eq!(users_of(&out, "sysmon_user_cpu_seconds_total"), ["alice", "bob", "other"]);
+    assert_eq!(value(&out, "sysmon_user_cpu_seconds_total", &[("user", "alice")]), Some(14.0));
+    // other = 30 (alice and bob before) + 1 (1500's last interval) + 0 (1600's): it kept
+    // rising though the users in it changed.
+    assert_eq!(value(&out, "sysmon_user_cpu_seconds_total", &[("user", "other")]), Some(31.0));
+    assert_eq!(value(&out, "sysmon_user_processes", &[("user", "other")]), Some(3.0));
+    let mut ended: Vec<(String, Vec<(String, String)>)> = stale(&out);
+    ended.sort();
+    assert!(ended.contains(&("sysmon_user_cpu_seconds_total".into(), labels(&[("user", "1600")]))), "{ended:?}");
+    assert!(ended.contains(&("sysmon_user_cpu_seconds_total".into(), labels(&[("user", "1500")]))), "{ended:?}");
+
+    // A heavy user is named before users that use more CPU: 1600 holds 40 MiB of 1 GiB
+    // (3.9 %, above 3.5 %) and no CPU; alice uses the most CPU.
+    let mut c =
+        m.collector("max_users = 1\nheavy_cpu_share = 0\nheavy_memory_share = 0.035\npersistent_time = \"0s\"", "");
+    m.at(20);
+    collect(&mut c);
+    m.at(30);
+    m.process(100, "a", 1000, 15, 0, 10 << 20);
+    let (out, _) = collect(&mut c);
+    assert_eq!(users_of(&out, "sysmon_user_cpu_seconds_total"), ["1600", "other"]);
+    assert_eq!(value(&out, "sysmon_user_heavy", &[("user", "1600"), ("resource", "memory")]), Some(1.0));
+    assert_eq!(value(&out, "sysmon_user_other_users", &[]), Some(3.0));
+}
+
+#[test]
+fn under_the_cap_there_is_no_other() {
+    let m = Machine::new();
+    m.process(100, "a", 1000, 10, 0, 10 << 20);
+    m.process(200, "b", 1001, 20, 0, 20 << 20);
+    let mut c = m.collector("max_users = 2", "");
+    let (out, _) = collect(&mut c);
+    assert_eq!(users_of(&out, "sysmon_user_cpu_seconds_total"), ["alice", "bob"]);
+    assert_eq!(value(&out, "sysmon_user_other_users", &[]), Some(0.0));
+}
