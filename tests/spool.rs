@@ -7,7 +7,7 @@ mod util;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use util::{Fleet, free_addr, http_get, stamps, stored, wait_until};
+use util::{Fleet, Tmpfs, free_addr, http_get, stamps, stored, wait_until};
 
 #[test]
 fn an_outage_with_an_agent_crash_loses_nothing_and_stores_nothing_twice() {
@@ -105,4 +105,65 @@ fn a_full_spool_drops_the_oldest_counts_it_and_tells_the_aggregator() {
         stored(&aggregator, "tiny").contains(&newest)
     });
     assert!(!stored(&aggregator, "tiny").contains(&oldest), "the oldest batch should have been dropped");
+}
+
+#[test]
+fn a_spool_write_error_is_logged_counted_and_reported_to_the_aggregator() {
+    let fleet = Fleet::new();
+    fleet.issue_agent("diskfull");
+    let aggregator = fleet.start_aggregator("aggregator");
+    let tmpfs = Tmpfs::mount("1m");
+    let spool = tmpfs.path().join("spool");
+    let endpoint = format!("https://{}", aggregator.grpc);
+    let agent = fleet.start_agent_config(
+        "diskfull",
+        "diskfull",
+        &fleet.certs(),
+        &[endpoint.as_str()],
+        "1s",
+        "",
+        &format!("\n[spool]\ndir = \"{}\"\n", spool.display()),
+    );
+    wait_until(Duration::from_secs(20), "a batch acked", || agent.log().contains("batch acked"));
+
+    // The spool's disk fills up: batches are lost, each one logged with the path and the OS error.
+    let filler = tmpfs.fill();
+    wait_until(Duration::from_secs(20), "a spool write error logged", || {
+        agent.log().contains("cannot write the batch to the spool; it is lost")
+    });
+    let log = agent.log();
+    let line = log.lines().find(|l| l.contains("cannot write the batch to the spool")).unwrap();
+    assert!(line.contains(&spool.display().to_string()) && line.contains("No space left on device"), "{line}");
+
+    // Room again: the next batch spooled tells the aggregator.
+    std::fs::remove_file(filler).unwrap();
+    wait_until(Duration::from_secs(30), "a spool_dropped event with reason write_error", || {
+        let events = aggregator.get_json("/api/events?host=diskfull&kind=spool_dropped");
+        events["events"].as_array().unwrap().iter().any(|e| e["attributes"]["reason"] == "write_error")
+    });
+    let events = aggregator.get_json("/api/events?host=diskfull&kind=spool_dropped");
+    let event =
+        events["events"].as_array().unwrap().iter().find(|e| e["attributes"]["reason"] == "write_error").unwrap();
+    let lost: u64 = event["attributes"]["batches"].as_str().unwrap().parse().unwrap();
+    assert!(lost >= 1, "{event}");
+    assert!(event["attributes"]["error"].as_str().unwrap().contains("No space left on device"), "{event}");
+
+    // And its own counter says so, like any other series.
+    let query = format!(
+        "{}/api/v1/query?query=sysmon_agent_spool_dropped_batches_total%7Breason%3D%22write_error%22%2Chost%3D%22diskfull%22%7D",
+        aggregator.url()
+    );
+    wait_until(
+        Duration::from_secs(20),
+        "sysmon_agent_spool_dropped_batches_total{reason=\"write_error\"} >= lost",
+        || {
+            let Ok((200, body)) = http_get(&query) else { return false };
+            let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+            value["data"]["result"][0]["value"][1]
+                .as_str()
+                .and_then(|v| v.parse::<f64>().ok())
+                .is_some_and(|v| v >= lost as f64)
+        },
+    );
+    drop(agent);
 }

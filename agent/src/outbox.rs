@@ -8,8 +8,13 @@
 //!
 //! Drops (spool full, or damaged on disk) are counted and logged here, and reported to the
 //! aggregator as `spool_dropped` events riding on the next batch sent; the spool keeps them
-//! (across restarts) until the batch carrying them is acked.
+//! (across restarts) until the batch carrying them is acked. A batch the spool cannot take
+//! (a write error) is counted and logged too, and reported on the next batch that reaches the
+//! spool ([`lost`]).
 
+mod lost;
+
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use prost::Message as _;
@@ -22,6 +27,7 @@ use tracing::{debug, error, info, warn};
 use crate::config::SpoolSettings;
 use crate::error::{Error, Result};
 use crate::self_metrics::AgentMetrics;
+use lost::LostLedger;
 
 /// The payload format of spooled batches.
 const FORMAT_SNAPPY_PROTOBUF: u8 = 1;
@@ -45,6 +51,10 @@ pub(crate) struct Outbox {
     metrics: Arc<AgentMetrics>,
     when_full: WhenFull,
     max_bytes: u64,
+    dir: PathBuf,
+    /// Batches the spool could not take, not yet reported. Only [`Outbox::push`] uses it,
+    /// and it never holds the lock across an await.
+    lost: Mutex<LostLedger>,
 }
 
 struct Inner {
@@ -93,6 +103,8 @@ impl Outbox {
             metrics,
             when_full: settings.when_full,
             max_bytes: settings.max_bytes,
+            dir: settings.dir.clone(),
+            lost: Mutex::new(LostLedger::default()),
         })
     }
 
@@ -114,7 +126,17 @@ impl Outbox {
     /// Spools a batch under the next seq, once it is on disk. When the spool is full and
     /// `when_full = "block"`, waits (collection pauses) until acks free room; returns false
     /// if cancelled meanwhile.
-    pub(crate) async fn push(&self, batch: v1::Batch, collected_at_ms: i64, cancel: &CancellationToken) -> bool {
+    ///
+    /// A batch the spool cannot take (a write error) is lost: it is logged and counted, and
+    /// the next batch that reaches the spool carries a `spool_dropped` event about it.
+    pub(crate) async fn push(&self, mut batch: v1::Batch, collected_at_ms: i64, cancel: &CancellationToken) -> bool {
+        let carries_lost = match lock_lost(&self.lost).pending() {
+            Some(lost) => {
+                batch.events.push(lost.event());
+                true
+            }
+            None => false,
+        };
         let payload = Arc::new(encode_payload(&batch, collected_at_ms));
         let mut paused = false;
         loop {
@@ -129,6 +151,9 @@ impl Outbox {
                 Ok((seq, appended)) => {
                     if let Some(d) = appended.dropped {
                         count_drop(&self.metrics, &d, self.max_bytes);
+                    }
+                    if carries_lost {
+                        lock_lost(&self.lost).reported();
                     }
                     if paused {
                         info!(seq, "spool has room again; collection resumes");
@@ -148,7 +173,7 @@ impl Outbox {
                     }
                 }
                 Err(e) => {
-                    error!(collected_at_ms, error = %crate::shipper::chain(&e), "cannot write the batch to the spool; it is lost");
+                    lock_lost(&self.lost).record(&self.metrics, &self.dir, &e, collected_at_ms, payload.len() as u64);
                     return true;
                 }
             }
@@ -287,6 +312,11 @@ fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
     // Every spool call leaves the spool consistent between statements, so a poisoned lock
     // is still usable.
     inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn lock_lost(lost: &Mutex<LostLedger>) -> MutexGuard<'_, LostLedger> {
+    // The ledger is consistent between statements, so a poisoned lock is still usable.
+    lost.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Logs and counts one drop (the same helper does both, so logs and metrics agree).

@@ -6,7 +6,7 @@
 //! | `sysmon_agent_spool_bytes` | gauge | bytes the spool's files take |
 //! | `sysmon_agent_spool_max_bytes` | gauge | the spool's limit (`spool.max_bytes`) |
 //! | `sysmon_agent_spool_batches` | gauge | batches spooled and not yet acknowledged |
-//! | `sysmon_agent_spool_dropped_batches_total{reason}` | counter | batches dropped unsent: `full` or `corrupt` |
+//! | `sysmon_agent_spool_dropped_batches_total{reason}` | counter | batches dropped unsent: `full`, `corrupt`, or `write_error` (never spooled: the spool could not be written) |
 //! | `sysmon_agent_spool_dropped_bytes_total{reason}` | counter | their bytes |
 //! | `sysmon_agent_sent_batches_total` | counter | batches sent (resends included) |
 //! | `sysmon_agent_send_latency_seconds` | histogram | from sending a batch to its durable ack |
@@ -35,6 +35,7 @@ pub(crate) struct AgentMetrics {
     spool_batches: AtomicU64,
     dropped_full: (AtomicU64, AtomicU64),
     dropped_corrupt: (AtomicU64, AtomicU64),
+    dropped_write_error: (AtomicU64, AtomicU64),
     sent_batches: AtomicU64,
     reconnects: AtomicU64,
     connected: AtomicU64,
@@ -57,6 +58,7 @@ impl Default for AgentMetrics {
             spool_batches: AtomicU64::new(0),
             dropped_full: (AtomicU64::new(0), AtomicU64::new(0)),
             dropped_corrupt: (AtomicU64::new(0), AtomicU64::new(0)),
+            dropped_write_error: (AtomicU64::new(0), AtomicU64::new(0)),
             sent_batches: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             connected: AtomicU64::new(0),
@@ -80,6 +82,12 @@ impl AgentMetrics {
         };
         b.fetch_add(batches, Ordering::Relaxed);
         n.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A batch of `bytes` that could not be written to the spool, so was never spooled.
+    pub(crate) fn count_write_error(&self, bytes: u64) {
+        self.dropped_write_error.0.fetch_add(1, Ordering::Relaxed);
+        self.dropped_write_error.1.fetch_add(bytes, Ordering::Relaxed);
     }
 
     pub(crate) fn count_sent(&self) {
@@ -113,7 +121,10 @@ impl AgentMetrics {
 
     /// Dropped batches so far, all reasons.
     pub(crate) fn dropped_batches(&self) -> u64 {
-        self.dropped_full.0.load(Ordering::Relaxed) + self.dropped_corrupt.0.load(Ordering::Relaxed)
+        [&self.dropped_full, &self.dropped_corrupt, &self.dropped_write_error]
+            .iter()
+            .map(|(batches, _)| batches.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Appends the current figures to `out` as samples.
@@ -122,7 +133,11 @@ impl AgentMetrics {
         out.push(Sample::new("sysmon_agent_spool_bytes", get(&self.spool_bytes)));
         out.push(Sample::new("sysmon_agent_spool_max_bytes", get(&self.spool_max_bytes)));
         out.push(Sample::new("sysmon_agent_spool_batches", get(&self.spool_batches)));
-        for (reason, (batches, bytes)) in [("full", &self.dropped_full), ("corrupt", &self.dropped_corrupt)] {
+        for (reason, (batches, bytes)) in [
+            ("full", &self.dropped_full),
+            ("corrupt", &self.dropped_corrupt),
+            ("write_error", &self.dropped_write_error),
+        ] {
             out.push(Sample::new("sysmon_agent_spool_dropped_batches_total", get(batches)).label("reason", reason));
             out.push(Sample::new("sysmon_agent_spool_dropped_bytes_total", get(bytes)).label("reason", reason));
         }
@@ -166,12 +181,15 @@ mod tests {
         m.observe_latency(Duration::from_millis(30));
         m.observe_latency(Duration::from_secs(60));
         m.count_drop(DropReason::Full, 3, 300);
+        m.count_write_error(70);
         let mut samples = Vec::new();
         m.append_samples(&mut samples);
         let bucket = |le| value(&samples, "sysmon_agent_send_latency_seconds_bucket", Some(("le", le)));
         assert_eq!((bucket("0.005"), bucket("0.05"), bucket("10"), bucket("+Inf")), (1.0, 2.0, 2.0, 3.0));
         assert_eq!(value(&samples, "sysmon_agent_send_latency_seconds_count", None), 3.0);
         assert_eq!(value(&samples, "sysmon_agent_spool_dropped_batches_total", Some(("reason", "full"))), 3.0);
+        assert_eq!(value(&samples, "sysmon_agent_spool_dropped_bytes_total", Some(("reason", "write_error"))), 70.0);
+        assert_eq!(m.dropped_batches(), 4);
         assert_eq!(value(&samples, "sysmon_agent_aggregator_endpoint_index", None), -1.0);
     }
 }

@@ -1,6 +1,6 @@
 //! Errors of the spool.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What went wrong in a spool operation.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +88,28 @@ impl Error {
     /// Whether this is [`Error::Full`]: the entry was refused for now, not for good.
     pub fn is_full(&self) -> bool {
         matches!(self, Error::Full { .. })
+    }
+
+    /// The file or directory the error is about, when it is about one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Error::OpenDir { dir, .. } | Error::Locked { dir, .. } => Some(dir),
+            Error::ReadSegment { path, .. } | Error::WriteSegment { path, .. } | Error::WriteState { path, .. } => {
+                Some(path)
+            }
+            _ => None,
+        }
+    }
+
+    /// The operating system's error underneath, when there is one (e.g. `ENOSPC`, `EIO`).
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        match self {
+            Error::OpenDir { source, .. }
+            | Error::ReadSegment { source, .. }
+            | Error::WriteSegment { source, .. }
+            | Error::WriteState { source, .. } => Some(source),
+            _ => None,
+        }
     }
 }
 

@@ -433,3 +433,42 @@ pub fn stored(aggregator: &Aggregator, host: &str) -> Vec<i64> {
         None => Vec::new(),
     }
 }
+
+/// A tmpfs of `size` mounted on a fresh directory, unmounted when dropped: a filesystem that
+/// really fills up. Mounting needs root (CAP_SYS_ADMIN), as CI has.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::Builder::new().prefix("sysmon-e2e-tmpfs-").tempdir().expect("temp dir");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount(8) runs");
+        assert!(status.success(), "mounting a tmpfs failed: this test needs root (CAP_SYS_ADMIN)");
+        Tmpfs { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file until the filesystem is full; returns its path.
+    pub fn fill(&self) -> PathBuf {
+        let path = self.path().join("filler");
+        let mut file = fs::File::create(&path).unwrap();
+        let chunk = vec![0xa5u8; 4096];
+        while file.write_all(&chunk).is_ok() {}
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazily, in case a process still has a file open there.
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}

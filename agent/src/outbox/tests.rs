@@ -144,3 +144,108 @@ async fn block_pauses_until_acks_free_room() {
     assert!(waiting.await.unwrap());
     assert_eq!(seqs(&outbox).await, [pushed as u64 + 1]);
 }
+
+/// A tmpfs of `size` mounted on a fresh directory (this test needs root), unmounted when
+/// dropped: a filesystem that really fills up.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount(8) runs");
+        assert!(status.success(), "mounting a tmpfs failed: this test needs root (CAP_SYS_ADMIN)");
+        Tmpfs { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Writes a file until the filesystem is full.
+    fn fill(&self) -> std::path::PathBuf {
+        let path = self.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0xa5u8; 4096];
+        let err = loop {
+            if let Err(e) = std::io::Write::write_all(&mut file, &chunk) {
+                break e;
+            }
+        };
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// A batch of about 16 KiB that snappy cannot shrink: more than the free tail of a page.
+fn big_batch(marker: &str) -> v1::Batch {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut strings = vec![format!("{marker}-0-0")];
+    for _ in 0..256 {
+        let s: String = (0..64)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from(b'!' + (x % 90) as u8)
+            })
+            .collect();
+        strings.push(s);
+    }
+    v1::Batch { strings, ..Default::default() }
+}
+
+#[tokio::test]
+async fn a_batch_the_spool_cannot_write_is_counted_and_reported_on_the_next_one_spooled() {
+    let tmpfs = Tmpfs::mount("256k");
+    let spool_dir = tmpfs.path().join("spool");
+    let cancel = CancellationToken::new();
+    let (outbox, metrics) = open(&spool_dir, 1 << 20, WhenFull::DropOldest);
+    assert!(outbox.push(big_batch("a"), 1000, &cancel).await);
+
+    // The disk is full: the next two batches are lost, and the agent goes on.
+    let filler = tmpfs.fill();
+    assert!(outbox.push(big_batch("b"), 2000, &cancel).await);
+    assert!(outbox.push(big_batch("c"), 3000, &cancel).await);
+    assert_eq!(seqs(&outbox).await, [1]);
+    assert_eq!(metrics.dropped_batches(), 2);
+    let mut samples = Vec::new();
+    metrics.append_samples(&mut samples);
+    let lost = samples
+        .iter()
+        .find(|s| {
+            s.name == "sysmon_agent_spool_dropped_batches_total" && s.labels.iter().any(|(_, v)| v == "write_error")
+        })
+        .unwrap();
+    assert_eq!(lost.value, 2.0);
+
+    // Room again: the next batch spooled carries one event about both.
+    std::fs::remove_file(filler).unwrap();
+    assert!(outbox.push(big_batch("d"), 4000, &cancel).await);
+    assert!(outbox.push(big_batch("e"), 5000, &cancel).await);
+    assert_eq!(seqs(&outbox).await, [1, 2, 3]);
+    let carrier = outbox.next_after(1).await.unwrap();
+    assert_eq!(carrier.batch.strings[0], "d-0-0");
+    assert_eq!(carrier.batch.events.len(), 1, "{:?}", carrier.batch.events);
+    let event = &carrier.batch.events[0];
+    let text = |name: &str| event.attributes.iter().find(|a| a.name == name).unwrap().value.clone();
+    assert_eq!(event.kind, "spool_dropped");
+    assert_eq!(text("reason"), "write_error");
+    assert_eq!(attribute(event, "batches"), 2);
+    assert_eq!((text("first_collected_ms"), text("last_collected_ms")), ("2000".into(), "3000".into()));
+    assert!(text("path").starts_with(&spool_dir.display().to_string()), "{}", text("path"));
+    assert!(text("error").contains("No space left on device"), "{}", text("error"));
+    assert!(event.message.contains("lost 2 batches"), "{}", event.message);
+    assert!(outbox.next_after(carrier.batch.seq).await.unwrap().batch.events.is_empty(), "reported once");
+}
