@@ -14,8 +14,10 @@
 #   window, which it aligns on wall-clock multiples; node_exporter: scrapes completed by the
 #   scrape loop here, which is not counted). The kernel counts in 10 ms ticks: the table
 #   gives the window's total so the resolution can be judged.
-# - memory: VmRSS sampled every second in the window (median and max), and VmHWM (peak) at
-#   its end.
+# - memory: VmRSS sampled every second in the window (median and max), VmHWM (peak) at its
+#   end, and RssAnon / RssFile at its end (heap and stacks / the mapped binary and libraries).
+#   The agent runs from its own copy of the binary, so the pages the aggregator's process
+#   (same binary) brought into the page cache do not count for it: as on a monitored host.
 # - series: node_exporter's sample lines in its last scrape; the agent's series stored for it
 #   at the end of the window (`count({host="footprint"})` at the aggregator), self-metrics
 #   included.
@@ -153,6 +155,9 @@ aggregator_pid=$!
 pids+=("$aggregator_pid")
 wait_ready "http://$http/readyz" "$aggregator_pid" "$work/aggregator.log"
 
+agent_bin=$work/sysmon-agent-copy
+cp "$sysmon" "$agent_bin"
+
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 results=()
@@ -200,7 +205,7 @@ EOF
     >"$dir/node_exporter.log" 2>&1 &
   ne_pid=$!
   pids+=("$ne_pid")
-  "$sysmon" agent --config "$dir/agent.toml" >"$dir/agent.log" 2>&1 &
+  "$agent_bin" agent --config "$dir/agent.toml" >"$dir/agent.log" 2>&1 &
   agent_pid=$!
   pids+=("$agent_pid")
   wait_ready "http://127.0.0.1:$ne_port/metrics" "$ne_pid" "$dir/node_exporter.log"
@@ -231,6 +236,11 @@ EOF
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   agent_hwm=$(status_kb "$agent_pid" VmHWM)
   ne_hwm=$(status_kb "$ne_pid" VmHWM)
+  agent_anon=$(status_kb "$agent_pid" RssAnon)
+  agent_file=$(status_kb "$agent_pid" RssFile)
+  ne_anon=$(status_kb "$ne_pid" RssAnon)
+  ne_file=$(status_kb "$ne_pid" RssFile)
+  agent_threads=$(awk '$1 == "Threads:" { print $2 }' "/proc/$agent_pid/status")
 
   # Collections: the agent's ticks are the multiples of the interval in (t0, t1].
   period_ns=$((interval * 1000000000))
@@ -258,18 +268,19 @@ EOF
     --argjson interval "$interval" --argjson window "$window_s" --arg load "$load" --argjson tck "$CLK_TCK" \
     --argjson a_ticks $((a1 - a0)) --argjson collections "$collections" --arg stored "$stored" \
     --argjson a_rss_med "$agent_rss_med" --argjson a_rss_max "$agent_rss_max" --argjson a_hwm "$agent_hwm" \
-    --arg a_series "$agent_series" --argjson a_warn "$warnings" \
+    --arg a_series "$agent_series" --argjson a_warn "$warnings" --argjson a_threads "$agent_threads" \
+    --argjson a_anon "$agent_anon" --argjson a_file "$agent_file" --argjson n_anon "$ne_anon" --argjson n_file "$ne_file" \
     --argjson n_ticks $((n1 - n0)) --argjson scrapes "$scrapes" \
     --argjson n_rss_med "$ne_rss_med" --argjson n_rss_max "$ne_rss_max" --argjson n_hwm "$ne_hwm" \
     --argjson n_series "$ne_series" --argjson n_node "$ne_node_series" '
-    def side(ticks; n; med; max; hwm): {
+    def side(ticks; n; med; max; hwm; anon; file): {
       cpu_seconds: (ticks / $tck), cpu_ms_per_collection: (if n > 0 then ticks / $tck * 1000 / n else null end),
-      rss_kib_median: med, rss_kib_max: max, hwm_kib: hwm };
+      rss_kib_median: med, rss_kib_max: max, hwm_kib: hwm, rss_anon_kib: anon, rss_file_kib: file };
     { interval_s: $interval, window_s: $window, load_average_end: $load,
-      agent: (side($a_ticks; $collections; $a_rss_med; $a_rss_max; $a_hwm)
+      agent: (side($a_ticks; $collections; $a_rss_med; $a_rss_max; $a_hwm; $a_anon; $a_file)
         + { collections: $collections, collections_stored: ($stored | tonumber? // null),
-            series: ($a_series | tonumber? // null), log_warnings: $a_warn }),
-      node_exporter: (side($n_ticks; $scrapes; $n_rss_med; $n_rss_max; $n_hwm)
+            series: ($a_series | tonumber? // null), threads: $a_threads, log_warnings: $a_warn }),
+      node_exporter: (side($n_ticks; $scrapes; $n_rss_med; $n_rss_max; $n_hwm; $n_anon; $n_file)
         + { scrapes: $scrapes, series: $n_series, node_series: $n_node }) }')")
   if ((warnings > 0)); then
     echo "agent_footprint.sh: the agent logged $warnings WARN/ERROR lines at interval ${interval}s:" >&2
@@ -288,15 +299,17 @@ printf '%s\n' "${results[@]}" | jq -s \
 
 echo
 echo "machine: $(nproc) x $(jq -r .machine.cpu "$OUT"); started $started_at; load average $load_start at start, $load_end at end"
-printf '%-8s %-14s %12s %10s %10s %10s %9s %8s %s\n' \
-  interval process "CPU/coll ms" "RSS med" "RSS max" "VmHWM" "series" "colls" "CPU s in window"
+printf '%-8s %-14s %12s %10s %10s %10s %10s %10s %7s %6s %s\n' \
+  interval process "CPU/coll ms" "RSS med" "RSS max" "VmHWM" "anon" "file" "series" "colls" "CPU s in window"
 jq -r '.runs[] | . as $r | (["sysmon agent", .agent], ["node_exporter", .node_exporter]) |
   [($r.interval_s | tostring) + "s", .[0], (.[1].cpu_ms_per_collection * 100 | round / 100),
    ((.[1].rss_kib_median / 1024 * 10 | round / 10 | tostring) + " MiB"),
    ((.[1].rss_kib_max / 1024 * 10 | round / 10 | tostring) + " MiB"),
    ((.[1].hwm_kib / 1024 * 10 | round / 10 | tostring) + " MiB"),
+   ((.[1].rss_anon_kib / 1024 * 10 | round / 10 | tostring) + " MiB"),
+   ((.[1].rss_file_kib / 1024 * 10 | round / 10 | tostring) + " MiB"),
    .[1].series, (.[1].collections // .[1].scrapes), .[1].cpu_seconds] | @tsv' "$OUT" |
-  while IFS=$'\t' read -r i p c rm rx h s n t; do
-    printf '%-8s %-14s %12s %10s %10s %10s %9s %8s %s\n' "$i" "$p" "$c" "$rm" "$rx" "$h" "$s" "$n" "$t"
+  while IFS=$'\t' read -r i p c rm rx h an fi s n t; do
+    printf '%-8s %-14s %12s %10s %10s %10s %10s %10s %7s %6s %s\n' "$i" "$p" "$c" "$rm" "$rx" "$h" "$an" "$fi" "$s" "$n" "$t"
   done
 echo "JSON: $OUT"
