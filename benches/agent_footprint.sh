@@ -27,8 +27,9 @@
 # Environment: INTERVALS (default "1 10", seconds), DURATION (measured seconds per interval,
 # default 180), WARMUP (seconds), OUT (default $CARGO_TARGET_DIR/agent-footprint.json),
 # NODE_EXPORTER (default /usr/bin/prometheus-node-exporter), AGENT_EXTRA (TOML appended to the
-# agent's config, e.g. "[users]\ninclude_root = false"), SYSMON_BIN (a prebuilt binary instead
-# of building release), KEEP=1 keeps the work dir (configs, logs, last scrape).
+# agent's config after its [processes] section, e.g. "[collectors]\nusers = false"), SYSMON_BIN
+# (a prebuilt binary instead of building release), KEEP=1 keeps the work dir (configs, logs,
+# last scrape).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
