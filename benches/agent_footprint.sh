@@ -15,7 +15,8 @@
 #   scrape loop here, which is not counted). The kernel counts in 10 ms ticks: the table
 #   gives the window's total so the resolution can be judged.
 # - memory: VmRSS sampled every second in the window (median and max), VmHWM (peak) at its
-#   end, and RssAnon / RssFile at its end (heap and stacks / the mapped binary and libraries).
+#   end, and RssAnon / RssFile at its end (heap and stacks / the mapped binary and libraries),
+#   with AnonHugePages (transparent huge pages) in the JSON.
 #   The agent runs from its own copy of the binary, so the pages the aggregator's process
 #   (same binary) brought into the page cache do not count for it: as on a monitored host.
 # - series: node_exporter's sample lines in its last scrape; the agent's series stored for it
@@ -242,6 +243,9 @@ EOF
   ne_anon=$(status_kb "$ne_pid" RssAnon)
   ne_file=$(status_kb "$ne_pid" RssFile)
   agent_threads=$(awk '$1 == "Threads:" { print $2 }' "/proc/$agent_pid/status")
+  # Transparent huge pages under the heap (2 MiB each), for the JSON.
+  agent_thp=$(awk '$1 == "AnonHugePages:" { print $2 }' "/proc/$agent_pid/smaps_rollup")
+  ne_thp=$(awk '$1 == "AnonHugePages:" { print $2 }' "/proc/$ne_pid/smaps_rollup")
 
   # Collections: the agent's ticks are the multiples of the interval in (t0, t1].
   period_ns=$((interval * 1000000000))
@@ -271,17 +275,19 @@ EOF
     --argjson a_rss_med "$agent_rss_med" --argjson a_rss_max "$agent_rss_max" --argjson a_hwm "$agent_hwm" \
     --arg a_series "$agent_series" --argjson a_warn "$warnings" --argjson a_threads "$agent_threads" \
     --argjson a_anon "$agent_anon" --argjson a_file "$agent_file" --argjson n_anon "$ne_anon" --argjson n_file "$ne_file" \
+    --argjson a_thp "${agent_thp:-0}" --argjson n_thp "${ne_thp:-0}" \
     --argjson n_ticks $((n1 - n0)) --argjson scrapes "$scrapes" \
     --argjson n_rss_med "$ne_rss_med" --argjson n_rss_max "$ne_rss_max" --argjson n_hwm "$ne_hwm" \
     --argjson n_series "$ne_series" --argjson n_node "$ne_node_series" '
-    def side(ticks; n; med; max; hwm; anon; file): {
+    def side(ticks; n; med; max; hwm; anon; file; thp): {
       cpu_seconds: (ticks / $tck), cpu_ms_per_collection: (if n > 0 then ticks / $tck * 1000 / n else null end),
-      rss_kib_median: med, rss_kib_max: max, hwm_kib: hwm, rss_anon_kib: anon, rss_file_kib: file };
+      rss_kib_median: med, rss_kib_max: max, hwm_kib: hwm, rss_anon_kib: anon, rss_file_kib: file,
+      anon_huge_pages_kib: thp };
     { interval_s: $interval, window_s: $window, load_average_end: $load,
-      agent: (side($a_ticks; $collections; $a_rss_med; $a_rss_max; $a_hwm; $a_anon; $a_file)
+      agent: (side($a_ticks; $collections; $a_rss_med; $a_rss_max; $a_hwm; $a_anon; $a_file; $a_thp)
         + { collections: $collections, collections_stored: ($stored | tonumber? // null),
             series: ($a_series | tonumber? // null), threads: $a_threads, log_warnings: $a_warn }),
-      node_exporter: (side($n_ticks; $scrapes; $n_rss_med; $n_rss_max; $n_hwm; $n_anon; $n_file)
+      node_exporter: (side($n_ticks; $scrapes; $n_rss_med; $n_rss_max; $n_hwm; $n_anon; $n_file; $n_thp)
         + { scrapes: $scrapes, series: $n_series, node_series: $n_node }) }')")
   if ((warnings > 0)); then
     echo "agent_footprint.sh: the agent logged $warnings WARN/ERROR lines at interval ${interval}s:" >&2
