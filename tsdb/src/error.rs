@@ -117,6 +117,16 @@ pub enum Error {
         source: redb::Error,
     },
 
+    /// Materializing a partition's rollup runs from its chunks failed.
+    #[error("cannot materialize the rollups of partition {partition}")]
+    MaterializeRollups {
+        /// The partition's start, unix ms.
+        partition: i64,
+        /// What redb said.
+        #[source]
+        source: redb::Error,
+    },
+
     /// Reading chunks or rollups for a query failed.
     #[error("cannot read {what}")]
     ReadData {

@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::head::HeadData;
 use crate::labels::Labels;
 use crate::matcher::Matcher;
-use crate::rollup::{RollupPoint, RunScratch, Tier, decode_open_into, decode_run, run_extent};
-use crate::schema::{CHUNKS, ROLLUP_OPEN};
+use crate::rollup::{RollupPoint, RunScratch, Tier, decode_run, run_extent};
+use crate::schema::CHUNKS;
 use crate::shared::Shared;
 
 /// A series and its samples in a time range.
@@ -161,7 +161,6 @@ pub(crate) fn select_rollup(
     let err = read_err("rollups");
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let table = txn.open_table(tier.table()).map_err(|e| err(e.into()))?;
-    let open = txn.open_table(ROLLUP_OPEN).map_err(|e| err(e.into()))?;
     let partitions = shared.rollup_partitions[tier.index()].within(start, end);
     let mut out = Vec::new();
     let mut scratch = RunScratch::default();
@@ -180,14 +179,10 @@ pub(crate) fn select_rollup(
             }
         }
         let stored_points: usize = runs.iter().map(|(_, _, n)| n).sum();
-        let mut points = Vec::with_capacity(stored_points + 1);
+        let mut points = Vec::with_capacity(stored_points);
         for (first, value, _) in runs {
             decode_run(tier, first, value.value(), &mut scratch, &mut points)
                 .map_err(|reason| corrupt(first, reason))?;
-        }
-        if let Some(stored) = open.get((id, tier.open_key())).map_err(|e| err(e.into()))? {
-            decode_open_into(tier, stored.value(), &mut scratch, &mut points)
-                .map_err(|reason| corrupt(i64::MIN, reason))?;
         }
         points.retain(|p| p.start_ms >= start && p.start_ms <= end);
         if !points.windows(2).all(|w| w[0].start_ms < w[1].start_ms) {

@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::head::{HeadLimits, Heads};
 use crate::index::SeriesIndex;
 use crate::partition::PartitionSet;
-use crate::rollup::Tier;
-use crate::schema::{CHUNKS, META, PRODUCER_SEQ, RAW_CUTOFF_APPLIED, ROLLUP_EXTENT, SEALED, WAL};
+use crate::rollup::{Materialized, Tier};
+use crate::schema::{CHUNKS, META, PRODUCER_SEQ, RAW_CUTOFF_APPLIED, ROLLUP_DONE, ROLLUP_EXTENT, SEALED, WAL};
 use crate::wal::{WalDecoder, WalRecord};
 
 /// What [`recover`] rebuilt.
@@ -34,6 +34,8 @@ pub(crate) struct Recovered {
     pub(crate) sealed_chunks: u64,
     /// The partitions of the chunk table and of each tier's run table.
     pub(crate) partitions: (PartitionSet, [PartitionSet; 2]),
+    /// The partitions whose runs are materialized.
+    pub(crate) rollup_done: Materialized,
 }
 
 /// The head limits a config sets.
@@ -90,6 +92,9 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
         rollup_partitions[tier.index()] = PartitionSet::load(&table).map_err(|e| load(what)(e.into()))?;
     }
 
+    let table = txn.open_table(ROLLUP_DONE).map_err(|e| load("rollup done")(e.into()))?;
+    let rollup_done = Materialized::load(&table).map_err(|e| load("rollup done")(e.into()))?;
+
     let replay = |e: redb::StorageError| Error::ReplayWal { source: e.into() };
     let wal = txn.open_table(WAL).map_err(|e| Error::ReplayWal { source: e.into() })?;
     let now_ms = config.clock.now_ms();
@@ -132,5 +137,6 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
         wal_bytes,
         sealed_chunks,
         partitions: (chunk_partitions, rollup_partitions),
+        rollup_done,
     })
 }
