@@ -137,6 +137,10 @@ pub enum Error {
         source: redb::Error,
     },
 
+    /// A thread decoding part of a read panicked.
+    #[error("a read worker thread panicked")]
+    ReadWorker,
+
     /// Storing rollup points received from elsewhere failed.
     #[error("cannot write {points} rollup points to the {tier} tier")]
     WriteRollups {

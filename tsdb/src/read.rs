@@ -53,8 +53,12 @@ fn read_err(what: &'static str) -> impl Fn(redb::Error) -> Error {
     move |source| Error::ReadData { what, source }
 }
 
+/// Below this many series one thread decodes them all.
+const PARALLEL_MIN_SERIES: usize = 256;
+
 /// Every series matching `matchers` with at least one sample in `[start, end]`, with those
-/// samples, sorted by labels.
+/// samples, sorted by labels. Many series are decoded on up to 4 threads, each over its own
+/// snapshot (every snapshot holds at least what the head copies miss; see the module doc).
 pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<SeriesData>> {
     if start > end {
         return Ok(Vec::new());
@@ -64,59 +68,94 @@ pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64
         let heads = shared.heads.lock();
         ids.iter().map(|&id| heads.snapshot(id, start, end)).collect()
     };
-    let labels = labels_of(shared, &ids);
+    let mut heads: rustc_hash::FxHashMap<u64, HeadData> = ids.iter().copied().zip(heads).collect();
+    // Labels of the series still there, each with its head copy.
+    let series: Vec<(u64, Labels, HeadData)> = labels_of(shared, &ids)
+        .into_iter()
+        .filter_map(|(id, labels)| heads.remove(&id).map(|head| (id, labels, head)))
+        .collect();
+    let partitions = shared.chunk_partitions.within(start, end);
+    let threads = if series.len() >= PARALLEL_MIN_SERIES {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    } else {
+        1
+    };
+    let total = series.len();
+    let mut out = if threads <= 1 {
+        select_part(shared, series, &partitions, start, end)?
+    } else {
+        let part = total.div_ceil(threads);
+        let mut parts = Vec::with_capacity(threads);
+        let mut rest = series.into_iter();
+        for _ in 0..threads {
+            parts.push(rest.by_ref().take(part).collect::<Vec<_>>());
+        }
+        let partitions = &partitions;
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = parts
+                .into_iter()
+                .map(|p| scope.spawn(move || select_part(shared, p, partitions, start, end)))
+                .collect();
+            let mut out = Vec::with_capacity(total);
+            for worker in workers {
+                out.extend(worker.join().map_err(|_| Error::ReadWorker)??);
+            }
+            Ok::<_, Error>(out)
+        })?
+    };
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(out)
+}
+
+/// [`select`] for some series, over a snapshot of its own.
+fn select_part(
+    shared: &Shared,
+    series: Vec<(u64, Labels, HeadData)>,
+    partitions: &[i64],
+    start: i64,
+    end: i64,
+) -> Result<Vec<SeriesData>> {
     let err = read_err("chunks");
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let chunks = txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
-    let partitions = shared.chunk_partitions.within(start, end);
-    let mut out = Vec::with_capacity(labels.len());
+    let mut out = Vec::with_capacity(series.len());
     let (mut ts, mut values) = (Vec::new(), Vec::new());
-    let mut heads = ids.iter().copied().zip(heads);
-    for (id, labels) in labels {
-        let Some(head) = heads.by_ref().find(|(h, _)| *h == id).map(|(_, data)| data) else { continue };
+    let (mut head_ts, mut head_values) = (Vec::new(), Vec::new());
+    for (id, labels, head) in series {
         ts.clear();
         values.clear();
         // Every chunk lies within one partition; within it, chunks are keyed by their first
-        // sample.
-        let mut stored = Vec::new();
-        for &partition in &partitions {
+        // sample, so they come in time order.
+        for &partition in partitions {
             for entry in chunks.range((partition, id, i64::MIN)..=(partition, id, end)).map_err(|e| err(e.into()))? {
                 let (key, value) = entry.map_err(|e| err(e.into()))?;
                 let chunk_start = key.value().2;
                 let corrupt = |reason| Error::CorruptChunk { series: id, start_ms: chunk_start, reason };
                 let header = read_header(value.value()).map_err(corrupt)?;
                 if header.last_ts >= start {
-                    stored.push((chunk_start, value));
+                    decode_chunk(value.value(), &mut ts, &mut values).map_err(corrupt)?;
                 }
             }
         }
-        for (chunk_start, value) in stored {
-            decode_chunk(value.value(), &mut ts, &mut values).map_err(|reason| Error::CorruptChunk {
-                series: id,
-                start_ms: chunk_start,
-                reason,
-            })?;
-        }
         let sealed_until = ts.last().copied();
-        let (mut head_ts, mut head_values) = (Vec::new(), Vec::new());
+        head_ts.clear();
+        head_values.clear();
         head.decode_into(&mut head_ts, &mut head_values).map_err(|reason| Error::CorruptChunk {
             series: id,
             start_ms: head_ts.first().copied().unwrap_or_default(),
             reason: format!("head chunk: {reason}"),
         })?;
-        let mut samples: Vec<(i64, f64)> =
-            ts.iter().copied().zip(values.iter().copied()).filter(|(t, _)| *t >= start && *t <= end).collect();
-        samples.extend(
-            head_ts
-                .into_iter()
-                .zip(head_values)
-                .filter(|(t, _)| *t >= start && *t <= end && sealed_until.is_none_or(|s| *t > s)),
-        );
+        let (lo, hi) = (ts.partition_point(|&t| t < start), ts.partition_point(|&t| t <= end));
+        let head_from = head_ts.partition_point(|&t| t < start || sealed_until.is_some_and(|s| t <= s));
+        let head_to = head_ts.partition_point(|&t| t <= end).max(head_from);
+        let mut samples = Vec::with_capacity(hi.saturating_sub(lo) + head_to - head_from);
+        samples.extend(ts[lo..hi.max(lo)].iter().copied().zip(values[lo..hi.max(lo)].iter().copied()));
+        samples
+            .extend(head_ts[head_from..head_to].iter().copied().zip(head_values[head_from..head_to].iter().copied()));
         if !samples.is_empty() {
             out.push(SeriesData { labels, samples });
         }
     }
-    out.sort_by(|a, b| a.labels.cmp(&b.labels));
     Ok(out)
 }
 
