@@ -63,6 +63,7 @@ impl Tsdb {
             rolled_up_until: [AtomicI64::new(i64::MIN), AtomicI64::new(i64::MIN)],
             chunk_partitions: recovered.partitions.0,
             rollup_partitions: recovered.partitions.1,
+            pack_partitions: recovered.pack_partitions,
             rollup_done: recovered.rollup_done,
             config,
         });

@@ -137,6 +137,16 @@ pub enum Error {
         source: redb::Error,
     },
 
+    /// Moving a partition's chunks into packs failed.
+    #[error("cannot pack the chunks of partition {partition}")]
+    PackChunks {
+        /// The partition's start, unix ms.
+        partition: i64,
+        /// What redb said.
+        #[source]
+        source: redb::Error,
+    },
+
     /// A thread decoding part of a read panicked.
     #[error("a read worker thread panicked")]
     ReadWorker,

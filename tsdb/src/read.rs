@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::head::HeadData;
 use crate::labels::Labels;
 use crate::matcher::Matcher;
+use crate::pack::{PACKS, entries};
 use crate::rollup::{RollupPoint, RunScratch, Tier, decode_run, run_extent};
 use crate::schema::CHUNKS;
 use crate::shared::Shared;
@@ -75,6 +76,8 @@ pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64
         .filter_map(|(id, labels)| heads.remove(&id).map(|head| (id, labels, head)))
         .collect();
     let partitions = shared.chunk_partitions.within(start, end);
+    let packed = shared.pack_partitions.within(start, end);
+    let partitions = Partitions { all: &partitions, packed: &packed };
     let threads = if series.len() >= PARALLEL_MIN_SERIES {
         std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
     } else {
@@ -82,7 +85,7 @@ pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64
     };
     let total = series.len();
     let mut out = if threads <= 1 {
-        select_part(shared, series, &partitions, start, end)?
+        select_part(shared, series, partitions, start, end)?
     } else {
         let part = total.div_ceil(threads);
         let mut parts = Vec::with_capacity(threads);
@@ -90,7 +93,6 @@ pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64
         for _ in 0..threads {
             parts.push(rest.by_ref().take(part).collect::<Vec<_>>());
         }
-        let partitions = &partitions;
         std::thread::scope(|scope| {
             let workers: Vec<_> = parts
                 .into_iter()
@@ -107,26 +109,48 @@ pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64
     Ok(out)
 }
 
+/// The partitions a read visits: those of the chunk table, and of them those with packs.
+#[derive(Clone, Copy)]
+struct Partitions<'a> {
+    all: &'a [i64],
+    packed: &'a [i64],
+}
+
 /// [`select`] for some series, over a snapshot of its own.
 fn select_part(
     shared: &Shared,
     series: Vec<(u64, Labels, HeadData)>,
-    partitions: &[i64],
+    partitions: Partitions<'_>,
     start: i64,
     end: i64,
 ) -> Result<Vec<SeriesData>> {
     let err = read_err("chunks");
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let chunks = txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
+    let packs = txn.open_table(PACKS).map_err(|e| err(e.into()))?;
     let mut out = Vec::with_capacity(series.len());
     let (mut ts, mut values) = (Vec::new(), Vec::new());
     let (mut head_ts, mut head_values) = (Vec::new(), Vec::new());
     for (id, labels, head) in series {
         ts.clear();
         values.clear();
-        // Every chunk lies within one partition; within it, chunks are keyed by their first
-        // sample, so they come in time order.
-        for &partition in partitions {
+        // Every chunk lies within one partition; within it, a series' packed chunks come
+        // first, then those in the chunk table, keyed by their first sample: time order.
+        for &partition in partitions.all {
+            if partitions.packed.binary_search(&partition).is_ok()
+                && let Some(entry) =
+                    packs.range((partition, 0)..=(partition, id)).map_err(|e| err(e.into()))?.next_back()
+            {
+                let (key, pack) = entry.map_err(|e| err(e.into()))?;
+                let corrupt = |reason| Error::CorruptChunk { series: id, start_ms: partition, reason };
+                let entries = entries(key.value().1, pack.value()).map_err(|r| corrupt(format!("pack: {r}")))?;
+                for (_, chunk) in entries.into_iter().filter(|(s, _)| *s == id) {
+                    let header = read_header(chunk).map_err(corrupt)?;
+                    if header.last_ts >= start && header.first_ts <= end {
+                        decode_chunk(chunk, &mut ts, &mut values).map_err(corrupt)?;
+                    }
+                }
+            }
             for entry in chunks.range((partition, id, i64::MIN)..=(partition, id, end)).map_err(|e| err(e.into()))? {
                 let (key, value) = entry.map_err(|e| err(e.into()))?;
                 let chunk_start = key.value().2;

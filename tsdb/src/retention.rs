@@ -16,6 +16,7 @@ use redb::{Durability, ReadableDatabase as _, ReadableTable as _, WriteTransacti
 use tracing::{debug, warn};
 
 use crate::error::{Error, Result};
+use crate::pack::{PACKS, pack_count, pack_range};
 use crate::partition::{PARTITION_MS, PartitionSet, partition_of, partition_range};
 use crate::rollup::{Tier, materialize, run_last_start, tier_bit};
 use crate::schema::{CHUNKS, DataTable, META, RAW_CUTOFF_APPLIED, ROLLUP_DONE};
@@ -121,7 +122,8 @@ fn raw_bound(shared: &Shared, raw_cutoff: i64) -> i64 {
 
 /// Deletes every partition of chunks before `bound` (a partition start).
 fn expire_chunks(shared: &Shared, bound: i64) -> Result<()> {
-    let expired = expire_partitions(shared, "raw", CHUNKS, &shared.chunk_partitions, bound, None)?;
+    let expired =
+        expire_partitions(shared, "raw", CHUNKS, &shared.chunk_partitions, bound, None)? + expire_packs(shared, bound)?;
     // Recorded so that the next open knows what is gone (`tsdb_sealed` keeps each series'
     // first sealed sample as it was sealed) and refuses samples there; the done marks of
     // deleted partitions go with it.
@@ -144,6 +146,41 @@ fn expire_chunks(shared: &Shared, bound: i64) -> Result<()> {
         debug!(chunks = expired, bound_ms = bound, "tsdb expired raw chunks");
     }
     Ok(())
+}
+
+/// Deletes every pack of the partitions before `bound`; returns how many chunks they held.
+fn expire_packs(shared: &Shared, bound: i64) -> Result<u64> {
+    let limit = shared.config.max_deletes_per_retention_txn;
+    let mut batcher = Batcher::new(shared, "raw");
+    let mut chunks = 0;
+    for partition in shared.pack_partitions.before(bound) {
+        loop {
+            let err = |e: redb::Error| retention_err("raw", e);
+            let txn = batcher.txn()?;
+            let deleted = {
+                let mut table = txn.open_table(PACKS).map_err(|e| err(e.into()))?;
+                let mut keys = Vec::new();
+                for entry in table.range(pack_range(partition)).map_err(|e| err(e.into()))?.take(limit) {
+                    let (key, pack) = entry.map_err(|e| err(e.into()))?;
+                    chunks += pack_count(pack.value());
+                    keys.push(key.value());
+                }
+                for &key in &keys {
+                    table.remove(key).map_err(|e| err(e.into()))?;
+                }
+                keys.len()
+            };
+            batcher.deleted(deleted)?;
+            if deleted < limit {
+                break;
+            }
+        }
+    }
+    batcher.commit()?;
+    for partition in shared.pack_partitions.before(bound) {
+        shared.pack_partitions.remove(partition);
+    }
+    Ok(chunks)
 }
 
 fn expire_rollups(shared: &Shared, tier: Tier, cutoff: i64) -> Result<()> {

@@ -79,6 +79,7 @@ pub(crate) fn create_tables(db: &redb::Database) -> Result<()> {
         txn.open_table(PRODUCER_SEQ).map_err(|e| err(e.into()))?;
         txn.open_table(WAL).map_err(|e| err(e.into()))?;
         txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
+        txn.open_table(crate::pack::PACKS).map_err(|e| err(e.into()))?;
         txn.open_table(SEALED).map_err(|e| err(e.into()))?;
         txn.open_table(ROLLUP_1M).map_err(|e| err(e.into()))?;
         txn.open_table(ROLLUP_1H).map_err(|e| err(e.into()))?;

@@ -1,7 +1,8 @@
 //! The sealer: a background thread that encodes cut head chunks, writes them to the chunk
 //! table in batched transactions, and in the same transaction deletes the WAL records no
 //! unsealed chunk needs anymore. It also cuts heads that have been open too long, keeps
-//! `rolled_up_until` current, and runs retention (which materializes the rollup tiers of old
+//! `rolled_up_until` current, packs partitions once they are sealed (see `pack.rs`), and
+//! runs retention (which materializes the rollup tiers of old
 //! partitions, see `rollup/materialize.rs`).
 //!
 //! Crash safety: chunks, the series' last sealed sample (`tsdb_sealed`), the removal of the
@@ -22,11 +23,11 @@ use crate::config::millis;
 use crate::error::{Error, Result};
 use crate::head::FrozenChunk;
 use crate::partition::{insert_sorted, partition_of};
-use crate::retention;
 use crate::schema::{CHUNKS, ROLLUP_DONE, SEALED, WAL};
 use crate::shared::Shared;
 use crate::stats::{add, sub};
 use crate::writer::Request;
+use crate::{pack, retention};
 
 /// What the sealer thread is told.
 #[derive(Debug)]
@@ -119,6 +120,10 @@ impl Sealer {
             error!(error = %err, "tsdb sealing failed");
         }
         self.shared.publish_rollup_frontier();
+        // Made durable by the writer's next commit, as sealing is.
+        if let Err(err) = pack::pack_sealed(&self.shared, Durability::None) {
+            error!(error = %err, "tsdb packing failed");
+        }
         if now.saturating_sub(self.last_retention_ms) >= retention_interval_ms {
             self.last_retention_ms = now;
             if let Err(err) = retention::apply(&self.shared, now, &self.writer, false) {
@@ -132,6 +137,8 @@ impl Sealer {
         self.shared.heads.lock().freeze_all();
         self.seal_pending(Durability::Immediate)?;
         self.shared.publish_rollup_frontier();
+        // Every partition is sealed now.
+        pack::pack_sealed(&self.shared, Durability::Immediate)?;
         Ok(())
     }
 

@@ -33,9 +33,11 @@ pub(crate) struct Shared {
     /// Per tier (see [`crate::Tier::index`]): buckets starting before this are complete
     /// (see `rollup/done.rs`).
     pub(crate) rolled_up_until: [AtomicI64; 2],
+    /// The partitions of the pack table.
+    pub(crate) pack_partitions: PartitionSet,
     /// The partitions whose rollup runs are materialized.
     pub(crate) rollup_done: Materialized,
-    /// The partitions of the chunk table.
+    /// The partitions holding chunks, in the chunk table or packed.
     pub(crate) chunk_partitions: PartitionSet,
     /// Per tier: the partitions of its run table.
     pub(crate) rollup_partitions: [PartitionSet; 2],

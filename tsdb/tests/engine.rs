@@ -286,3 +286,34 @@ fn a_lagging_sealer_makes_submit_refuse_until_it_catches_up() {
     commit(&tsdb, batch(None, &s, vec![(0, 4, 1.0)]));
     assert_eq!(tsdb.select(&[], 0, 10).unwrap()[0].samples.len(), 4);
 }
+
+#[test]
+fn packed_partitions_and_late_chunks_read_back_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || TsdbConfig { chunk_max_samples: 5, ..small_config() };
+    let tsdb = open(dir.path(), config());
+    let s = [labels(&[("__name__", "m")]), labels(&[("__name__", "n")])];
+    let samples = |from: i64, to: i64| -> Vec<(u32, i64, f64)> {
+        (from..to).map(|i| ((i % 2) as u32, i - 15, i as f64)).collect()
+    };
+    let want = |to: i64| -> Vec<Vec<(i64, u64)>> {
+        (0..2).map(|k| (0..to).filter(|i| i % 2 == k).map(|i| (i - 15, (i as f64).to_bits())).collect()).collect()
+    };
+    let read = |tsdb: &sysmon_tsdb::Tsdb| -> Vec<Vec<(i64, u64)>> {
+        tsdb.select(&[], i64::MIN, i64::MAX).unwrap().iter().map(bits).collect()
+    };
+    // Two partitions (before and after time 0), packed once sealed.
+    commit(&tsdb, batch(None, &s, samples(0, 30)));
+    tsdb.flush().unwrap();
+    assert_eq!(read(&tsdb), want(30));
+    // Later chunks of a packed partition go to the chunk table; reads merge both.
+    commit(&tsdb, batch(None, &s, samples(30, 40)));
+    tsdb.flush().unwrap();
+    assert_eq!(read(&tsdb), want(40));
+    assert_eq!(tsdb.select(&[], -5, 5).unwrap()[0].samples, [-5, -3, -1, 1, 3, 5].map(|t| (t, (t + 15) as f64)));
+    let chunks = tsdb.stats().sealed_chunks;
+    tsdb.close().unwrap();
+    let tsdb = open(dir.path(), config());
+    assert_eq!(read(&tsdb), want(40));
+    assert_eq!(tsdb.stats().sealed_chunks, chunks);
+}

@@ -20,7 +20,8 @@ use super::tier::Tier;
 use crate::codec::decode_chunk;
 use crate::config::millis;
 use crate::error::{Error, Result};
-use crate::partition::{PARTITION_MS, insert_sorted, partition_range};
+use crate::pack::{PACKS, for_each_partition_chunk};
+use crate::partition::{PARTITION_MS, insert_sorted};
 use crate::schema::{CHUNKS, DataKey, ROLLUP_DONE};
 use crate::shared::Shared;
 use crate::stats::add;
@@ -63,8 +64,8 @@ pub(crate) fn materialize(shared: &Shared, now_ms: i64, tier_cutoffs: &[(Tier, i
     Ok(())
 }
 
-/// Writes `tiers`' runs of every series with chunks in `partition`, in transactions of about
-/// `max_chunks_per_seal` series.
+/// Writes `tiers`' runs of every series with chunks (packed or not) in `partition`, in
+/// transactions of about `max_chunks_per_seal` series.
 fn materialize_partition(shared: &Shared, partition: i64, tiers: &[Tier]) -> Result<()> {
     if tiers.is_empty() {
         return Ok(());
@@ -72,6 +73,7 @@ fn materialize_partition(shared: &Shared, partition: i64, tiers: &[Tier]) -> Res
     let err = |source: redb::Error| Error::MaterializeRollups { partition, source };
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let chunks = txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
+    let packs = txn.open_table(PACKS).map_err(|e| err(e.into()))?;
     let batch = shared.config.max_chunks_per_seal;
     let mut staged: Staged = Default::default();
     let mut ids: Vec<u64> = Vec::new();
@@ -91,9 +93,7 @@ fn materialize_partition(shared: &Shared, partition: i64, tiers: &[Tier]) -> Res
         ts.clear();
         values.clear();
     };
-    for entry in chunks.range(partition_range(partition)).map_err(|e| err(e.into()))? {
-        let (key, value) = entry.map_err(|e| err(e.into()))?;
-        let (_, id, start) = key.value();
+    for_each_partition_chunk(&packs, &chunks, partition, |id, start, chunk| {
         if series != Some(id) {
             if let Some(previous) = series {
                 flush_series(previous, &mut ts, &mut values, &mut staged);
@@ -105,12 +105,14 @@ fn materialize_partition(shared: &Shared, partition: i64, tiers: &[Tier]) -> Res
             }
             series = Some(id);
         }
-        decode_chunk(value.value(), &mut ts, &mut values).map_err(|reason| Error::CorruptChunk {
+        let start_ms = if start == i64::MIN { partition } else { start };
+        decode_chunk(chunk, &mut ts, &mut values).map_err(|reason| Error::CorruptChunk {
             series: id,
-            start_ms: start,
+            start_ms,
             reason,
         })?;
-    }
+        Ok(())
+    })?;
     if let Some(last) = series {
         flush_series(last, &mut ts, &mut values, &mut staged);
         ids.push(last);
