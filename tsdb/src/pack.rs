@@ -69,9 +69,9 @@ pub(crate) fn pack_count(pack: &[u8]) -> u64 {
     get_uvarint(pack, &mut 0).unwrap_or(0)
 }
 
-/// The chunks of `pack` (keyed with `first` as its first series), in order: `(series id,
-/// bytes)`.
-pub(crate) fn entries(first: u64, pack: &[u8]) -> Result<Vec<(u64, &[u8])>, String> {
+/// Where the chunks of `pack` (keyed with `first` as its first series) lie in it, in order:
+/// `(series id, start, length)`.
+pub(crate) fn index(first: u64, pack: &[u8]) -> Result<Vec<(u64, usize, usize)>, String> {
     let corrupt = || "pack directory ends early".to_string();
     let mut pos = 0;
     let count = get_uvarint(pack, &mut pos).ok_or_else(corrupt)?;
@@ -80,18 +80,24 @@ pub(crate) fn entries(first: u64, pack: &[u8]) -> Result<Vec<(u64, &[u8])>, Stri
     for _ in 0..count {
         id = id.wrapping_add(get_uvarint(pack, &mut pos).ok_or_else(corrupt)?);
         let len = usize::try_from(get_uvarint(pack, &mut pos).ok_or_else(corrupt)?).map_err(|_| corrupt())?;
-        lens.push((id, len));
+        lens.push((id, pos, len));
     }
-    let mut out = Vec::with_capacity(lens.len());
-    for (id, len) in lens {
-        let chunk = pack.get(pos..pos.saturating_add(len)).ok_or_else(|| "pack ends early".to_string())?;
-        pos += len;
-        out.push((id, chunk));
+    // Starts were directory positions so far; the bytes begin where the directory ends.
+    let mut start = pos;
+    for entry in &mut lens {
+        entry.1 = start;
+        start = start.checked_add(entry.2).filter(|&end| end <= pack.len()).ok_or("pack ends early")?;
     }
-    if pos != pack.len() {
-        return Err(format!("{} bytes after the pack's last chunk", pack.len() - pos));
+    if start != pack.len() {
+        return Err(format!("{} bytes after the pack's last chunk", pack.len() - start));
     }
-    Ok(out)
+    Ok(lens)
+}
+
+/// The chunks of `pack` (keyed with `first` as its first series), in order: `(series id,
+/// bytes)`.
+pub(crate) fn entries(first: u64, pack: &[u8]) -> Result<Vec<(u64, &[u8])>, String> {
+    Ok(index(first, pack)?.into_iter().map(|(id, start, len)| (id, &pack[start..start + len])).collect())
 }
 
 /// Calls `f(series id, first ts or i64::MIN when packed, chunk bytes)` for every chunk of

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::head::HeadData;
 use crate::labels::Labels;
 use crate::matcher::Matcher;
-use crate::pack::{PACKS, entries};
+use crate::pack::{PACKS, index};
 use crate::rollup::{RollupPoint, RunScratch, Tier, decode_run, run_extent};
 use crate::schema::CHUNKS;
 use crate::shared::Shared;
@@ -116,6 +116,14 @@ struct Partitions<'a> {
     packed: &'a [i64],
 }
 
+/// The pack a read last looked into in a partition, and where its chunks lie.
+struct PackIndex<'a> {
+    partition: i64,
+    first: Option<u64>,
+    chunks: Vec<(u64, usize, usize)>,
+    pack: Option<redb::AccessGuard<'a, &'static [u8]>>,
+}
+
 /// [`select`] for some series, over a snapshot of its own.
 fn select_part(
     shared: &Shared,
@@ -131,6 +139,7 @@ fn select_part(
     let mut out = Vec::with_capacity(series.len());
     let (mut ts, mut values) = (Vec::new(), Vec::new());
     let (mut head_ts, mut head_values) = (Vec::new(), Vec::new());
+    let mut cache: Vec<PackIndex<'_>> = Vec::new();
     for (id, labels, head) in series {
         ts.clear();
         values.clear();
@@ -143,8 +152,25 @@ fn select_part(
             {
                 let (key, pack) = entry.map_err(|e| err(e.into()))?;
                 let corrupt = |reason| Error::CorruptChunk { series: id, start_ms: partition, reason };
-                let entries = entries(key.value().1, pack.value()).map_err(|r| corrupt(format!("pack: {r}")))?;
-                for (_, chunk) in entries.into_iter().filter(|(s, _)| *s == id) {
+                // Series come in id order: consecutive ones mostly share a pack, read once.
+                let first = key.value().1;
+                let cached = match cache.iter().position(|c| c.partition == partition) {
+                    Some(at) => at,
+                    None => {
+                        cache.push(PackIndex { partition, first: None, chunks: Vec::new(), pack: None });
+                        cache.len() - 1
+                    }
+                };
+                let cached = &mut cache[cached];
+                if cached.first != Some(first) {
+                    cached.chunks = index(first, pack.value()).map_err(|r| corrupt(format!("pack: {r}")))?;
+                    cached.first = Some(first);
+                    cached.pack = Some(pack);
+                }
+                let bytes = cached.pack.as_ref().map(|p| p.value()).unwrap_or_default();
+                let from = cached.chunks.partition_point(|c| c.0 < id);
+                for &(_, at, len) in cached.chunks[from..].iter().take_while(|c| c.0 == id) {
+                    let chunk = &bytes[at..at + len];
                     let header = read_header(chunk).map_err(corrupt)?;
                     if header.last_ts >= start && header.first_ts <= end {
                         decode_chunk(chunk, &mut ts, &mut values).map_err(corrupt)?;
