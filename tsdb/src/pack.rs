@@ -41,6 +41,16 @@ pub(crate) const PACK_MAX_BYTES: usize = 32_768 - 64;
 /// Packs written per transaction.
 const PACKS_PER_TXN: usize = 16;
 
+/// A chunk's key in `tsdb_chunks`.
+type ChunkKey = (i64, u64, i64);
+
+/// A finished pack: its first series, bytes, and the chunk keys it took.
+type Pack = (u64, Vec<u8>, Vec<ChunkKey>);
+
+/// What a partition's chunks are handed to: series id, first ts (`i64::MIN` when packed),
+/// bytes.
+type ChunkSink<'a> = dyn FnMut(u64, i64, &[u8]) -> Result<()> + 'a;
+
 /// The key range of a whole partition in [`PACKS`].
 pub(crate) fn pack_range(partition: i64) -> std::ops::RangeInclusive<(i64, u64)> {
     (partition, 0)..=(partition, u64::MAX)
@@ -105,7 +115,7 @@ pub(crate) fn entries(first: u64, pack: &[u8]) -> Result<Vec<(u64, &[u8])>, Stri
 /// its later ones in `tsdb_chunks`.
 pub(crate) fn for_each_partition_chunk(
     packs: &impl ReadableTable<(i64, u64), &'static [u8]>,
-    chunks: &impl ReadableTable<(i64, u64, i64), &'static [u8]>,
+    chunks: &impl ReadableTable<ChunkKey, &'static [u8]>,
     partition: i64,
     mut f: impl FnMut(u64, i64, &[u8]) -> Result<()>,
 ) -> Result<()> {
@@ -113,7 +123,7 @@ pub(crate) fn for_each_partition_chunk(
     let mut table = chunks.range(partition_range(partition)).map_err(err)?.peekable();
     // Feeds the chunks of `tsdb_chunks` of series before `id` (with `id` itself when
     // `including`).
-    let mut drain = |id: u64, including: bool, f: &mut dyn FnMut(u64, i64, &[u8]) -> Result<()>| -> Result<()> {
+    let mut drain = |id: u64, including: bool, f: &mut ChunkSink<'_>| -> Result<()> {
         while let Some(next) = table.peek() {
             let key = match next {
                 Ok((key, _)) => key.value(),
@@ -162,7 +172,7 @@ struct PackBuilder {
     bytes: Vec<u8>,
     count: u64,
     /// The chunk keys it holds, to delete from `tsdb_chunks`.
-    keys: Vec<(i64, u64, i64)>,
+    keys: Vec<ChunkKey>,
 }
 
 impl PackBuilder {
@@ -172,7 +182,7 @@ impl PackBuilder {
         self.first.is_none() || self.directory.len() + self.bytes.len() + len + 30 <= PACK_MAX_BYTES
     }
 
-    fn push(&mut self, key: (i64, u64, i64), chunk: &[u8]) {
+    fn push(&mut self, key: ChunkKey, chunk: &[u8]) {
         let id = key.1;
         let first = *self.first.get_or_insert(id);
         let previous = if self.count == 0 { first } else { self.last };
@@ -184,7 +194,7 @@ impl PackBuilder {
         self.keys.push(key);
     }
 
-    fn finish(self) -> Option<(u64, Vec<u8>, Vec<(i64, u64, i64)>)> {
+    fn finish(self) -> Option<Pack> {
         let first = self.first?;
         let mut out = Vec::with_capacity(self.directory.len() + self.bytes.len() + 10);
         put_uvarint(&mut out, self.count);
@@ -220,7 +230,7 @@ fn pack_partition(shared: &Shared, partition: i64, durability: Durability) -> Re
     shared.pack_partitions.add(partition);
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let chunks = txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
-    let mut done: Vec<(u64, Vec<u8>, Vec<(i64, u64, i64)>)> = Vec::new();
+    let mut done: Vec<Pack> = Vec::new();
     let mut pack = PackBuilder::default();
     let (mut packs, mut moved) = (0usize, 0usize);
     for entry in chunks.range(partition_range(partition)).map_err(|e| err(e.into()))? {
@@ -245,12 +255,7 @@ fn pack_partition(shared: &Shared, partition: i64, durability: Durability) -> Re
 
 /// Inserts `packs` and deletes the chunks they hold, in one transaction; returns how many
 /// chunks moved.
-fn write_packs(
-    shared: &Shared,
-    partition: i64,
-    packs: &mut Vec<(u64, Vec<u8>, Vec<(i64, u64, i64)>)>,
-    durability: Durability,
-) -> Result<usize> {
+fn write_packs(shared: &Shared, partition: i64, packs: &mut Vec<Pack>, durability: Durability) -> Result<usize> {
     if packs.is_empty() {
         return Ok(0);
     }
@@ -285,7 +290,7 @@ mod tests {
     #[test]
     fn a_pack_lists_its_series_chunks_in_order() {
         let mut builder = PackBuilder::default();
-        let chunks: [((i64, u64, i64), &[u8]); 4] =
+        let chunks: [(ChunkKey, &[u8]); 4] =
             [((0, 3, 1), b"abc"), ((0, 3, 9), b"de"), ((0, 7, 2), b""), ((0, 1000, 5), b"fghij")];
         for (key, chunk) in chunks {
             assert!(builder.fits(chunk.len()));
