@@ -245,9 +245,10 @@ impl Tsdb {
 
     /// Every bucket of `tier` starting before this time holds exactly the samples a raw read
     /// returns for its span, or returned before they expired: the tier is materialized
-    /// there (see [`TsdbConfig::rollup_after`]) and nothing of it is unsealed (`i64::MIN`
-    /// until the sealer first looks; `i64::MAX` when every bucket is). A sample that arrives
-    /// later for an older time lowers it again until its partition is materialized anew.
+    /// there (see [`TsdbConfig::rollup_after`]), nothing of it is unsealed, and it lies
+    /// before the newest sample's bucket (`i64::MIN` before any sample). A sample that
+    /// arrives later for an older time lowers it again until its partition is materialized
+    /// anew.
     pub fn rolled_up_until(&self, tier: Tier) -> i64 {
         self.shared.rolled_up_until[tier.index()].load(Ordering::Relaxed)
     }

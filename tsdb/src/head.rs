@@ -110,6 +110,8 @@ pub(crate) struct Heads {
     applied_wal: u64,
     samples: u64,
     chunks: usize,
+    /// The newest timestamp ever appended or sealed.
+    max_ts: i64,
     limits: HeadLimits,
     /// Per series, the newest bucket start of the rollups received from elsewhere.
     rollup_extent: FxHashMap<u64, i64>,
@@ -155,6 +157,7 @@ impl Heads {
             applied_wal,
             samples: 0,
             chunks: 0,
+            max_ts: i64::MIN,
             limits,
             rollup_extent: FxHashMap::default(),
             refuse_before: i64::MIN,
@@ -167,6 +170,7 @@ impl Heads {
         head.last = Some((max_ts, last_bits));
         head.min_ts = head.min_ts.min(min_ts);
         head.max_ts = head.max_ts.max(max_ts);
+        self.max_ts = self.max_ts.max(max_ts);
     }
 
     /// Appends a sample of series `id` that arrived in WAL record `wal`.
@@ -206,6 +210,7 @@ impl Heads {
         head.last = Some((ts, bits));
         head.min_ts = head.min_ts.min(ts);
         head.max_ts = head.max_ts.max(ts);
+        self.max_ts = self.max_ts.max(ts);
         self.samples += 1;
         AppendOutcome::Appended
     }
@@ -282,6 +287,11 @@ impl Heads {
     /// The first timestamp of the oldest unsealed chunk.
     pub(crate) fn oldest_unsealed_ts(&self) -> Option<i64> {
         self.unsealed_ts.keys().next().copied()
+    }
+
+    /// The newest timestamp ever appended or sealed (`i64::MIN` before any).
+    pub(crate) fn max_ts(&self) -> i64 {
+        self.max_ts
     }
 
     /// Whether series `id` holds data that may overlap `[start, end]`.

@@ -48,10 +48,13 @@ impl Shared {
     /// [`complete_before`]). Called after anything that moves it: a sealing round, a
     /// materialization, retention.
     pub(crate) fn publish_rollup_frontier(&self) {
-        let oldest_unsealed = self.heads.lock().oldest_unsealed_ts();
+        let (oldest_unsealed, newest) = {
+            let heads = self.heads.lock();
+            (heads.oldest_unsealed_ts(), heads.max_ts())
+        };
         let partitions = self.chunk_partitions.before(i64::MAX);
         for tier in self.config.tiers() {
-            let until = complete_before(tier, &self.rollup_done, &partitions, oldest_unsealed);
+            let until = complete_before(tier, &self.rollup_done, &partitions, oldest_unsealed, newest);
             self.rolled_up_until[tier.index()].store(until, Ordering::Relaxed);
         }
     }

@@ -60,17 +60,23 @@ impl Materialized {
 }
 
 /// The time before which `tier`'s buckets hold exactly the samples a raw read returns: the
-/// start of the oldest partition holding chunks whose runs are not materialized, and not
-/// after the bucket of the oldest unsealed sample (`i64::MAX` when neither exists: every
-/// bucket there is is complete).
+/// start of the oldest partition holding chunks whose runs are not materialized, the bucket
+/// of the oldest unsealed sample, or the bucket after the newest sample ever stored
+/// (`newest`), whichever comes first (`i64::MIN` before any sample).
 pub(crate) fn complete_before(
     tier: Tier,
     done: &Materialized,
     chunk_partitions: &[i64],
     oldest_unsealed: Option<i64>,
+    newest: i64,
 ) -> i64 {
+    if newest == i64::MIN {
+        return i64::MIN;
+    }
     let missing = done.first_missing(chunk_partitions, tier_bit(tier)).unwrap_or(i64::MAX);
-    oldest_unsealed.map_or(missing, |ts| missing.min(tier.bucket_start(ts)))
+    // A later sample may still fall in the newest sample's bucket.
+    let bound = missing.min(tier.bucket_start(newest.saturating_add(1)));
+    oldest_unsealed.map_or(bound, |ts| bound.min(tier.bucket_start(ts)))
 }
 
 #[cfg(test)]
@@ -82,18 +88,22 @@ mod tests {
         let done = Materialized::default();
         let (p0, p1, p2) = (0, 7_200_000, 14_400_000);
         let parts = [p0, p1, p2];
-        assert_eq!(complete_before(Tier::Minute, &done, &parts, None), p0);
+        let newest = p2 + 5_400_000;
+        assert_eq!(complete_before(Tier::Minute, &done, &parts, None, i64::MIN), i64::MIN);
+        assert_eq!(complete_before(Tier::Minute, &done, &parts, None, newest), p0);
         done.set(p0, tier_bit(Tier::Minute) | tier_bit(Tier::Hour));
         done.set(p1, tier_bit(Tier::Hour));
-        assert_eq!(complete_before(Tier::Minute, &done, &parts, None), p1);
-        assert_eq!(complete_before(Tier::Hour, &done, &parts, None), p2);
-        assert_eq!(complete_before(Tier::Hour, &done, &parts, Some(p1 + 90_000)), p1);
-        assert_eq!(complete_before(Tier::Minute, &done, &parts, Some(p0 + 90_000)), p0 + 60_000);
+        assert_eq!(complete_before(Tier::Minute, &done, &parts, None, newest), p1);
+        assert_eq!(complete_before(Tier::Hour, &done, &parts, None, newest), p2);
+        assert_eq!(complete_before(Tier::Hour, &done, &parts, Some(p1 + 90_000), newest), p1);
+        assert_eq!(complete_before(Tier::Minute, &done, &parts, Some(p0 + 90_000), newest), p0 + 60_000);
         assert_eq!(done.first_missing(&parts, tier_bit(Tier::Hour)), Some(p2));
         done.set(p2, tier_bit(Tier::Hour));
-        assert_eq!(complete_before(Tier::Hour, &done, &parts, None), i64::MAX);
+        // All materialized: complete up to the newest sample's bucket, which may still grow.
+        assert_eq!(complete_before(Tier::Hour, &done, &parts, None, newest), p2 + 3_600_000);
+        assert_eq!(complete_before(Tier::Hour, &done, &parts, None, p2 + 3_599_999), p2 + 3_600_000);
         done.unset(p1);
-        assert_eq!(complete_before(Tier::Hour, &done, &parts, None), p1);
+        assert_eq!(complete_before(Tier::Hour, &done, &parts, None, newest), p1);
         done.forget_before(p2);
         assert_eq!((done.mask(p0), done.mask(p2)), (0, tier_bit(Tier::Hour)));
     }
