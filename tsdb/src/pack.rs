@@ -124,18 +124,11 @@ pub(crate) fn for_each_partition_chunk(
     // Feeds the chunks of `tsdb_chunks` of series before `id` (with `id` itself when
     // `including`).
     let mut drain = |id: u64, including: bool, f: &mut ChunkSink<'_>| -> Result<()> {
-        while let Some(next) = table.peek() {
-            let key = match next {
-                Ok((key, _)) => key.value(),
-                Err(_) => {
-                    let Some(Err(e)) = table.next() else { unreachable!("peeked an error") };
-                    return Err(err(e));
-                }
-            };
-            if key.1 > id || (key.1 == id && !including) {
-                break;
-            }
-            let Some(Ok((_, value))) = table.next() else { unreachable!("peeked a chunk") };
+        let before = |key: ChunkKey| key.1 < id || (key.1 == id && including);
+        // An error is taken too, to be reported.
+        while let Some(entry) = table.next_if(|e| e.as_ref().map_or(true, |(key, _)| before(key.value()))) {
+            let (key, value) = entry.map_err(err)?;
+            let key = key.value();
             f(key.1, key.2, value.value())?;
         }
         Ok(())
