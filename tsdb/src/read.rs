@@ -71,10 +71,12 @@ pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64
     };
     let mut heads: rustc_hash::FxHashMap<u64, HeadData> = ids.iter().copied().zip(heads).collect();
     // Labels of the series still there, each with its head copy.
-    let series: Vec<(u64, Labels, HeadData)> = labels_of(shared, &ids)
+    let mut series: Vec<(u64, Labels, HeadData)> = labels_of(shared, &ids)
         .into_iter()
         .filter_map(|(id, labels)| heads.remove(&id).map(|head| (id, labels, head)))
         .collect();
+    // In id order, each part walks every partition's packs forward once.
+    series.sort_unstable_by_key(|(id, ..)| *id);
     let partitions = shared.chunk_partitions.within(start, end);
     let packed = shared.pack_partitions.within(start, end);
     let partitions = Partitions { all: &partitions, packed: &packed };
@@ -116,12 +118,42 @@ struct Partitions<'a> {
     packed: &'a [i64],
 }
 
-/// The pack a read last looked into in a partition, and where its chunks lie.
-struct PackIndex<'a> {
+/// A walk over one partition's packs, for series in increasing id order: the pack that may
+/// hold the series (the last one keyed at or before it) and where its chunks lie.
+struct PackWalk<'a> {
     partition: i64,
-    first: Option<u64>,
-    chunks: Vec<(u64, usize, usize)>,
-    pack: Option<redb::AccessGuard<'a, &'static [u8]>>,
+    packs: std::iter::Peekable<redb::Range<'a, (i64, u64), &'static [u8]>>,
+    current: Option<(u64, redb::AccessGuard<'a, &'static [u8]>)>,
+    /// `(series, start, length)` of the current pack's chunks, read when first needed.
+    chunks: Option<Vec<(u64, usize, usize)>>,
+}
+
+impl<'a> PackWalk<'a> {
+    /// The chunks of series `id` (not below any id asked before) in this partition's packs.
+    fn chunks_of(&mut self, id: u64) -> Result<impl Iterator<Item = &[u8]>> {
+        let err = read_err("chunks");
+        while let Some(next) = self.packs.next_if(|e| e.as_ref().map_or(true, |(key, _)| key.value().1 <= id)) {
+            let (key, pack) = next.map_err(|e| err(e.into()))?;
+            self.current = Some((key.value().1, pack));
+            self.chunks = None;
+        }
+        let (bytes, chunks): (&[u8], &[(u64, usize, usize)]) = match &self.current {
+            None => (&[], &[]),
+            Some((first, pack)) => {
+                let chunks = match &mut self.chunks {
+                    Some(chunks) => chunks,
+                    none => none.insert(index(*first, pack.value()).map_err(|reason| Error::CorruptChunk {
+                        series: *first,
+                        start_ms: self.partition,
+                        reason: format!("pack: {reason}"),
+                    })?),
+                };
+                (pack.value(), chunks.as_slice())
+            }
+        };
+        let from = chunks.partition_point(|c| c.0 < id);
+        Ok(chunks[from..].iter().take_while(move |c| c.0 == id).map(move |&(_, at, len)| &bytes[at..at + len]))
+    }
 }
 
 /// [`select`] for some series, over a snapshot of its own.
@@ -139,38 +171,20 @@ fn select_part(
     let mut out = Vec::with_capacity(series.len());
     let (mut ts, mut values) = (Vec::new(), Vec::new());
     let (mut head_ts, mut head_values) = (Vec::new(), Vec::new());
-    let mut cache: Vec<PackIndex<'_>> = Vec::new();
+    let mut walks = Vec::with_capacity(partitions.packed.len());
+    for &partition in partitions.packed {
+        let packs = packs.range((partition, 0)..=(partition, u64::MAX)).map_err(|e| err(e.into()))?.peekable();
+        walks.push(PackWalk { partition, packs, current: None, chunks: None });
+    }
     for (id, labels, head) in series {
         ts.clear();
         values.clear();
         // Every chunk lies within one partition; within it, a series' packed chunks come
         // first, then those in the chunk table, keyed by their first sample: time order.
         for &partition in partitions.all {
-            if partitions.packed.binary_search(&partition).is_ok()
-                && let Some(entry) =
-                    packs.range((partition, 0)..=(partition, id)).map_err(|e| err(e.into()))?.next_back()
-            {
-                let (key, pack) = entry.map_err(|e| err(e.into()))?;
+            if let Some(walk) = walks.iter_mut().find(|w| w.partition == partition) {
                 let corrupt = |reason| Error::CorruptChunk { series: id, start_ms: partition, reason };
-                // Series come in id order: consecutive ones mostly share a pack, read once.
-                let first = key.value().1;
-                let cached = match cache.iter().position(|c| c.partition == partition) {
-                    Some(at) => at,
-                    None => {
-                        cache.push(PackIndex { partition, first: None, chunks: Vec::new(), pack: None });
-                        cache.len() - 1
-                    }
-                };
-                let cached = &mut cache[cached];
-                if cached.first != Some(first) {
-                    cached.chunks = index(first, pack.value()).map_err(|r| corrupt(format!("pack: {r}")))?;
-                    cached.first = Some(first);
-                    cached.pack = Some(pack);
-                }
-                let bytes = cached.pack.as_ref().map(|p| p.value()).unwrap_or_default();
-                let from = cached.chunks.partition_point(|c| c.0 < id);
-                for &(_, at, len) in cached.chunks[from..].iter().take_while(|c| c.0 == id) {
-                    let chunk = &bytes[at..at + len];
+                for chunk in walk.chunks_of(id)? {
                     let header = read_header(chunk).map_err(corrupt)?;
                     if header.last_ts >= start && header.first_ts <= end {
                         decode_chunk(chunk, &mut ts, &mut values).map_err(corrupt)?;
