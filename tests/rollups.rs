@@ -106,11 +106,9 @@ fn rollups_answer_as_raw_samples_did_once_these_expire() {
         }
         gauge.push((t, if i % 211 == 5 { f64::NAN } else { ((i * 37) % 101) as f64 - 20.0 }));
     }
-    // One older sample of another series stays in its head chunk (sealed after an hour or
-    // at shutdown): until then the tiers are not complete for this span, so the queries
-    // below read raw samples.
-    let anchor = series("rollup_test_anchor", vec![(t0 - 10 * MINUTE, 1.0)]);
-    let request = WriteRequest { timeseries: vec![series("x", counter), series("g", gauge), anchor] };
+    // Within the raw retention (15 days) no partition is rolled up yet: the queries below
+    // read raw samples.
+    let request = WriteRequest { timeseries: vec![series("x", counter), series("g", gauge)] };
     let body = snap::raw::Encoder::new().compress_vec(&request.encode_to_vec()).unwrap();
     let url = format!("{}/api/v1/write", aggregator.url());
     let (status, answer) = http_post(&url, "application/x-protobuf", &body).unwrap();
@@ -145,7 +143,9 @@ fn rollups_answer_as_raw_samples_did_once_these_expire() {
     let raw_at_mid = format!("/api/v1/query?query=x&time={}", mid / 1000);
     assert_eq!(result(&aggregator, &raw_at_mid).len(), 1);
 
-    // Restart (which seals every head) keeping raw samples one minute only.
+    // Restart (which seals every head) keeping raw samples one minute only: every 2-hour
+    // partition that ended over a minute ago is rolled up, then its raw samples deleted; the
+    // newest one may still be raw, and windows reaching into it fold its raw samples.
     aggregator.process.terminate();
     let aggregator = fleet.start_aggregator_with("aggregator", grpc, http, "\n[storage]\nraw_retention = \"1m\"\n");
     // An instant selector reads raw samples only.

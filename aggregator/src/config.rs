@@ -35,6 +35,13 @@ pub struct StorageSection {
     /// How long raw samples are kept. Default "15d".
     #[serde(default = "default_raw_retention")]
     pub raw_retention: String,
+    /// How old a 2-hour time partition must be before its 1-minute and 1-hour rollups are
+    /// written from its raw samples (by the background retention pass); until then queries
+    /// read raw samples there. Default: `raw_retention` (rollups are written just before the
+    /// raw samples expire); set it lower (e.g. "2h", at most `raw_retention`) for fast
+    /// long-range queries within the raw retention, at the cost of storing both.
+    #[serde(default)]
+    pub rollup_after: Option<String>,
     /// How long 1-minute rollups are kept. Default "90d"; "0s" disables the tier (nothing is
     /// rolled up into it and queries read raw samples instead).
     #[serde(default = "default_minute_retention")]
@@ -142,6 +149,7 @@ impl Default for StorageSection {
     fn default() -> Self {
         Self {
             raw_retention: default_raw_retention(),
+            rollup_after: None,
             minute_retention: default_minute_retention(),
             hour_retention: default_hour_retention(),
         }
@@ -248,6 +256,8 @@ pub struct Settings {
 pub struct Retention {
     /// Raw samples.
     pub raw: Duration,
+    /// See [`StorageSection::rollup_after`]; `None`: `raw`.
+    pub rollup_after: Option<Duration>,
     /// 1-minute rollups.
     pub minute: Duration,
     /// 1-hour rollups.
@@ -257,7 +267,7 @@ pub struct Retention {
 impl Default for Retention {
     fn default() -> Self {
         let day = Duration::from_secs(86_400);
-        Retention { raw: day * 15, minute: day * 90, hour: day * 730 }
+        Retention { raw: day * 15, rollup_after: None, minute: day * 90, hour: day * 730 }
     }
 }
 
@@ -369,8 +379,21 @@ impl AggregatorConfig {
                 None
             }
         };
+        let rollup_after = st.rollup_after.as_deref().and_then(|value| tier_duration("storage.rollup_after", value));
         let minute = tier_duration("storage.minute_retention", &st.minute_retention);
         let hour = tier_duration("storage.hour_retention", &st.hour_retention);
+        if let (Some(raw), Some(after)) = (raw, rollup_after)
+            && after > raw
+        {
+            errors.push(ConfigError::key(
+                "storage.rollup_after",
+                format!(
+                    "must be at most raw_retention ({}), got {}",
+                    humantime::format_duration(raw),
+                    humantime::format_duration(after)
+                ),
+            ));
+        }
         if let (Some(raw), Some(minute), Some(hour)) = (raw, minute, hour) {
             // Queries read a coarser tier where it answers exactly; it must reach at least as far
             // back. Disabled tiers are left out of the comparison.
@@ -418,7 +441,7 @@ impl AggregatorConfig {
                         max_label_value_bytes: l.max_label_value_bytes,
                         max_future_skew_ms: duration_ms(skew),
                     },
-                    retention: Retention { raw, minute, hour },
+                    retention: Retention { raw, rollup_after, minute, hour },
                     query: sysmon_promql::QueryLimits {
                         max_samples: q.max_samples,
                         max_series_per_selector: q.max_series_per_selector,
@@ -508,6 +531,21 @@ max_concurrent = 0
             storage_errors("hour_retention = \"forever\""),
             ["storage.hour_retention: must be a duration like \"90d\", got \"forever\" (expected number at 0)"]
         );
+        assert!(storage_errors("rollup_after = \"2h\"").is_empty());
+        assert_eq!(
+            storage_errors("raw_retention = \"1d\"\nrollup_after = \"2d\""),
+            ["storage.rollup_after: must be at most raw_retention (1day), got 2days"]
+        );
+    }
+
+    #[test]
+    fn rollup_after_defaults_to_the_raw_retention_and_the_environment_sets_it() {
+        let text = "[tls]\nca_cert = \"/\"\ncert = \"/\"\nkey = \"/\"\n[storage]\n";
+        let config: AggregatorConfig = sysmon_config::parse(text, []).unwrap();
+        assert_eq!(config.storage.rollup_after, None);
+        let env = [("SYSMON_STORAGE_ROLLUP_AFTER".to_string(), "2h".to_string())];
+        let config: AggregatorConfig = sysmon_config::parse(text, env).unwrap();
+        assert_eq!(config.storage.rollup_after.as_deref(), Some("2h"));
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
     let data_dir = settings.data_dir.clone();
     let tsdb_config = sysmon_tsdb::TsdbConfig {
         raw_retention: settings.retention.raw,
+        rollup_after: settings.retention.rollup_after,
         minute_retention: settings.retention.minute,
         hour_retention: settings.retention.hour,
         max_group_batches: settings.max_group_batches,
@@ -141,10 +142,12 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
     Ok(RunningAggregator { grpc_addr, http_addr, cancel, tasks, store })
 }
 
-/// How often expired data is looked for: a tenth of the shortest retention, from 1 s to
-/// 5 minutes (short retentions are for tests and demos, and should act promptly).
+/// How often expired data is looked for and old partitions rolled up: a tenth of the
+/// shortest retention (or `rollup_after`), from 1 s to 5 minutes (short retentions are for
+/// tests and demos, and should act promptly).
 fn retention_check_interval(retention: &crate::config::Retention) -> Duration {
-    let shortest = retention.raw.min(retention.minute).min(retention.hour);
+    let after = retention.rollup_after.unwrap_or(retention.raw);
+    let shortest = retention.raw.min(retention.minute).min(retention.hour).min(after);
     (shortest / 10).clamp(Duration::from_secs(1), Duration::from_secs(300))
 }
 

@@ -44,7 +44,8 @@ pub struct SeriesRollups {
 /// the evaluator then answers `rate`, `increase`, `delta`, `resets`, `changes` and the
 /// count, sum, avg, min, max, last and present `_over_time` functions from the coarsest
 /// tier whose buckets line up with every window of the query, where that tier is complete
-/// — also where the raw samples have expired.
+/// — also where the raw samples have expired; from the tier's `complete_before_ms` on, it
+/// folds the raw samples [`Storage::select`] returns into buckets of the same width.
 pub trait Storage: Send + Sync {
     /// Every series that satisfies all `matchers` and has at least one sample in
     /// `start_ms..=end_ms`, with those samples.

@@ -1,5 +1,6 @@
 //! Read speed: raw samples against rollup tiers, on node-like data stored through the real
-//! engine and sealed (so every read decodes stored chunks or runs, not heads).
+//! engine and sealed (so every read decodes stored chunks or runs, not heads), with the
+//! tiers materialized (`rollup_after` zero, and the clock past the last partition).
 //!
 //! `cargo bench -p sysmon-tsdb --bench read`. `READ_HOSTS` (10) hosts over `READ_HOURS` (6) h.
 
@@ -23,12 +24,14 @@ fn bench(c: &mut Criterion) {
     let series = node_like::node_like(hosts, hours);
     let dir = tempfile::tempdir().expect("bench dir");
     let db = Arc::new(redb::Database::create(dir.path().join("read.redb")).expect("redb file"));
-    let mut config = TsdbConfig::default();
+    let mut config = TsdbConfig { rollup_after: Some(std::time::Duration::ZERO), ..TsdbConfig::default() };
     let clock = load::DataClock::new(&series);
     clock.install(&mut config);
     let tsdb = Tsdb::open(db, config).expect("tsdb opens");
     load::load(&tsdb, &series, 10, &clock, || {});
     tsdb.flush().expect("flush");
+    clock.advance_ms(2 * 3_600_000);
+    tsdb.apply_retention().expect("materialized");
     let (start, end) = (i64::MIN, i64::MAX);
     let all = [Matcher::regex("__name__", ".+").expect("regex")];
     let samples: usize = tsdb.select(&all, start, end).expect("select").iter().map(|s| s.samples.len()).sum();
@@ -41,15 +44,16 @@ fn bench(c: &mut Criterion) {
         "read: node-like {hosts} hosts x {hours} h, {n} series: {samples} samples, {minute} 1m points, {hour} 1h points"
     );
 
-    // CPU time of this thread per read, user and system (page faults of the fresh memory a
-    // result fills): unlike wall time, it hardly depends on what else the machine runs.
+    // CPU time of the process per read (a raw read decodes on several threads), user and
+    // system (page faults of the fresh memory a result fills): unlike wall time, it hardly
+    // depends on what else the machine runs.
     let cpu = |f: &dyn Fn()| {
         let runs = 10;
-        let before = thread_cpu_seconds();
+        let before = process_cpu_seconds();
         for _ in 0..runs {
             f();
         }
-        let after = thread_cpu_seconds();
+        let after = process_cpu_seconds();
         let ms = |i: usize| (after[i] - before[i]) * 1e3 / f64::from(runs);
         format!("{:.0} + {:.0} ms", ms(0), ms(1))
     };
@@ -74,9 +78,9 @@ fn bench(c: &mut Criterion) {
     tsdb.close().expect("tsdb closes");
 }
 
-/// CPU seconds this thread has used: user, system.
-fn thread_cpu_seconds() -> [f64; 2] {
-    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else { return [0.0; 2] };
+/// CPU seconds this process has used: user, system.
+fn process_cpu_seconds() -> [f64; 2] {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return [0.0; 2] };
     let Some(close) = stat.rfind(')') else { return [0.0; 2] };
     let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
     // utime and stime are fields 14 and 15 of stat, 11 and 12 after the name, in ticks.

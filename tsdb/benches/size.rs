@@ -40,7 +40,6 @@ struct TableFigures {
     entries: u64,
     stored: u64,
     pages: u64,
-    leaf_pages: u64,
 }
 
 fn table_figures(db: &redb::Database) -> Vec<TableFigures> {
@@ -54,8 +53,9 @@ fn table_figures(db: &redb::Database) -> Vec<TableFigures> {
             name,
             entries: table.len().expect("table length"),
             stored: stats.stored_bytes(),
-            pages: (stats.leaf_pages() + stats.branch_pages()) * 4096,
-            leaf_pages: stats.leaf_pages(),
+            // Stored, redb's own and unused bytes of the table's pages: leaves of large values
+            // (packs) span several 4 KiB pages, which `leaf_pages` counts as one.
+            pages: stats.stored_bytes() + stats.metadata_bytes() + stats.fragmented_bytes(),
         });
     }
     out.sort_by_key(|t| std::cmp::Reverse(t.pages));
@@ -145,12 +145,12 @@ fn main() {
         per(compacted),
         compact_time.as_secs_f64(),
     );
-    println!("{:<20} {:>10} {:>12} {:>12} {:>10}", "table (B/sample)", "entries", "stored", "pages", "leaf fill");
+    println!("{:<20} {:>10} {:>12} {:>12} {:>10}", "table (B/sample)", "entries", "stored", "pages", "fill");
     for t in &tables {
         if t.entries == 0 && t.pages == 0 {
             continue;
         }
-        let fill = if t.leaf_pages == 0 { 0.0 } else { t.stored as f64 / (t.leaf_pages * 4096) as f64 };
+        let fill = if t.pages == 0 { 0.0 } else { t.stored as f64 / t.pages as f64 };
         println!(
             "{:<20} {:>10} {:>12.4} {:>12.4} {:>9.0}%",
             t.name,

@@ -63,7 +63,8 @@ pub enum CommitOutcome {
         /// Samples stored.
         appended: usize,
         /// Samples refused: older than their series' last sample, or at the same time with
-        /// another value (Prometheus's out-of-order and duplicate-timestamp errors).
+        /// another value (Prometheus's out-of-order and duplicate-timestamp errors), or in a
+        /// time partition retention has deleted (Prometheus's out-of-bounds).
         out_of_order: usize,
         /// Samples ignored: the same time and value bits as their series' last sample.
         duplicates: usize,

@@ -13,6 +13,12 @@ use crate::rollup::Tier;
 pub struct TsdbConfig {
     /// How long raw samples (sealed chunks) are kept, by wall clock. Default 15 days.
     pub raw_retention: Duration,
+    /// How old (by wall clock) a 2-hour time partition's end must be before its 1-minute and
+    /// 1-hour runs are materialized from its raw chunks, by the background retention pass.
+    /// `None` (the default): the raw retention, so the tiers are written just before raw
+    /// retention deletes the partition; lower it (at most the raw retention) for fast
+    /// long-range queries within raw retention. Until then, queries read raw samples.
+    pub rollup_after: Option<Duration>,
     /// How long 1-minute rollup buckets are kept. Default 90 days. Zero disables the tier:
     /// nothing is rolled up into it, and retention deletes what it holds.
     pub minute_retention: Duration,
@@ -72,6 +78,7 @@ impl Default for TsdbConfig {
     fn default() -> Self {
         TsdbConfig {
             raw_retention: DAY * 15,
+            rollup_after: None,
             minute_retention: DAY * 90,
             hour_retention: DAY * 730,
             chunk_max_samples: 720,
@@ -140,6 +147,14 @@ impl TsdbConfig {
                 });
             }
         }
+        if let Some(after) = self.rollup_after
+            && after > self.raw_retention
+        {
+            return Err(Error::InvalidConfig {
+                field: "rollup_after",
+                reason: format!("must be at most raw_retention ({:?}), got {after:?}", self.raw_retention),
+            });
+        }
         for (field, level) in [("wal_zstd_level", self.wal_zstd_level), ("chunk_zstd_level", self.chunk_zstd_level)] {
             if !(-7..=19).contains(&level) {
                 return Err(Error::InvalidConfig { field, reason: format!("must be between -7 and 19, got {level}") });
@@ -158,6 +173,11 @@ impl TsdbConfig {
     /// Whether `tier` is kept (its retention is not zero).
     pub(crate) fn tier_enabled(&self, tier: Tier) -> bool {
         !self.tier_retention(tier).is_zero()
+    }
+
+    /// How old a partition's end must be before its runs are materialized.
+    pub(crate) fn rollup_after(&self) -> Duration {
+        self.rollup_after.unwrap_or(self.raw_retention)
     }
 
     /// How long `tier`'s buckets are kept.
@@ -225,5 +245,11 @@ mod tests {
         assert_eq!(TsdbConfig { minute_retention: Duration::ZERO, ..TsdbConfig::default() }.tiers(), [Tier::Hour]);
         let err = TsdbConfig { raw_retention: Duration::ZERO, ..TsdbConfig::default() }.validate().unwrap_err();
         assert_eq!(err.to_string(), "tsdb.raw_retention: must be positive and finite, got 0ns");
+        assert_eq!(TsdbConfig::default().rollup_after(), DAY * 15);
+        let hour = Duration::from_secs(3600);
+        let err = TsdbConfig { raw_retention: hour, rollup_after: Some(hour * 2), ..TsdbConfig::default() }
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.to_string(), "tsdb.rollup_after: must be at most raw_retention (3600s), got 7200s");
     }
 }

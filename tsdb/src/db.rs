@@ -63,8 +63,11 @@ impl Tsdb {
             rolled_up_until: [AtomicI64::new(i64::MIN), AtomicI64::new(i64::MIN)],
             chunk_partitions: recovered.partitions.0,
             rollup_partitions: recovered.partitions.1,
+            pack_partitions: recovered.pack_partitions,
+            rollup_done: recovered.rollup_done,
             config,
         });
+        shared.publish_rollup_frontier();
         let counters = &shared.counters;
         add(&counters.wal_records, recovered.wal_records);
         add(&counters.wal_bytes, recovered.wal_bytes);
@@ -240,9 +243,12 @@ impl Tsdb {
         self.shared.config.tiers()
     }
 
-    /// Every bucket of `tier` starting before this time holds all its samples that arrived
-    /// in order (`i64::MIN` before any data). A series that sends samples older than what it
-    /// already sent, after a long silence, can still add to an older bucket.
+    /// Every bucket of `tier` starting before this time holds exactly the samples a raw read
+    /// returns for its span, or returned before they expired: the tier is materialized
+    /// there (see [`TsdbConfig::rollup_after`]), nothing of it is unsealed, and it lies
+    /// before the newest sample's bucket (`i64::MIN` before any sample). A sample that
+    /// arrives later for an older time lowers it again until its partition is materialized
+    /// anew.
     pub fn rolled_up_until(&self, tier: Tier) -> i64 {
         self.shared.rolled_up_until[tier.index()].load(Ordering::Relaxed)
     }
@@ -365,7 +371,16 @@ mod tests {
         let err = Tsdb::open(db.clone(), TsdbConfig::default()).err().unwrap();
         assert_eq!(
             err.to_string(),
-            "the store's tsdb tables are format 1, this build reads format 2 only; move the data directory aside to start a fresh store"
+            "the store's tsdb tables are format 1, this build reads format 3 only; move the data directory aside to start a fresh store"
+        );
+        // Format 2 (rollups at sealing time, open points) is refused too.
+        let txn = db.begin_write().unwrap();
+        txn.open_table(crate::schema::META).unwrap().insert(crate::schema::FORMAT_VERSION, 2).unwrap();
+        txn.commit().unwrap();
+        let err = Tsdb::open(db.clone(), TsdbConfig::default()).err().unwrap();
+        assert!(
+            err.to_string().starts_with("the store's tsdb tables are format 2, this build reads format 3"),
+            "{err}"
         );
         let txn = db.begin_write().unwrap();
         txn.open_table(crate::schema::META).unwrap().insert(crate::schema::FORMAT_VERSION, 9).unwrap();

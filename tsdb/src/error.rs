@@ -117,6 +117,16 @@ pub enum Error {
         source: redb::Error,
     },
 
+    /// Materializing a partition's rollup runs from its chunks failed.
+    #[error("cannot materialize the rollups of partition {partition}")]
+    MaterializeRollups {
+        /// The partition's start, unix ms.
+        partition: i64,
+        /// What redb said.
+        #[source]
+        source: redb::Error,
+    },
+
     /// Reading chunks or rollups for a query failed.
     #[error("cannot read {what}")]
     ReadData {
@@ -126,6 +136,20 @@ pub enum Error {
         #[source]
         source: redb::Error,
     },
+
+    /// Moving a partition's chunks into packs failed.
+    #[error("cannot pack the chunks of partition {partition}")]
+    PackChunks {
+        /// The partition's start, unix ms.
+        partition: i64,
+        /// What redb said.
+        #[source]
+        source: redb::Error,
+    },
+
+    /// A thread decoding part of a read panicked.
+    #[error("a read worker thread panicked")]
+    ReadWorker,
 
     /// Storing rollup points received from elsewhere failed.
     #[error("cannot write {points} rollup points to the {tier} tier")]

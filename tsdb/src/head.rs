@@ -27,7 +27,8 @@ pub(crate) struct HeadLimits {
 pub(crate) enum AppendOutcome {
     /// Stored.
     Appended,
-    /// Older than the series' last sample, or at the same time with another value: refused.
+    /// Older than the series' last sample, or at the same time with another value, or in a
+    /// partition retention has deleted: refused.
     OutOfOrder,
     /// The same time and value bits as the series' last sample: ignored.
     Duplicate,
@@ -54,9 +55,6 @@ pub(crate) struct FrozenChunk {
     pub(crate) last_ts: i64,
     /// Its last value's bits.
     pub(crate) last_bits: u64,
-    /// Cut because a later sample of the series fell in the next partition: no sample of
-    /// this chunk's partition can follow, so its rollup buckets are complete.
-    pub(crate) ends_partition: bool,
 }
 
 /// One series' unsealed samples and what the engine knows of its time range.
@@ -112,10 +110,13 @@ pub(crate) struct Heads {
     applied_wal: u64,
     samples: u64,
     chunks: usize,
+    /// The newest timestamp ever appended or sealed.
     max_ts: i64,
     limits: HeadLimits,
     /// Per series, the newest bucket start of the rollups received from elsewhere.
     rollup_extent: FxHashMap<u64, i64>,
+    /// Samples before this are refused: retention deleted their partition.
+    refuse_before: i64,
 }
 
 fn multiset_add<K: Ord>(set: &mut BTreeMap<K, u32>, key: K) {
@@ -131,10 +132,9 @@ fn multiset_remove<K: Ord>(set: &mut BTreeMap<K, u32>, key: K) {
     }
 }
 
-fn freeze(id: u64, head: &mut SeriesHead, to_seal: &mut VecDeque<Arc<FrozenChunk>>, ends_partition: bool) {
+fn freeze(id: u64, head: &mut SeriesHead, to_seal: &mut VecDeque<Arc<FrozenChunk>>) {
     if let Some(open) = head.open.take() {
         let chunk = Arc::new(FrozenChunk {
-            ends_partition,
             series: id,
             first_wal: open.first_wal,
             last_ts: open.encoder.last_ts(),
@@ -160,6 +160,7 @@ impl Heads {
             max_ts: i64::MIN,
             limits,
             rollup_extent: FxHashMap::default(),
+            refuse_before: i64::MIN,
         }
     }
 
@@ -175,6 +176,9 @@ impl Heads {
     /// Appends a sample of series `id` that arrived in WAL record `wal`.
     #[inline]
     pub(crate) fn append(&mut self, id: u64, ts: i64, value: f64, wal: u64, now_ms: i64) -> AppendOutcome {
+        if ts < self.refuse_before {
+            return AppendOutcome::OutOfOrder;
+        }
         let head = self.series.entry(id).or_insert_with(SeriesHead::new);
         let bits = value.to_bits();
         if let Some((last_ts, last_bits)) = head.last {
@@ -187,15 +191,13 @@ impl Heads {
         }
         if let Some(open) = &head.open {
             // A chunk lies within one partition (see `partition.rs`). A full chunk is cut when
-            // the next sample comes, not at once, so that a chunk that fills up at the end of
-            // its partition is known to end it.
+            // the next sample comes.
             let first = open.encoder.first_ts();
-            let ends_partition = partition_of(ts) != partition_of(first);
-            if ends_partition
+            if partition_of(ts) != partition_of(first)
                 || open.encoder.count() >= self.limits.max_samples
                 || ts.saturating_sub(first) > self.limits.max_span_ms
             {
-                freeze(id, head, &mut self.to_seal, ends_partition);
+                freeze(id, head, &mut self.to_seal);
             }
         }
         let open = head.open.get_or_insert_with(|| {
@@ -270,7 +272,7 @@ impl Heads {
         let mut n = 0;
         for (&id, head) in &mut self.series {
             if head.open.as_ref().is_some_and(|o| o.opened_at_ms < before_ms) {
-                freeze(id, head, &mut self.to_seal, false);
+                freeze(id, head, &mut self.to_seal);
                 n += 1;
             }
         }
@@ -287,7 +289,7 @@ impl Heads {
         self.unsealed_ts.keys().next().copied()
     }
 
-    /// The newest timestamp ever appended or sealed.
+    /// The newest timestamp ever appended or sealed (`i64::MIN` before any).
     pub(crate) fn max_ts(&self) -> i64 {
         self.max_ts
     }
@@ -309,13 +311,15 @@ impl Heads {
         HeadData { frozen, open }
     }
 
-    /// Retention deleted every sealed chunk ending before `cutoff`: a series with nothing
-    /// unsealed and nothing since holds no sample anymore; the others hold none before the
-    /// start of the cutoff's partition (where every chunk left starts), or before their oldest
-    /// unsealed sample. Never above a sample still held, so a read may look where nothing is
-    /// left, never skip what is.
+    /// Retention deleted every partition before `cutoff`'s (a partition start): a series with
+    /// nothing unsealed and nothing since holds no sample anymore; the others hold none before
+    /// the cutoff, or before their oldest unsealed sample. Never above a sample still held, so
+    /// a read may look where nothing is left, never skip what is. Samples before the cutoff
+    /// are refused from now on.
     pub(crate) fn raise_min_ts(&mut self, cutoff: i64) {
         let bound = partition_of(cutoff);
+        // A sample there would land in a deleted partition, past its rollups' materialization.
+        self.refuse_before = self.refuse_before.max(bound);
         for head in self.series.values_mut() {
             let unsealed =
                 head.frozen.front().map(|c| c.streams.first_ts).or(head.open.as_ref().map(|o| o.encoder.first_ts()));
@@ -427,7 +431,7 @@ mod tests {
     }
 
     #[test]
-    fn chunks_are_cut_where_a_partition_ends_and_say_so() {
+    fn chunks_are_cut_where_a_partition_ends() {
         use crate::partition::PARTITION_MS;
         let mut heads = heads(3);
         // Full at the partition's last sample: cut when the next one comes, in the next one.
@@ -436,9 +440,8 @@ mod tests {
         }
         heads.freeze_all();
         let taken = heads.take_for_seal(10);
-        let cuts: Vec<(i64, u32, bool)> =
-            taken.iter().map(|c| (c.streams.first_ts, c.streams.count, c.ends_partition)).collect();
-        assert_eq!(cuts, [(PARTITION_MS - 3, 3, true), (PARTITION_MS, 2, false)]);
+        let cuts: Vec<(i64, u32)> = taken.iter().map(|c| (c.streams.first_ts, c.streams.count)).collect();
+        assert_eq!(cuts, [(PARTITION_MS - 3, 3), (PARTITION_MS, 2)]);
     }
 
     #[test]

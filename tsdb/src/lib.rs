@@ -32,6 +32,7 @@ mod head;
 mod index;
 mod labels;
 mod matcher;
+mod pack;
 mod partition;
 mod postings;
 mod read;

@@ -50,6 +50,16 @@ impl PartitionSet {
         Ok(PartitionSet(RwLock::new(set)))
     }
 
+    /// A set of these partitions.
+    pub(crate) fn from_set(set: BTreeSet<i64>) -> PartitionSet {
+        PartitionSet(RwLock::new(set))
+    }
+
+    /// Whether `partition` is in the set.
+    pub(crate) fn contains(&self, partition: i64) -> bool {
+        self.0.read().contains(&partition)
+    }
+
     /// Notes that `partition` holds (or is about to hold) data.
     pub(crate) fn add(&self, partition: i64) {
         if !self.0.read().contains(&partition) {

@@ -14,8 +14,9 @@ use crate::error::{Error, Result};
 use crate::head::HeadData;
 use crate::labels::Labels;
 use crate::matcher::Matcher;
-use crate::rollup::{RollupPoint, RunScratch, Tier, decode_open_into, decode_run, run_extent};
-use crate::schema::{CHUNKS, ROLLUP_OPEN};
+use crate::pack::{PACKS, index};
+use crate::rollup::{RollupPoint, RunScratch, Tier, decode_run, run_extent};
+use crate::schema::CHUNKS;
 use crate::shared::Shared;
 
 /// A series and its samples in a time range.
@@ -53,8 +54,12 @@ fn read_err(what: &'static str) -> impl Fn(redb::Error) -> Error {
     move |source| Error::ReadData { what, source }
 }
 
+/// Below this many series one thread decodes them all.
+const PARALLEL_MIN_SERIES: usize = 256;
+
 /// Every series matching `matchers` with at least one sample in `[start, end]`, with those
-/// samples, sorted by labels.
+/// samples, sorted by labels. Many series are decoded on up to 4 threads, each over its own
+/// snapshot (every snapshot holds at least what the head copies miss; see the module doc).
 pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<SeriesData>> {
     if start > end {
         return Ok(Vec::new());
@@ -64,59 +69,157 @@ pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64
         let heads = shared.heads.lock();
         ids.iter().map(|&id| heads.snapshot(id, start, end)).collect()
     };
-    let labels = labels_of(shared, &ids);
+    let mut heads: rustc_hash::FxHashMap<u64, HeadData> = ids.iter().copied().zip(heads).collect();
+    // Labels of the series still there, each with its head copy.
+    let mut series: Vec<(u64, Labels, HeadData)> = labels_of(shared, &ids)
+        .into_iter()
+        .filter_map(|(id, labels)| heads.remove(&id).map(|head| (id, labels, head)))
+        .collect();
+    // In id order, each part walks every partition's packs forward once.
+    series.sort_unstable_by_key(|(id, ..)| *id);
+    let partitions = shared.chunk_partitions.within(start, end);
+    let packed = shared.pack_partitions.within(start, end);
+    let partitions = Partitions { all: &partitions, packed: &packed };
+    let threads = if series.len() >= PARALLEL_MIN_SERIES {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    } else {
+        1
+    };
+    let total = series.len();
+    let mut out = if threads <= 1 {
+        select_part(shared, series, partitions, start, end)?
+    } else {
+        let part = total.div_ceil(threads);
+        let mut parts = Vec::with_capacity(threads);
+        let mut rest = series.into_iter();
+        for _ in 0..threads {
+            parts.push(rest.by_ref().take(part).collect::<Vec<_>>());
+        }
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = parts
+                .into_iter()
+                .map(|p| scope.spawn(move || select_part(shared, p, partitions, start, end)))
+                .collect();
+            let mut out = Vec::with_capacity(total);
+            for worker in workers {
+                out.extend(worker.join().map_err(|_| Error::ReadWorker)??);
+            }
+            Ok::<_, Error>(out)
+        })?
+    };
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(out)
+}
+
+/// The partitions a read visits: those of the chunk table, and of them those with packs.
+#[derive(Clone, Copy)]
+struct Partitions<'a> {
+    all: &'a [i64],
+    packed: &'a [i64],
+}
+
+/// A walk over one partition's packs, for series in increasing id order: the pack that may
+/// hold the series (the last one keyed at or before it) and where its chunks lie.
+struct PackWalk<'a> {
+    partition: i64,
+    packs: std::iter::Peekable<redb::Range<'a, (i64, u64), &'static [u8]>>,
+    current: Option<(u64, redb::AccessGuard<'a, &'static [u8]>)>,
+    /// `(series, start, length)` of the current pack's chunks, read when first needed.
+    chunks: Option<Vec<(u64, usize, usize)>>,
+}
+
+impl<'a> PackWalk<'a> {
+    /// The chunks of series `id` (not below any id asked before) in this partition's packs.
+    fn chunks_of(&mut self, id: u64) -> Result<impl Iterator<Item = &[u8]>> {
+        let err = read_err("chunks");
+        while let Some(next) = self.packs.next_if(|e| e.as_ref().map_or(true, |(key, _)| key.value().1 <= id)) {
+            let (key, pack) = next.map_err(|e| err(e.into()))?;
+            self.current = Some((key.value().1, pack));
+            self.chunks = None;
+        }
+        let (bytes, chunks): (&[u8], &[(u64, usize, usize)]) = match &self.current {
+            None => (&[], &[]),
+            Some((first, pack)) => {
+                let chunks = match &mut self.chunks {
+                    Some(chunks) => chunks,
+                    none => none.insert(index(*first, pack.value()).map_err(|reason| Error::CorruptChunk {
+                        series: *first,
+                        start_ms: self.partition,
+                        reason: format!("pack: {reason}"),
+                    })?),
+                };
+                (pack.value(), chunks.as_slice())
+            }
+        };
+        let from = chunks.partition_point(|c| c.0 < id);
+        Ok(chunks[from..].iter().take_while(move |c| c.0 == id).map(move |&(_, at, len)| &bytes[at..at + len]))
+    }
+}
+
+/// [`select`] for some series, over a snapshot of its own.
+fn select_part(
+    shared: &Shared,
+    series: Vec<(u64, Labels, HeadData)>,
+    partitions: Partitions<'_>,
+    start: i64,
+    end: i64,
+) -> Result<Vec<SeriesData>> {
     let err = read_err("chunks");
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let chunks = txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
-    let partitions = shared.chunk_partitions.within(start, end);
-    let mut out = Vec::with_capacity(labels.len());
+    let packs = txn.open_table(PACKS).map_err(|e| err(e.into()))?;
+    let mut out = Vec::with_capacity(series.len());
     let (mut ts, mut values) = (Vec::new(), Vec::new());
-    let mut heads = ids.iter().copied().zip(heads);
-    for (id, labels) in labels {
-        let Some(head) = heads.by_ref().find(|(h, _)| *h == id).map(|(_, data)| data) else { continue };
+    let (mut head_ts, mut head_values) = (Vec::new(), Vec::new());
+    let mut walks = Vec::with_capacity(partitions.packed.len());
+    for &partition in partitions.packed {
+        let packs = packs.range((partition, 0)..=(partition, u64::MAX)).map_err(|e| err(e.into()))?.peekable();
+        walks.push(PackWalk { partition, packs, current: None, chunks: None });
+    }
+    for (id, labels, head) in series {
         ts.clear();
         values.clear();
-        // Every chunk lies within one partition; within it, chunks are keyed by their first
-        // sample.
-        let mut stored = Vec::new();
-        for &partition in &partitions {
+        // Every chunk lies within one partition; within it, a series' packed chunks come
+        // first, then those in the chunk table, keyed by their first sample: time order.
+        for &partition in partitions.all {
+            if let Some(walk) = walks.iter_mut().find(|w| w.partition == partition) {
+                let corrupt = |reason| Error::CorruptChunk { series: id, start_ms: partition, reason };
+                for chunk in walk.chunks_of(id)? {
+                    let header = read_header(chunk).map_err(corrupt)?;
+                    if header.last_ts >= start && header.first_ts <= end {
+                        decode_chunk(chunk, &mut ts, &mut values).map_err(corrupt)?;
+                    }
+                }
+            }
             for entry in chunks.range((partition, id, i64::MIN)..=(partition, id, end)).map_err(|e| err(e.into()))? {
                 let (key, value) = entry.map_err(|e| err(e.into()))?;
                 let chunk_start = key.value().2;
                 let corrupt = |reason| Error::CorruptChunk { series: id, start_ms: chunk_start, reason };
                 let header = read_header(value.value()).map_err(corrupt)?;
                 if header.last_ts >= start {
-                    stored.push((chunk_start, value));
+                    decode_chunk(value.value(), &mut ts, &mut values).map_err(corrupt)?;
                 }
             }
         }
-        for (chunk_start, value) in stored {
-            decode_chunk(value.value(), &mut ts, &mut values).map_err(|reason| Error::CorruptChunk {
-                series: id,
-                start_ms: chunk_start,
-                reason,
-            })?;
-        }
         let sealed_until = ts.last().copied();
-        let (mut head_ts, mut head_values) = (Vec::new(), Vec::new());
+        head_ts.clear();
+        head_values.clear();
         head.decode_into(&mut head_ts, &mut head_values).map_err(|reason| Error::CorruptChunk {
             series: id,
             start_ms: head_ts.first().copied().unwrap_or_default(),
             reason: format!("head chunk: {reason}"),
         })?;
-        let mut samples: Vec<(i64, f64)> =
-            ts.iter().copied().zip(values.iter().copied()).filter(|(t, _)| *t >= start && *t <= end).collect();
-        samples.extend(
-            head_ts
-                .into_iter()
-                .zip(head_values)
-                .filter(|(t, _)| *t >= start && *t <= end && sealed_until.is_none_or(|s| *t > s)),
-        );
+        let (lo, hi) = (ts.partition_point(|&t| t < start), ts.partition_point(|&t| t <= end));
+        let head_from = head_ts.partition_point(|&t| t < start || sealed_until.is_some_and(|s| t <= s));
+        let head_to = head_ts.partition_point(|&t| t <= end).max(head_from);
+        let mut samples = Vec::with_capacity(hi.saturating_sub(lo) + head_to - head_from);
+        samples.extend(ts[lo..hi.max(lo)].iter().copied().zip(values[lo..hi.max(lo)].iter().copied()));
+        samples
+            .extend(head_ts[head_from..head_to].iter().copied().zip(head_values[head_from..head_to].iter().copied()));
         if !samples.is_empty() {
             out.push(SeriesData { labels, samples });
         }
     }
-    out.sort_by(|a, b| a.labels.cmp(&b.labels));
     Ok(out)
 }
 
@@ -161,7 +264,6 @@ pub(crate) fn select_rollup(
     let err = read_err("rollups");
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let table = txn.open_table(tier.table()).map_err(|e| err(e.into()))?;
-    let open = txn.open_table(ROLLUP_OPEN).map_err(|e| err(e.into()))?;
     let partitions = shared.rollup_partitions[tier.index()].within(start, end);
     let mut out = Vec::new();
     let mut scratch = RunScratch::default();
@@ -180,14 +282,10 @@ pub(crate) fn select_rollup(
             }
         }
         let stored_points: usize = runs.iter().map(|(_, _, n)| n).sum();
-        let mut points = Vec::with_capacity(stored_points + 1);
+        let mut points = Vec::with_capacity(stored_points);
         for (first, value, _) in runs {
             decode_run(tier, first, value.value(), &mut scratch, &mut points)
                 .map_err(|reason| corrupt(first, reason))?;
-        }
-        if let Some(stored) = open.get((id, tier.open_key())).map_err(|e| err(e.into()))? {
-            decode_open_into(tier, stored.value(), &mut scratch, &mut points)
-                .map_err(|reason| corrupt(i64::MIN, reason))?;
         }
         points.retain(|p| p.start_ms >= start && p.start_ms <= end);
         if !points.windows(2).all(|w| w[0].start_ms < w[1].start_ms) {

@@ -14,9 +14,10 @@ use crate::config::{TsdbConfig, millis};
 use crate::error::{Error, Result};
 use crate::head::{HeadLimits, Heads};
 use crate::index::SeriesIndex;
+use crate::pack::{PACKS, load_partitions as load_pack_partitions, pack_count};
 use crate::partition::PartitionSet;
-use crate::rollup::Tier;
-use crate::schema::{CHUNKS, META, PRODUCER_SEQ, RAW_CUTOFF_APPLIED, ROLLUP_EXTENT, SEALED, WAL};
+use crate::rollup::{Materialized, Tier};
+use crate::schema::{CHUNKS, META, PRODUCER_SEQ, RAW_CUTOFF_APPLIED, ROLLUP_DONE, ROLLUP_EXTENT, SEALED, WAL};
 use crate::wal::{WalDecoder, WalRecord};
 
 /// What [`recover`] rebuilt.
@@ -32,8 +33,12 @@ pub(crate) struct Recovered {
     pub(crate) wal_records: u64,
     pub(crate) wal_bytes: u64,
     pub(crate) sealed_chunks: u64,
-    /// The partitions of the chunk table and of each tier's run table.
+    /// The partitions holding chunks (packed or not) and of each tier's run table.
     pub(crate) partitions: (PartitionSet, [PartitionSet; 2]),
+    /// The partitions of the pack table.
+    pub(crate) pack_partitions: PartitionSet,
+    /// The partitions whose runs are materialized.
+    pub(crate) rollup_done: Materialized,
 }
 
 /// The head limits a config sets.
@@ -78,8 +83,17 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
         }
     }
     let chunks = txn.open_table(CHUNKS).map_err(|e| load("chunks")(e.into()))?;
-    let sealed_chunks = chunks.len().map_err(|e| load("chunks")(e.into()))?;
+    let mut sealed_chunks = chunks.len().map_err(|e| load("chunks")(e.into()))?;
     let chunk_partitions = PartitionSet::load(&chunks).map_err(|e| load("chunks")(e.into()))?;
+    let packs = txn.open_table(PACKS).map_err(|e| load("packs")(e.into()))?;
+    for entry in packs.iter().map_err(|e| load("packs")(e.into()))? {
+        sealed_chunks += pack_count(entry.map_err(|e| load("packs")(e.into()))?.1.value());
+    }
+    let pack_partitions = load_pack_partitions(&packs).map_err(|e| load("packs")(e.into()))?;
+    // Packed chunks are chunks of their partition too.
+    for partition in pack_partitions.before(i64::MAX) {
+        chunk_partitions.add(partition);
+    }
     let mut rollup_partitions = [PartitionSet::default(), PartitionSet::default()];
     for tier in Tier::ALL {
         let what = match tier {
@@ -89,6 +103,9 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
         let table = txn.open_table(tier.table()).map_err(|e| load(what)(e.into()))?;
         rollup_partitions[tier.index()] = PartitionSet::load(&table).map_err(|e| load(what)(e.into()))?;
     }
+
+    let table = txn.open_table(ROLLUP_DONE).map_err(|e| load("rollup done")(e.into()))?;
+    let rollup_done = Materialized::load(&table).map_err(|e| load("rollup done")(e.into()))?;
 
     let replay = |e: redb::StorageError| Error::ReplayWal { source: e.into() };
     let wal = txn.open_table(WAL).map_err(|e| Error::ReplayWal { source: e.into() })?;
@@ -132,5 +149,7 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
         wal_bytes,
         sealed_chunks,
         partitions: (chunk_partitions, rollup_partitions),
+        pack_partitions,
+        rollup_done,
     })
 }

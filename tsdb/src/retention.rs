@@ -1,22 +1,25 @@
-//! Retention: deletes sealed chunks and rollup buckets older than their tier's retention (by
-//! the configured wall clock), in transactions of bounded size, then asks the writer to
-//! remove series that hold nothing anymore.
+//! Retention: first materializes the rollup tiers of partitions old enough (see
+//! `rollup/materialize.rs`), then deletes sealed chunks and rollup runs older than their
+//! tier's retention (by the configured wall clock), in transactions of bounded size, then
+//! asks the writer to remove series that hold nothing anymore.
 //!
-//! A chunk goes only when its last sample is past the cutoff; a rollup run when its last
-//! bucket ends at or before it. Chunks and runs lie within one time partition each (see
-//! `partition.rs`): a partition wholly past the cutoff is deleted as one key range, which
-//! frees whole leaves; only the partition the cutoff falls in is looked at entry by entry.
+//! Chunks and runs lie within one time partition each (see `partition.rs`). Chunks go a whole
+//! partition at a time, once all of it is past the raw cutoff and its runs are materialized
+//! in every kept tier (so raw samples may outlive the raw retention by up to a partition,
+//! 2 h); samples for a deleted partition are refused from then on. A rollup run goes when
+//! its last bucket ends at or before its tier's cutoff: partitions wholly past it as one key
+//! range, which frees whole leaves, the partition the cutoff falls in entry by entry.
 
 use std::sync::mpsc::{SyncSender, sync_channel};
 
 use redb::{Durability, ReadableDatabase as _, ReadableTable as _, WriteTransaction};
 use tracing::{debug, warn};
 
-use crate::codec::read_header;
 use crate::error::{Error, Result};
+use crate::pack::{PACKS, pack_count, pack_range};
 use crate::partition::{PARTITION_MS, PartitionSet, partition_of, partition_range};
-use crate::rollup::{Tier, decode_open, run_last_start};
-use crate::schema::{CHUNKS, DataTable, META, RAW_CUTOFF_APPLIED, ROLLUP_OPEN};
+use crate::rollup::{Tier, materialize, run_last_start, tier_bit};
+use crate::schema::{CHUNKS, DataTable, META, RAW_CUTOFF_APPLIED, ROLLUP_DONE};
 use crate::shared::Shared;
 use crate::stats::{add, sub};
 use crate::writer::{Cutoffs, Request};
@@ -24,11 +27,17 @@ use crate::writer::{Cutoffs, Request};
 /// Applies every tier's retention as of `now_ms`. With `wait`, also waits until the writer
 /// has removed the series left empty.
 pub(crate) fn apply(shared: &Shared, now_ms: i64, writer: &SyncSender<Request>, wait: bool) -> Result<()> {
-    let cutoffs = Cutoffs::at(&shared.config, now_ms);
+    let mut cutoffs = Cutoffs::at(&shared.config, now_ms);
+    let materialized = materialize(shared, now_ms, &cutoffs.tiers);
+    // Published even when materializing failed part way: what it marked done is done.
+    shared.publish_rollup_frontier();
+    materialized?;
+    cutoffs.raw = raw_bound(shared, cutoffs.raw);
     let ids: Vec<u64> = shared.index.read().all().to_vec();
     expire_chunks(shared, cutoffs.raw)?;
+    shared.publish_rollup_frontier();
     for &(tier, cutoff) in &cutoffs.tiers {
-        expire_rollups(shared, &ids, tier, cutoff)?;
+        expire_rollups(shared, tier, cutoff)?;
     }
     let empty: Vec<u64> = {
         let heads = shared.heads.lock();
@@ -99,78 +108,102 @@ impl<'a> Batcher<'a> {
     }
 }
 
-fn expire_chunks(shared: &Shared, cutoff: i64) -> Result<()> {
+/// The start of the oldest partition whose chunks stay: the raw cutoff's partition, or the
+/// oldest partition not materialized in every kept tier if that is older.
+fn raw_bound(shared: &Shared, raw_cutoff: i64) -> i64 {
+    let bound = partition_of(raw_cutoff);
+    let want = shared.config.tiers().into_iter().fold(0u8, |mask, t| mask | tier_bit(t));
+    if want == 0 {
+        return bound;
+    }
+    let partitions = shared.chunk_partitions.before(bound);
+    shared.rollup_done.first_missing(&partitions, want).map_or(bound, |p| p.min(bound))
+}
+
+/// Deletes every partition of chunks before `bound` (a partition start).
+fn expire_chunks(shared: &Shared, bound: i64) -> Result<()> {
     let expired =
-        expire_partitions(
-            shared,
-            "raw",
-            CHUNKS,
-            &shared.chunk_partitions,
-            cutoff,
-            |id, start, value| match read_header(value) {
-                Ok(header) => header.last_ts < cutoff,
-                Err(reason) => {
-                    warn!(series = id, start_ms = start, reason, "corrupt chunk header; its start decides its age");
-                    start < cutoff
-                }
-            },
-        )?;
+        expire_partitions(shared, "raw", CHUNKS, &shared.chunk_partitions, bound, None)? + expire_packs(shared, bound)?;
     // Recorded so that the next open knows what is gone (`tsdb_sealed` keeps each series'
-    // first sealed sample as it was sealed).
+    // first sealed sample as it was sealed) and refuses samples there; the done marks of
+    // deleted partitions go with it.
     let record = || -> std::result::Result<(), redb::Error> {
         let mut txn = shared.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
-        txn.open_table(META)?.insert(RAW_CUTOFF_APPLIED, cutoff as u64)?;
+        txn.open_table(META)?.insert(RAW_CUTOFF_APPLIED, bound as u64)?;
+        for stale in txn.open_table(ROLLUP_DONE)?.extract_from_if(..bound, |_, _| true)? {
+            stale?;
+        }
         txn.commit()?;
         Ok(())
     };
     record().map_err(|e| retention_err("raw", e))?;
-    shared.heads.lock().raise_min_ts(cutoff);
+    shared.rollup_done.forget_before(bound);
+    shared.heads.lock().raise_min_ts(bound);
     sub(&shared.counters.sealed_chunks, expired);
     add(&shared.counters.expired_chunks_total, expired);
     if expired > 0 {
-        debug!(chunks = expired, cutoff_ms = cutoff, "tsdb expired raw chunks");
+        debug!(chunks = expired, bound_ms = bound, "tsdb expired raw chunks");
     }
     Ok(())
 }
 
-fn expire_rollups(shared: &Shared, ids: &[u64], tier: Tier, cutoff: i64) -> Result<()> {
+/// Deletes every pack of the partitions before `bound`; returns how many chunks they held.
+fn expire_packs(shared: &Shared, bound: i64) -> Result<u64> {
+    let limit = shared.config.max_deletes_per_retention_txn;
+    let mut batcher = Batcher::new(shared, "raw");
+    let mut chunks = 0;
+    for partition in shared.pack_partitions.before(bound) {
+        loop {
+            let err = |e: redb::Error| retention_err("raw", e);
+            let txn = batcher.txn()?;
+            let deleted = {
+                let mut table = txn.open_table(PACKS).map_err(|e| err(e.into()))?;
+                let mut keys = Vec::new();
+                for entry in table.range(pack_range(partition)).map_err(|e| err(e.into()))?.take(limit) {
+                    let (key, pack) = entry.map_err(|e| err(e.into()))?;
+                    chunks += pack_count(pack.value());
+                    keys.push(key.value());
+                }
+                for &key in &keys {
+                    table.remove(key).map_err(|e| err(e.into()))?;
+                }
+                keys.len()
+            };
+            batcher.deleted(deleted)?;
+            if deleted < limit {
+                break;
+            }
+        }
+    }
+    batcher.commit()?;
+    for partition in shared.pack_partitions.before(bound) {
+        shared.pack_partitions.remove(partition);
+    }
+    Ok(chunks)
+}
+
+fn expire_rollups(shared: &Shared, tier: Tier, cutoff: i64) -> Result<()> {
     let what = match tier {
         Tier::Minute => "1m rollup",
         Tier::Hour => "1h rollup",
     };
-    // A bucket expires when it ends at or before the cutoff; a run when its last bucket does.
-    let expired_start = |start: i64| start.saturating_add(tier.width_ms()) <= cutoff;
+    // A run expires when its last bucket ends at or before the cutoff.
     let partitions = &shared.rollup_partitions[tier.index()];
-    let mut expired = expire_partitions(shared, what, tier.table(), partitions, cutoff, |id, first, value| {
-        let last = run_last_start(tier, first, value).unwrap_or_else(|reason| {
-            warn!(series = id, tier = %tier, start_ms = first, reason, "corrupt rollup run; its start decides its age");
-            first
-        });
-        expired_start(last)
-    })?;
-    // Open points, one per series.
-    let mut batcher = Batcher::new(shared, what);
-    for &id in ids {
-        let err = |e: redb::Error| retention_err(what, e);
-        let txn = batcher.txn()?;
-        let stale = {
-            let mut open = txn.open_table(ROLLUP_OPEN).map_err(|e| err(e.into()))?;
-            let stale = open
-                .get((id, tier.open_key()))
-                .map_err(|e| err(e.into()))?
-                .is_some_and(|g| decode_open(tier, g.value()).map_or(true, |p| expired_start(p.start_ms)));
-            if stale {
-                open.remove((id, tier.open_key())).map_err(|e| err(e.into()))?;
-            }
-            stale
-        };
-        if stale {
-            expired += 1;
-            batcher.deleted(1)?;
-        }
-    }
-    batcher.commit()?;
+    let expired = expire_partitions(
+        shared,
+        what,
+        tier.table(),
+        partitions,
+        cutoff,
+        Some(&|id, first, value| {
+            let last = run_last_start(tier, first, value).unwrap_or_else(|reason| {
+                warn!(series = id, tier = %tier, start_ms = first, reason, "corrupt rollup run; its start decides its age");
+                first
+            });
+            last.saturating_add(tier.width_ms()) <= cutoff
+        }),
+    )?;
     add(&shared.counters.expired_rollup_rows_total, expired);
     if expired > 0 {
         debug!(tier = %tier, rows = expired, cutoff_ms = cutoff, "tsdb expired rollup rows");
@@ -178,16 +211,19 @@ fn expire_rollups(shared: &Shared, ids: &[u64], tier: Tier, cutoff: i64) -> Resu
     Ok(())
 }
 
-/// Deletes the entries of `table` that `expired(series, key time, value)` says are past
-/// `cutoff`: whole partitions that end by the cutoff without looking, the partition the cutoff
-/// falls in entry by entry. Returns how many entries went.
+/// Whether an entry (series, key time, value) of the partition a cutoff falls in is past it.
+type ExpiredEntry<'a> = &'a dyn Fn(u64, i64, &[u8]) -> bool;
+
+/// Deletes the entries of `table` past `cutoff`: whole partitions that end by the cutoff
+/// without looking, and with `expired`, the entries of the partition the cutoff falls in it
+/// says are past it. Returns how many entries went.
 fn expire_partitions(
     shared: &Shared,
     what: &'static str,
     table: DataTable,
     partitions: &PartitionSet,
     cutoff: i64,
-    expired: impl Fn(u64, i64, &[u8]) -> bool,
+    expired: Option<ExpiredEntry<'_>>,
 ) -> Result<u64> {
     let limit = shared.config.max_deletes_per_retention_txn;
     let mut batcher = Batcher::new(shared, what);
@@ -195,6 +231,9 @@ fn expire_partitions(
     let mut emptied = Vec::new();
     for partition in partitions.before(partition_of(cutoff).saturating_add(1)) {
         let whole = partition.saturating_add(PARTITION_MS) <= cutoff;
+        if !whole && expired.is_none() {
+            continue;
+        }
         loop {
             let err = |e: redb::Error| retention_err(what, e);
             let txn = batcher.txn()?;
@@ -204,7 +243,7 @@ fn expire_partitions(
                 for entry in t.range(partition_range(partition)).map_err(|e| err(e.into()))? {
                     let (key, value) = entry.map_err(|e| err(e.into()))?;
                     let (_, id, start) = key.value();
-                    if whole || expired(id, start, value.value()) {
+                    if whole || expired.is_some_and(|f| f(id, start, value.value())) {
                         keys.push(key.value());
                         if keys.len() >= limit {
                             break;

@@ -24,17 +24,20 @@ pub(crate) const CHUNKS: DataTable = TableDefinition::new("tsdb_chunks");
 /// Series id -> (first sealed ts, last sealed ts, last sealed value bits). WAL replay skips
 /// what this says is sealed; the last value tells a duplicate from an out-of-order sample.
 pub(crate) const SEALED: TableDefinition<u64, (i64, i64, u64)> = TableDefinition::new("tsdb_sealed");
-/// (partition, series id, first bucket start) -> a run of completed 1-minute rollup points
-/// (see `rollup/run.rs`).
+/// (partition, series id, first bucket start) -> a run of 1-minute rollup points (see
+/// `rollup/run.rs`), materialized from the partition's chunks once it is old (see
+/// `rollup/materialize.rs`).
 pub(crate) const ROLLUP_1M: DataTable = TableDefinition::new("tsdb_rollup_1m");
-/// (partition, series id, first bucket start) -> a run of completed 1-hour rollup points.
+/// (partition, series id, first bucket start) -> a run of 1-hour rollup points.
 pub(crate) const ROLLUP_1H: DataTable = TableDefinition::new("tsdb_rollup_1h");
 /// Series id -> the newest bucket start of the rollups received from elsewhere
 /// ([`crate::Tsdb::write_rollups`]): with the last sealed sample, it tells retention when a
 /// series holds nothing anymore without searching every partition.
 pub(crate) const ROLLUP_EXTENT: TableDefinition<u64, i64> = TableDefinition::new("tsdb_rollup_extent");
-/// (series id, tier index) -> the series' bucket that may still grow, start included.
-pub(crate) const ROLLUP_OPEN: TableDefinition<(u64, u8), &[u8]> = TableDefinition::new("tsdb_rollup_open");
+/// Partition start -> the tiers (bit [`crate::Tier::index`]) whose runs were materialized from
+/// every chunk the partition holds. The sealer removes a partition's entry in the
+/// transaction that adds a chunk to it, so the entry is never stale.
+pub(crate) const ROLLUP_DONE: TableDefinition<i64, u8> = TableDefinition::new("tsdb_rollup_done");
 
 /// The format of the engine's tables, in [`META`]: bumped whenever a table's key or value
 /// layout changes, so that a file from another build is refused at open with
@@ -43,11 +46,12 @@ pub(crate) const ROLLUP_OPEN: TableDefinition<(u64, u8), &[u8]> = TableDefinitio
 pub(crate) const FORMAT_VERSION: &str = "format_version";
 
 /// The format this build reads and writes. 2: chunks and rollup runs keyed by time partition
-/// first, rollup runs stored column by column.
-pub(crate) const CURRENT_FORMAT: u64 = 2;
+/// first, rollup runs stored column by column. 3: rollup runs materialized from old
+/// partitions (`tsdb_rollup_done`), no open points (`tsdb_rollup_open` is gone).
+pub(crate) const CURRENT_FORMAT: u64 = 3;
 
-/// The raw cutoff retention last applied (as u64 bits of the i64): every chunk ending before
-/// it is deleted.
+/// The raw cutoff retention last applied (as u64 bits of the i64, a partition start): every
+/// partition before it is deleted, and samples before it are refused.
 pub(crate) const RAW_CUTOFF_APPLIED: &str = "raw_cutoff_applied";
 
 /// The next series id to hand out; ids are never reused, even after retention removes a
@@ -75,10 +79,11 @@ pub(crate) fn create_tables(db: &redb::Database) -> Result<()> {
         txn.open_table(PRODUCER_SEQ).map_err(|e| err(e.into()))?;
         txn.open_table(WAL).map_err(|e| err(e.into()))?;
         txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
+        txn.open_table(crate::pack::PACKS).map_err(|e| err(e.into()))?;
         txn.open_table(SEALED).map_err(|e| err(e.into()))?;
         txn.open_table(ROLLUP_1M).map_err(|e| err(e.into()))?;
         txn.open_table(ROLLUP_1H).map_err(|e| err(e.into()))?;
-        txn.open_table(ROLLUP_OPEN).map_err(|e| err(e.into()))?;
+        txn.open_table(ROLLUP_DONE).map_err(|e| err(e.into()))?;
         txn.open_table(ROLLUP_EXTENT).map_err(|e| err(e.into()))?;
     }
     txn.commit().map_err(|e| err(e.into()))?;

@@ -1,18 +1,21 @@
 //! The sealer: a background thread that encodes cut head chunks, writes them to the chunk
-//! table with their rollup buckets in batched transactions, and in the same transaction
-//! deletes the WAL records no unsealed chunk needs anymore. It also cuts heads that have
-//! been open too long, keeps `rolled_up_until` current, and runs retention.
+//! table in batched transactions, and in the same transaction deletes the WAL records no
+//! unsealed chunk needs anymore. It also cuts heads that have been open too long, keeps
+//! `rolled_up_until` current, packs partitions once they are sealed (see `pack.rs`), and
+//! runs retention (which materializes the rollup tiers of old
+//! partitions, see `rollup/materialize.rs`).
 //!
-//! Crash safety: chunks, the series' last sealed sample (`tsdb_sealed`), rollup buckets and
-//! the WAL deletion commit atomically. Before the commit the WAL still holds every sample;
-//! after it, replay skips what `tsdb_sealed` says is sealed.
+//! Crash safety: chunks, the series' last sealed sample (`tsdb_sealed`), the removal of the
+//! `tsdb_rollup_done` mark of a partition a chunk lands in, and the WAL deletion commit
+//! atomically. Before the commit the WAL still holds every sample; after it, replay skips
+//! what `tsdb_sealed` says is sealed.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 
-use redb::{Durability, ReadableDatabase as _, ReadableTable as _};
+use redb::{Durability, ReadableTable as _};
 use tracing::{debug, error};
 
 use crate::codec::ChunkEncoder;
@@ -20,12 +23,11 @@ use crate::config::millis;
 use crate::error::{Error, Result};
 use crate::head::FrozenChunk;
 use crate::partition::{insert_sorted, partition_of};
-use crate::retention;
-use crate::rollup::{RollupStage, RollupWrites, Tier};
-use crate::schema::{CHUNKS, DataKey, ROLLUP_OPEN, SEALED, WAL};
+use crate::schema::{CHUNKS, ROLLUP_DONE, SEALED, WAL};
 use crate::shared::Shared;
 use crate::stats::{add, sub};
 use crate::writer::Request;
+use crate::{pack, retention};
 
 /// What the sealer thread is told.
 #[derive(Debug)]
@@ -56,7 +58,6 @@ pub(crate) fn spawn(
             let _span = tracing::info_span!("tsdb_sealer").entered();
             let now = shared.config.clock.now_ms();
             let mut sealer = Sealer {
-                tiers: shared.config.tiers(),
                 encoder: ChunkEncoder::new(shared.config.chunk_zstd_level),
                 shared,
                 writer,
@@ -70,8 +71,6 @@ pub(crate) fn spawn(
 
 pub(crate) struct Sealer {
     shared: Arc<Shared>,
-    /// The tiers kept.
-    tiers: Vec<Tier>,
     writer: SyncSender<Request>,
     encoder: ChunkEncoder,
     /// Every WAL record below this is deleted.
@@ -120,7 +119,11 @@ impl Sealer {
             add(&self.shared.counters.seal_errors_total, 1);
             error!(error = %err, "tsdb sealing failed");
         }
-        self.update_rolled_up_until();
+        self.shared.publish_rollup_frontier();
+        // Made durable by the writer's next commit, as sealing is.
+        if let Err(err) = pack::pack_sealed(&self.shared, Durability::None) {
+            error!(error = %err, "tsdb packing failed");
+        }
         if now.saturating_sub(self.last_retention_ms) >= retention_interval_ms {
             self.last_retention_ms = now;
             if let Err(err) = retention::apply(&self.shared, now, &self.writer, false) {
@@ -133,7 +136,9 @@ impl Sealer {
     fn flush_all(&mut self) -> Result<()> {
         self.shared.heads.lock().freeze_all();
         self.seal_pending(Durability::Immediate)?;
-        self.update_rolled_up_until();
+        self.shared.publish_rollup_frontier();
+        // Every partition is sealed now.
+        pack::pack_sealed(&self.shared, Durability::Immediate)?;
         Ok(())
     }
 
@@ -178,8 +183,8 @@ impl Sealer {
                 self.wal_trimmed_below = self.wal_trimmed_below.max(low_water);
                 let counters = &self.shared.counters;
                 add(&counters.sealed_chunks, chunks.len() as u64);
-                add(&counters.sealed_bytes_total, encoded.0.iter().map(|e| e.bytes.len() as u64).sum());
-                add(&counters.sealed_samples_total, encoded.0.iter().map(|e| e.samples as u64).sum());
+                add(&counters.sealed_bytes_total, encoded.iter().map(|e| e.bytes.len() as u64).sum());
+                add(&counters.sealed_samples_total, encoded.iter().map(|e| e.samples as u64).sum());
                 sub(&counters.wal_records, wal_records);
                 sub(&counters.wal_bytes, wal_bytes);
                 debug!(chunks = chunks.len(), wal_records, low_water, "tsdb sealed chunks");
@@ -192,16 +197,8 @@ impl Sealer {
         }
     }
 
-    /// Encodes the chunks and stages their rollups, reading the open points they extend
-    /// from a snapshot: everything but the inserts happens outside the write lock.
-    fn encode(&mut self, chunks: &[Arc<FrozenChunk>]) -> Result<(Vec<Encoded>, RollupWrites)> {
-        let err = |source: redb::Error| Error::SealChunks { chunks: chunks.len(), source };
-        let txn = self.shared.db.begin_read().map_err(|e| err(e.into()))?;
-        let open = txn.open_table(ROLLUP_OPEN).map_err(|e| err(e.into()))?;
-        let mut source = |tier: Tier, series: u64| -> std::result::Result<Option<Vec<u8>>, redb::Error> {
-            Ok(open.get((series, tier.open_key()))?.map(|g| g.value().to_vec()))
-        };
-        let mut stage = RollupStage::new();
+    /// Encodes the chunks, outside the write lock.
+    fn encode(&mut self, chunks: &[Arc<FrozenChunk>]) -> Result<Vec<Encoded>> {
         let mut out = Vec::with_capacity(chunks.len());
         let (mut ts, mut values) = (Vec::new(), Vec::new());
         for chunk in chunks {
@@ -216,19 +213,16 @@ impl Sealer {
             })?;
             let bytes = self.encoder.encode(&ts, &values, Some(&chunk.streams));
             out.push(Encoded { bytes, samples: ts.len() });
-            for &tier in &self.tiers {
-                stage.fold(&mut source, tier, chunk.series, (&ts, &values), chunk.ends_partition).map_err(err)?;
-            }
         }
-        Ok((out, stage.into_writes()))
+        Ok(out)
     }
 
-    /// Writes chunks, seals, rollups and the WAL trim in one transaction; returns the WAL
-    /// records and bytes deleted.
+    /// Writes chunks, seals, the un-marking of materialized partitions they land in and the
+    /// WAL trim in one transaction; returns the WAL records and bytes deleted.
     fn write(
         &self,
         chunks: &[Arc<FrozenChunk>],
-        (encoded, rollups): &(Vec<Encoded>, RollupWrites),
+        encoded: &[Encoded],
         low_water: u64,
         durability: Durability,
     ) -> Result<(u64, u64)> {
@@ -238,6 +232,7 @@ impl Sealer {
             // A database shared between processes refuses non-durable commits.
             txn.set_durability(Durability::Immediate).map_err(|e| err(e.into()))?;
         }
+        let mut unmarked = Vec::new();
         let trimmed = (|| -> std::result::Result<(u64, u64), redb::Error> {
             let mut chunk_table = txn.open_table(CHUNKS)?;
             let mut sealed = txn.open_table(SEALED)?;
@@ -252,26 +247,17 @@ impl Sealer {
                 };
                 sealed.insert(id, (min_ts, chunk.last_ts, chunk.last_bits))?;
             }
+            // A late chunk in a partition whose runs are materialized: they are redone.
+            let mut landed: Vec<i64> = rows.iter().map(|((p, ..), _)| *p).collect();
+            landed.sort_unstable();
+            landed.dedup();
+            landed.retain(|&p| self.shared.rollup_done.mask(p) != 0);
             insert_sorted(&mut chunk_table, &mut rows, &self.shared.chunk_partitions)?;
-            for tier in Tier::ALL {
-                let mut rows: Vec<(DataKey, &[u8])> = rollups
-                    .runs
-                    .iter()
-                    .filter(|(t, ..)| *t == tier)
-                    .map(|(_, series, start, bytes)| ((partition_of(*start), *series, *start), bytes.as_slice()))
-                    .collect();
-                if !rows.is_empty() {
-                    let mut table = txn.open_table(tier.table())?;
-                    insert_sorted(&mut table, &mut rows, &self.shared.rollup_partitions[tier.index()])?;
-                }
+            let mut done = txn.open_table(ROLLUP_DONE)?;
+            for &p in &landed {
+                done.remove(p)?;
             }
-            let mut open = txn.open_table(ROLLUP_OPEN)?;
-            for (tier, series, bytes) in &rollups.open {
-                match bytes {
-                    Some(bytes) => open.insert((*series, tier.open_key()), bytes.as_slice())?,
-                    None => open.remove((*series, tier.open_key()))?,
-                };
-            }
+            unmarked = landed;
             let (mut records, mut bytes) = (0u64, 0u64);
             for entry in wal.extract_from_if(..low_water, |_, _| true)? {
                 let (_, value) = entry?;
@@ -282,22 +268,9 @@ impl Sealer {
         })()
         .map_err(err)?;
         txn.commit().map_err(|e| err(e.into()))?;
-        Ok(trimmed)
-    }
-
-    /// Publishes, per tier, the start of the oldest bucket that may still change: every
-    /// sample before the oldest unsealed one is sealed and rolled up.
-    fn update_rolled_up_until(&self) {
-        let frontier = {
-            let heads = self.shared.heads.lock();
-            match heads.oldest_unsealed_ts() {
-                Some(ts) => ts,
-                None if heads.max_ts() == i64::MIN => return,
-                None => heads.max_ts().saturating_add(1),
-            }
-        };
-        for &tier in &self.tiers {
-            self.shared.rolled_up_until[tier.index()].store(tier.bucket_start(frontier), Ordering::Relaxed);
+        for p in unmarked {
+            self.shared.rollup_done.unset(p);
         }
+        Ok(trimmed)
     }
 }

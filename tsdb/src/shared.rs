@@ -4,7 +4,7 @@
 //! writer reading `index` and `producer_seqs` together while it builds a transaction.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
@@ -13,6 +13,7 @@ use crate::config::TsdbConfig;
 use crate::head::Heads;
 use crate::index::SeriesIndex;
 use crate::partition::PartitionSet;
+use crate::rollup::{Materialized, complete_before};
 use crate::stats::Counters;
 
 /// Everything the engine's threads share.
@@ -29,10 +30,32 @@ pub(crate) struct Shared {
     pub(crate) producer_seqs: RwLock<FxHashMap<String, u64>>,
     /// Figures.
     pub(crate) counters: Counters,
-    /// Per tier (see [`crate::Tier::index`]): buckets starting before this are complete.
+    /// Per tier (see [`crate::Tier::index`]): buckets starting before this are complete
+    /// (see `rollup/done.rs`).
     pub(crate) rolled_up_until: [AtomicI64; 2],
-    /// The partitions of the chunk table.
+    /// The partitions of the pack table.
+    pub(crate) pack_partitions: PartitionSet,
+    /// The partitions whose rollup runs are materialized.
+    pub(crate) rollup_done: Materialized,
+    /// The partitions holding chunks, in the chunk table or packed.
     pub(crate) chunk_partitions: PartitionSet,
     /// Per tier: the partitions of its run table.
     pub(crate) rollup_partitions: [PartitionSet; 2],
+}
+
+impl Shared {
+    /// Publishes, per kept tier, the time before which its buckets are complete (see
+    /// [`complete_before`]). Called after anything that moves it: a sealing round, a
+    /// materialization, retention.
+    pub(crate) fn publish_rollup_frontier(&self) {
+        let (oldest_unsealed, newest) = {
+            let heads = self.heads.lock();
+            (heads.oldest_unsealed_ts(), heads.max_ts())
+        };
+        let partitions = self.chunk_partitions.before(i64::MAX);
+        for tier in self.config.tiers() {
+            let until = complete_before(tier, &self.rollup_done, &partitions, oldest_unsealed, newest);
+            self.rolled_up_until[tier.index()].store(until, Ordering::Relaxed);
+        }
+    }
 }

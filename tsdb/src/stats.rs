@@ -49,8 +49,10 @@ pub struct TsdbStats {
     pub seal_errors_total: u64,
     /// Sealed chunks deleted by retention since open.
     pub expired_chunks_total: u64,
-    /// Rollup rows (runs of points, open points) deleted by retention since open.
+    /// Rollup runs deleted by retention since open.
     pub expired_rollup_rows_total: u64,
+    /// Partitions whose rollup runs were materialized from their chunks since open.
+    pub materialized_partitions_total: u64,
     /// Series removed by retention since open.
     pub removed_series_total: u64,
 }
@@ -78,6 +80,7 @@ pub(crate) struct Counters {
     pub(crate) seal_errors_total: AtomicU64,
     pub(crate) expired_chunks_total: AtomicU64,
     pub(crate) expired_rollup_rows_total: AtomicU64,
+    pub(crate) materialized_partitions_total: AtomicU64,
     pub(crate) removed_series_total: AtomicU64,
 }
 
@@ -114,6 +117,7 @@ impl Counters {
             seal_errors_total: get(&self.seal_errors_total),
             expired_chunks_total: get(&self.expired_chunks_total),
             expired_rollup_rows_total: get(&self.expired_rollup_rows_total),
+            materialized_partitions_total: get(&self.materialized_partitions_total),
             removed_series_total: get(&self.removed_series_total),
             ..TsdbStats::default()
         }

@@ -286,3 +286,67 @@ fn a_lagging_sealer_makes_submit_refuse_until_it_catches_up() {
     commit(&tsdb, batch(None, &s, vec![(0, 4, 1.0)]));
     assert_eq!(tsdb.select(&[], 0, 10).unwrap()[0].samples.len(), 4);
 }
+
+#[test]
+fn packed_partitions_and_late_chunks_read_back_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || TsdbConfig { chunk_max_samples: 5, ..small_config() };
+    let tsdb = open(dir.path(), config());
+    let s = [labels(&[("__name__", "m")]), labels(&[("__name__", "n")])];
+    let samples = |from: i64, to: i64| -> Vec<(u32, i64, f64)> {
+        (from..to).map(|i| ((i % 2) as u32, i - 15, i as f64)).collect()
+    };
+    let want = |to: i64| -> Vec<Vec<(i64, u64)>> {
+        (0..2).map(|k| (0..to).filter(|i| i % 2 == k).map(|i| (i - 15, (i as f64).to_bits())).collect()).collect()
+    };
+    let read = |tsdb: &sysmon_tsdb::Tsdb| -> Vec<Vec<(i64, u64)>> {
+        tsdb.select(&[], i64::MIN, i64::MAX).unwrap().iter().map(bits).collect()
+    };
+    // Two partitions (before and after time 0), packed once sealed.
+    commit(&tsdb, batch(None, &s, samples(0, 30)));
+    tsdb.flush().unwrap();
+    assert_eq!(read(&tsdb), want(30));
+    // Later chunks of a packed partition go to the chunk table; reads merge both.
+    commit(&tsdb, batch(None, &s, samples(30, 40)));
+    tsdb.flush().unwrap();
+    assert_eq!(read(&tsdb), want(40));
+    assert_eq!(tsdb.select(&[], -5, 5).unwrap()[0].samples, [-5, -3, -1, 1, 3, 5].map(|t| (t, (t + 15) as f64)));
+    let chunks = tsdb.stats().sealed_chunks;
+    tsdb.close().unwrap();
+    let tsdb = open(dir.path(), config());
+    assert_eq!(read(&tsdb), want(40));
+    assert_eq!(tsdb.stats().sealed_chunks, chunks);
+}
+
+#[test]
+fn a_partition_in_many_packs_reads_back_whole_and_by_matcher() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || TsdbConfig { chunk_max_samples: 720, ..small_config() };
+    let tsdb = open(dir.path(), config());
+    // 100 series of 200 random values: chunks of about 1.6 KB, several 32 KiB packs.
+    let series: Vec<Labels> = (0..100).map(|i| labels(&[("__name__", "r"), ("i", &format!("{i:03}"))])).collect();
+    let mut rng = StdRng::seed_from_u64(7);
+    let samples: Vec<(u32, i64, f64)> = (0..200i64)
+        .flat_map(|t| (0..100u32).map(move |s| (s, t * 10_000, 0.0)))
+        .map(|(s, t, _)| (s, t, f64::from_bits(rng.random::<u64>() >> 2)))
+        .collect();
+    commit(&tsdb, batch(None, &series, samples.clone()));
+    tsdb.flush().unwrap();
+    let want =
+        |s: u32| -> Vec<(i64, u64)> { samples.iter().filter(|x| x.0 == s).map(|x| (x.1, x.2.to_bits())).collect() };
+    tsdb.close().unwrap();
+    let tsdb = open(dir.path(), config());
+    let all = tsdb.select(&[], i64::MIN, i64::MAX).unwrap();
+    assert_eq!(all.len(), 100);
+    for (s, data) in all.iter().enumerate() {
+        assert_eq!(bits(data), want(s as u32), "series {s}");
+    }
+    // Every fifth series, and a time range inside the partition.
+    let some = tsdb.select(&[Matcher::regex("i", ".*[05]").unwrap()], 500_000, 900_000).unwrap();
+    assert_eq!(some.len(), 20);
+    for data in &some {
+        let s: u32 = data.labels.get("i").unwrap().parse().unwrap();
+        let want: Vec<(i64, u64)> = want(s).into_iter().filter(|(t, _)| (500_000..=900_000).contains(t)).collect();
+        assert_eq!(bits(data), want, "series {s}");
+    }
+}

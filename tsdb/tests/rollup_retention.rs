@@ -1,5 +1,6 @@
-//! Rollup tiers computed at sealing time, rollups received from elsewhere, and retention
-//! per tier under a fake clock.
+//! Rollup tiers materialized from old partitions (again after a late chunk or an interrupted
+//! pass, never counting a sample twice), rollups received from elsewhere, and retention per
+//! tier under a fake clock.
 
 mod util;
 
@@ -7,15 +8,29 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use sysmon_tsdb::{Clock, Matcher, RollupPoint, STALE_MARKER_BITS, Tier, TsdbConfig};
+use sysmon_tsdb::{Clock, CommitOutcome, Matcher, RollupPoint, STALE_MARKER_BITS, Tier, TsdbConfig};
 use util::{batch, commit, labels, open, small_config};
 
-const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000;
+/// A partition start (2023-11-14 22:00 UTC).
+const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % 7_200_000;
+const HOUR: i64 = 3_600_000;
+
+/// A clock that reads `now`.
+fn clock(now: &Arc<AtomicI64>) -> Clock {
+    let now = now.clone();
+    Clock::from_fn(move || now.load(Ordering::Relaxed))
+}
+
+/// Small chunks, a fake clock, runs materialized once a partition ended an hour ago.
+fn materializing_config(now: &Arc<AtomicI64>) -> TsdbConfig {
+    TsdbConfig { rollup_after: Some(Duration::from_secs(3600)), clock: clock(now), ..small_config() }
+}
 
 #[test]
-fn sealed_samples_roll_up_into_minute_and_hour_buckets() {
+fn old_partitions_are_materialized_into_minute_and_hour_buckets() {
     let dir = tempfile::tempdir().unwrap();
-    let tsdb = open(dir.path(), small_config());
+    let now = Arc::new(AtomicI64::new(T0 + 600_000));
+    let tsdb = open(dir.path(), materializing_config(&now));
     let s = [labels(&[("__name__", "c_total")])];
     // A counter every 10 s for 3 minutes, reset at 70 s, a stale marker at 130 s.
     let mut v = 100.0;
@@ -29,12 +44,18 @@ fn sealed_samples_roll_up_into_minute_and_hour_buckets() {
     for (ts, value) in &samples {
         commit(&tsdb, batch(None, &s, vec![(0, *ts, *value)]));
     }
-    // 8-sample chunks: the last 2 samples (160 s, 170 s) are still in the head.
-    assert!(tsdb.rolled_up_until(Tier::Minute) <= T0 + 120_000);
     tsdb.flush().unwrap();
-    // All sealed, but a sample at 175 s could still come: the minute from 120 s is open.
+    // All sealed, but the partition is fresh: nothing is materialized, queries read raw.
+    tsdb.apply_retention().unwrap();
+    assert_eq!(tsdb.rolled_up_until(Tier::Minute), T0);
+    assert!(tsdb.select_rollup(Tier::Minute, &[], T0, T0 + HOUR).unwrap().is_empty());
+    // An hour after the partition's end, its runs are written and complete.
+    now.store(T0 + 3 * HOUR, Ordering::Relaxed);
+    tsdb.apply_retention().unwrap();
+    // Complete up to the newest sample's bucket (170 s), which a later sample could still join.
     assert_eq!(tsdb.rolled_up_until(Tier::Minute), T0 + 120_000);
     assert_eq!(tsdb.rolled_up_until(Tier::Hour), T0);
+    assert_eq!(tsdb.stats().materialized_partitions_total, 1);
 
     let minutes = tsdb.select_rollup(Tier::Minute, &[], T0, T0 + 3_600_000).unwrap();
     assert_eq!(minutes.len(), 1);
@@ -118,7 +139,7 @@ fn retention_deletes_each_tier_on_its_own_schedule() {
     let clock_now = now.clone();
     let config = TsdbConfig {
         raw_retention: Duration::from_secs(3600),
-        minute_retention: Duration::from_secs(3 * 3600),
+        minute_retention: Duration::from_secs(4 * 3600),
         hour_retention: Duration::from_secs(10 * 3600),
         clock: Clock::from_fn(move || clock_now.load(Ordering::Relaxed)),
         max_deletes_per_retention_txn: 3,
@@ -136,9 +157,10 @@ fn retention_deletes_each_tier_on_its_own_schedule() {
     let count =
         |tier| tsdb.select_rollup(tier, &[Matcher::equal("__name__", "old")], i64::MIN, i64::MAX).unwrap().len();
 
-    // 2 h later: raw "old" is gone, its rollups stay.
-    now.store(T0 + 2 * 3_600_000, Ordering::Relaxed);
-    commit(&tsdb, batch(None, std::slice::from_ref(&fresh), vec![(0, T0 + 2 * 3_600_000, 1.0)]));
+    // 3 h later "old"'s partition (T0 to 2 h) has been past the raw retention for an hour:
+    // its runs are materialized, then its raw samples deleted.
+    now.store(T0 + 3 * 3_600_000, Ordering::Relaxed);
+    commit(&tsdb, batch(None, std::slice::from_ref(&fresh), vec![(0, T0 + 3 * 3_600_000, 1.0)]));
     tsdb.apply_retention().unwrap();
     let raw = tsdb.select(&[], i64::MIN, i64::MAX).unwrap();
     assert_eq!(raw.len(), 1);
@@ -151,6 +173,9 @@ fn retention_deletes_each_tier_on_its_own_schedule() {
 
     // 5 h: minute buckets are gone too, hour buckets stay.
     now.store(T0 + 5 * 3_600_000, Ordering::Relaxed);
+    // A sample for the deleted partition is refused.
+    let late = commit(&tsdb, batch(None, std::slice::from_ref(&old), vec![(0, T0 + 1_900_000, 1.0)]));
+    assert!(matches!(late, CommitOutcome::Stored { appended: 0, out_of_order: 1, .. }), "{late:?}");
     tsdb.apply_retention().unwrap();
     assert_eq!(count(Tier::Minute), 0);
     assert_eq!(
@@ -177,9 +202,10 @@ fn retention_deletes_each_tier_on_its_own_schedule() {
     let tsdb =
         open(dir.path(), TsdbConfig { clock: Clock::from_fn(move || now.load(Ordering::Relaxed)), ..small_config() });
     assert_eq!(tsdb.stats().series, 1);
-    commit(&tsdb, batch(None, std::slice::from_ref(&old), vec![(0, T0, 5.0)]));
+    let t = T0 + 36 * HOUR;
+    commit(&tsdb, batch(None, std::slice::from_ref(&old), vec![(0, t, 5.0)]));
     let data = tsdb.select(&[Matcher::equal("__name__", "old")], i64::MIN, i64::MAX).unwrap();
-    assert_eq!(data[0].samples, [(T0, 5.0)]);
+    assert_eq!(data[0].samples, [(t, 5.0)]);
 }
 
 #[test]
@@ -188,26 +214,66 @@ fn a_tier_with_zero_retention_is_not_kept_and_what_it_held_goes() {
     let s = [labels(&[("__name__", "g")])];
     let samples: Vec<(u32, i64, f64)> = (0..40i64).map(|i| (0, T0 + i * 10_000, i as f64)).collect();
     // Both tiers first, then the minute tier disabled on the same file.
-    let tsdb = open(dir.path(), small_config());
+    let now = Arc::new(AtomicI64::new(T0 + 3 * HOUR));
+    let tsdb = open(dir.path(), materializing_config(&now));
     commit(&tsdb, batch(None, &s, samples[..20].to_vec()));
     tsdb.flush().unwrap();
-    assert_eq!(tsdb.select_rollup(Tier::Minute, &[], T0, T0 + 3_600_000).unwrap()[0].points.len(), 4);
+    tsdb.apply_retention().unwrap();
+    assert_eq!(tsdb.select_rollup(Tier::Minute, &[], T0, T0 + HOUR).unwrap()[0].points.len(), 4);
     tsdb.close().unwrap();
 
-    let clock = Clock::from_fn(|| T0 + 3_600_000);
-    let raw_and_hours = TsdbConfig { minute_retention: Duration::ZERO, clock, ..small_config() };
+    let raw_and_hours = TsdbConfig { minute_retention: Duration::ZERO, ..materializing_config(&now) };
     let tsdb = open(dir.path(), raw_and_hours);
     assert_eq!(tsdb.tiers(), [Tier::Hour]);
+    // Late samples in the materialized partition: its runs are redone, each sample once.
     commit(&tsdb, batch(None, &s, samples[20..].to_vec()));
     tsdb.flush().unwrap();
     assert_eq!(tsdb.rolled_up_until(Tier::Minute), i64::MIN);
     assert_eq!(tsdb.rolled_up_until(Tier::Hour), T0);
     tsdb.apply_retention().unwrap();
-    assert!(tsdb.select_rollup(Tier::Minute, &[], T0, T0 + 3_600_000).unwrap().is_empty());
+    assert_eq!(tsdb.stats().materialized_partitions_total, 1);
+    assert!(tsdb.select_rollup(Tier::Minute, &[], T0, T0 + HOUR).unwrap().is_empty());
     let hours = tsdb.select_rollup(Tier::Hour, &[], T0, T0).unwrap();
     assert_eq!(hours[0].points[0].count, 40);
-    assert_eq!(tsdb.select(&[], T0, T0 + 3_600_000).unwrap()[0].samples.len(), 40);
+    assert_eq!(tsdb.select(&[], T0, T0 + HOUR).unwrap()[0].samples.len(), 40);
     let err = tsdb.write_rollups(Tier::Minute, vec![(s[0].clone(), hours[0].points.clone())]).blocking_recv().unwrap();
     assert_eq!(err.unwrap_err().to_string(), "the 1m rollup tier is disabled (its retention is 0s)");
+    tsdb.close().unwrap();
+}
+
+#[test]
+fn an_interrupted_materialization_is_redone_without_counting_a_sample_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicI64::new(T0 + 3 * HOUR));
+    // 40 series (three transactions of 16), 100 samples each, counters with resets.
+    let series: Vec<_> = (0..40).map(|i| labels(&[("__name__", "c"), ("i", &i.to_string())])).collect();
+    let samples = (0..100i64)
+        .flat_map(|t| (0..40u32).map(move |s| (s, T0 + t * 10_000, ((t + i64::from(s)) % 37) as f64)))
+        .collect();
+    let tsdb = open(dir.path(), materializing_config(&now));
+    commit(&tsdb, batch(None, &series, samples));
+    tsdb.flush().unwrap();
+    tsdb.apply_retention().unwrap();
+    let read =
+        |tsdb: &sysmon_tsdb::Tsdb| Tier::ALL.map(|tier| tsdb.select_rollup(tier, &[], i64::MIN, i64::MAX).unwrap());
+    let want = read(&tsdb);
+    assert_eq!(want[0].len(), 40);
+    assert_eq!(want[0][0].points.iter().map(|p| p.count).sum::<u64>(), 100);
+    tsdb.close().unwrap();
+
+    // What a kill -9 after the runs' transactions and before the done mark leaves: the runs,
+    // no mark.
+    let db = redb::Database::create(dir.path().join("tsdb.redb")).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(redb::TableDefinition::<i64, u8>::new("tsdb_rollup_done")).unwrap().remove(T0).unwrap().unwrap();
+    txn.commit().unwrap();
+    drop(db);
+
+    let tsdb = open(dir.path(), materializing_config(&now));
+    // Not complete: queries read raw samples there.
+    assert_eq!(tsdb.rolled_up_until(Tier::Minute), T0);
+    tsdb.apply_retention().unwrap();
+    assert_eq!(tsdb.rolled_up_until(Tier::Minute), T0 + 960_000);
+    assert_eq!(read(&tsdb), want);
     tsdb.close().unwrap();
 }

@@ -107,11 +107,12 @@ mod tests {
     }
 
     #[test]
-    fn tiers_answer_as_raw_samples_did_after_these_expire() {
+    fn tiers_answer_as_raw_samples_did_where_materialized_and_after_these_expire() {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(redb::Database::create(dir.path().join("t.redb")).unwrap());
         let now = Arc::new(AtomicI64::new(T0 + 5 * HOUR));
         let clock = now.clone();
+        // Runs are materialized once a partition ended two hours ago (the raw retention).
         let config = TsdbConfig {
             raw_retention: Duration::from_secs(2 * 3600),
             clock: Clock::from_fn(move || clock.load(Ordering::Relaxed)),
@@ -120,8 +121,8 @@ mod tests {
         let tsdb = Arc::new(Tsdb::open(db, config).unwrap());
         let counter = Labels::new([("__name__".to_string(), "c".to_string())]);
         let gauge = Labels::new([("__name__".to_string(), "g".to_string())]);
-        // Four hours and ten minutes every 10 s: a counter that resets every 37 minutes and
-        // a gauge with a NaN now and then.
+        // Four hours and ten minutes every 10 s (three 2-hour partitions): a counter that
+        // resets every 37 minutes and a gauge with a NaN now and then.
         let samples = (0..1500i64)
             .flat_map(|i| {
                 let t = T0 + i * 10_000;
@@ -134,7 +135,9 @@ mod tests {
         tsdb.submit(batch).blocking_recv().unwrap().unwrap();
         tsdb.flush().unwrap();
         let catalog = TsdbCatalog(tsdb.clone());
-        assert!(catalog.rollup_tiers().iter().all(|t| t.complete_before_ms > T0 + 3 * HOUR));
+        let frontiers = |c: &TsdbCatalog| c.rollup_tiers().iter().map(|t| t.complete_before_ms).collect::<Vec<_>>();
+        // Fresh partitions are not materialized: queries read raw samples.
+        assert_eq!(frontiers(&catalog), [T0, T0]);
 
         let queries = [
             ("rate(c[5m])", 60_000),
@@ -145,6 +148,14 @@ mod tests {
             ("count_over_time(g[1h])", HOUR),
         ];
         let raw: Vec<_> = queries.iter().map(|&(q, step)| matrix(&RawOnly(&catalog), q, step)).collect();
+
+        // At 5 h the first partition (to 2 h) is materialized and its raw samples deleted;
+        // the second is not: every query's range (1 h to 3 h) spans both, reading the tier
+        // before 2 h and raw samples after.
+        tsdb.apply_retention().unwrap();
+        assert_eq!(frontiers(&catalog), [T0 + 2 * HOUR, T0 + 2 * HOUR]);
+        assert!(catalog.select(&[], T0, T0 + 2 * HOUR - 1).unwrap().is_empty());
+        assert!(!catalog.select(&[], T0 + 2 * HOUR, T0 + 3 * HOUR).unwrap().is_empty());
         let counting = Counting(&catalog, AtomicUsize::new(0));
         for ((query, step), want) in queries.iter().zip(&raw) {
             assert!(!want.is_empty(), "{query}");
@@ -152,11 +163,12 @@ mod tests {
         }
         assert_eq!(counting.1.load(Ordering::Relaxed), queries.len());
 
-        // Raw samples expire (a chunk goes once its last sample is two hours old); the
-        // tiers still answer.
+        // At 7 h the second partition is materialized and its raw samples gone too: the
+        // tiers answer the whole range.
         now.store(T0 + 7 * HOUR, Ordering::Relaxed);
         tsdb.apply_retention().unwrap();
-        assert!(catalog.select(&[], T0, T0 + 5 * HOUR).unwrap().is_empty());
+        assert_eq!(frontiers(&catalog), [T0 + 4 * HOUR, T0 + 4 * HOUR]);
+        assert!(catalog.select(&[], T0, T0 + 4 * HOUR - 1).unwrap().is_empty());
         for ((query, step), want) in queries.iter().zip(&raw) {
             assert_close(query, &matrix(&catalog, query, *step), want);
         }

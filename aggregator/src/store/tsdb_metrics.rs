@@ -67,6 +67,11 @@ const FIGURES: &[(&str, &str, Figure)] = &[
     ("seal_errors", "Sealing transactions that failed", Figure::Counter(|s| s.seal_errors_total)),
     ("expired_chunks", "Sealed chunks deleted by retention", Figure::Counter(|s| s.expired_chunks_total)),
     ("expired_rollup_rows", "Rollup rows deleted by retention", Figure::Counter(|s| s.expired_rollup_rows_total)),
+    (
+        "materialized_partitions",
+        "Two-hour partitions whose rollup tiers were written from their raw chunks",
+        Figure::Counter(|s| s.materialized_partitions_total),
+    ),
     ("removed_series", "Series removed by retention", Figure::Counter(|s| s.removed_series_total)),
 ];
 

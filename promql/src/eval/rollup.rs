@@ -10,22 +10,22 @@
 //! `changes` and the count, min, max, last and present `_over_time` functions, and, up to
 //! rounding, `sum_over_time` and `avg_over_time` (a bucket's sum is a plain sum).
 //!
-//! Steps whose window ends where the tier is not complete yet read raw samples as usual.
-
-use std::collections::HashMap;
+//! Where the tier is not complete yet (from its `complete_before_ms` on: partitions whose
+//! runs are not materialized yet), the selector's raw samples are folded into buckets of the
+//! same width as the query runs, so a window that spans both reads buckets throughout, even
+//! where the raw samples before the frontier have expired.
 
 use promql_parser::parser::{Expr, MatrixSelector};
-use sysmon_tsdb::Labels;
 
 use crate::error::{Error, Result};
 use crate::eval::evaluator::{Evaluator, offset_ms, unwrap_parens};
 use crate::eval::range_functions::{
-    PARALLEL_MIN_WINDOWS, RangeFunction, WindowEdges, eval_range_series, extrapolate, in_parts, result_series,
+    PARALLEL_MIN_WINDOWS, RangeFunction, WindowEdges, extrapolate, in_parts, result_series,
 };
-use crate::eval::selectors::{eval_matrix_selector, matchers};
+use crate::eval::selectors::{fetch, matchers};
 use crate::eval::stats::kahan_inc;
 use crate::eval::types::{Series, Steps};
-use crate::storage::{RollupPoint, RollupTier, SeriesRollups};
+use crate::storage::{RollupPoint, RollupTier, SeriesRollups, is_stale_marker};
 
 /// Whether a tier's buckets give `func` exactly what the raw samples give.
 fn answered_by_tiers(func: RangeFunction) -> bool {
@@ -46,16 +46,16 @@ fn answered_by_tiers(func: RangeFunction) -> bool {
     )
 }
 
-/// Which tier a call reads and how many of its steps (the first ones) the tier answers.
+/// Which tier a call reads, and from when on buckets are folded from raw samples instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Plan {
     width_ms: i64,
-    tier_steps: usize,
+    complete_before_ms: i64,
 }
 
 /// The coarsest tier whose buckets line up with every window (`range_ms` long, ending at
 /// `first_end`, `first_end + step_ms`, ... for `steps` steps) and that is complete for at
-/// least the first one.
+/// least the first one's end.
 fn plan(tiers: &[RollupTier], range_ms: i64, first_end: i64, step_ms: i64, steps: usize) -> Option<Plan> {
     let mut tiers: Vec<RollupTier> = tiers.iter().copied().filter(|t| t.width_ms > 0).collect();
     tiers.sort_by_key(|t| std::cmp::Reverse(t.width_ms));
@@ -68,15 +68,13 @@ fn plan(tiers: &[RollupTier], range_ms: i64, first_end: i64, step_ms: i64, steps
         if !aligned || first_end >= tier.complete_before_ms {
             return None;
         }
-        // Window ends grow with the steps: the ones before the tier's frontier read it.
-        let before = (tier.complete_before_ms.saturating_sub(first_end) - 1) / step_ms.max(1) + 1;
-        let tier_steps = usize::try_from(before).unwrap_or(usize::MAX).min(steps);
-        Some(Plan { width_ms: w, tier_steps })
+        Some(Plan { width_ms: w, complete_before_ms: tier.complete_before_ms })
     })
 }
 
-/// Evaluates `func(args)` from a rollup tier where one answers it exactly (the rest of the
-/// steps from raw samples); `None` when no tier does, and the caller reads raw samples.
+/// Evaluates `func(args)` from a rollup tier where one answers it exactly (with buckets folded
+/// from raw samples where the tier is not complete); `None` when no tier does, and the caller
+/// reads raw samples.
 pub(crate) fn eval_from_tier(
     ev: &mut Evaluator<'_>,
     func: RangeFunction,
@@ -101,13 +99,21 @@ pub(crate) fn eval_from_tier(
     }
     let tiers = ev.storage().rollup_tiers();
     let Some(plan) = plan(&tiers, range_ms, first_end, step_ms, windows) else { return Ok(None) };
-    let last_tier_end = first_end.saturating_add(step_ms.saturating_mul(plan.tier_steps as i64 - 1));
-    let Some(rollups) = select(ev, ms, plan.width_ms, first_end.saturating_sub(range_ms), last_tier_end)? else {
+    let last_end = first_end.saturating_add(step_ms.saturating_mul(windows as i64 - 1));
+    let frontier = plan.complete_before_ms;
+    let tier_end = last_end.min(frontier.saturating_sub(1));
+    let Some(mut rollups) = select(ev, ms, plan.width_ms, first_end.saturating_sub(range_ms), tier_end)? else {
         return Ok(None);
     };
+    if last_end >= frontier {
+        let raw = fetch(ev, &ms.vs, frontier, last_end)?;
+        let folded =
+            raw.into_iter().map(|s| SeriesRollups { points: fold_raw(&s.samples, plan.width_ms), labels: s.labels });
+        rollups = merge_by_labels(rollups, folded.filter(|s| !s.points.is_empty()).collect());
+    }
     ev.add_samples(rollups.len().saturating_mul(n))?;
     let deadline = ev.deadline();
-    let threads = if rollups.len() * plan.tier_steps >= PARALLEL_MIN_WINDOWS { ev.threads() } else { 1 };
+    let threads = if rollups.len() * windows >= PARALLEL_MIN_WINDOWS { ev.threads() } else { 1 };
     let window_values = |part: &[SeriesRollups]| -> Result<Vec<Series>> {
         let mut out = Vec::with_capacity(part.len());
         for (index, s) in part.iter().enumerate() {
@@ -118,9 +124,9 @@ pub(crate) fn eval_from_tier(
             let counter_family = matches!(func, RangeFunction::Rate | RangeFunction::Increase | RangeFunction::Delta);
             if counter_family && at.is_none() {
                 let slide = Slide { width_ms: plan.width_ms, range_ms, first_end, step_ms };
-                counter_steps(func, &s.points, slide, &mut values[..plan.tier_steps]);
+                counter_steps(func, &s.points, slide, &mut values);
             } else {
-                for (i, value) in values.iter_mut().take(plan.tier_steps).enumerate() {
+                for (i, value) in values.iter_mut().take(windows).enumerate() {
                     let end = first_end + step_ms * i as i64;
                     *value = window(&s.points, plan.width_ms, end - range_ms, end)
                         .and_then(|w| w.value(func, end, range_ms));
@@ -134,15 +140,7 @@ pub(crate) fn eval_from_tier(
         }
         Ok(out)
     };
-    let mut out = in_parts(&rollups, threads, window_values)?;
-    if plan.tier_steps < windows {
-        // The later steps, where the tier is not complete yet, from raw samples.
-        let raw_steps = Steps { start_ms: steps.time(plan.tier_steps), ..steps };
-        let input = eval_matrix_selector(ev, ms, raw_steps)?;
-        ev.add_samples(input.series.len().saturating_mul(raw_steps.len()))?;
-        let raw = eval_range_series(func, &input, raw_steps, &[], ev.deadline(), ev.threads())?;
-        out = merge_later_steps(out, raw, plan.tier_steps, n);
-    }
+    let out = in_parts(&rollups, threads, window_values)?;
     result_series(func, out).map(Some)
 }
 
@@ -172,23 +170,66 @@ fn select(
     Ok(Some(series))
 }
 
-/// Adds the values of the steps from `first` on, evaluated per series from raw samples, to
-/// the tier's series, by labels; the result is sorted by labels, as raw evaluation's is.
-fn merge_later_steps(mut out: Vec<Series>, later: Vec<Series>, first: usize, steps: usize) -> Vec<Series> {
-    let mut index: HashMap<Labels, usize> = out.iter().enumerate().map(|(i, s)| (s.labels.clone(), i)).collect();
-    for s in later {
-        let at = match index.get(&s.labels) {
-            Some(&at) => at,
-            None => {
-                index.insert(s.labels.clone(), out.len());
-                out.push(Series::empty(s.labels.clone(), steps));
-                out.len() - 1
+/// Buckets `width_ms` wide of raw samples (sorted by time), as a tier holds them: stale
+/// markers left out, a later sample of the same time ignored.
+fn fold_raw(samples: &[(i64, f64)], width_ms: i64) -> Vec<RollupPoint> {
+    let mut out: Vec<RollupPoint> = Vec::new();
+    for &(t, v) in samples {
+        if is_stale_marker(v) {
+            continue;
+        }
+        let start = t - t.rem_euclid(width_ms);
+        match out.last_mut() {
+            Some(p) if p.start_ms == start => {
+                if t > p.last_ts {
+                    p.push(t, v);
+                }
             }
-        };
-        out[at].values[first..].copy_from_slice(&s.values);
+            _ => out.push(one_sample(start, t, v)),
+        }
     }
-    out.sort_by(|a, b| a.labels.cmp(&b.labels));
     out
+}
+
+/// A bucket starting at `start` holding one sample.
+fn one_sample(start: i64, t: i64, v: f64) -> RollupPoint {
+    RollupPoint {
+        start_ms: start,
+        count: 1,
+        sum: v,
+        min: v,
+        max: v,
+        first_ts: t,
+        first_v: v,
+        last_ts: t,
+        last_v: v,
+        prev_last_ts: t,
+        prev_last_v: v,
+        counter_correction: 0.0,
+        resets: 0,
+        changes: 0,
+    }
+}
+
+/// Series of `a` and `b` (each sorted by labels) merged by labels, a series' points
+/// concatenated (`b`'s all start after `a`'s).
+fn merge_by_labels(a: Vec<SeriesRollups>, b: Vec<SeriesRollups>) -> Vec<SeriesRollups> {
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.labels == y.labels => {
+                let (mut x, y) = (a.next().expect("peeked"), b.next().expect("peeked"));
+                x.points.extend(y.points);
+                x
+            }
+            (Some(x), Some(y)) if x.labels < y.labels => a.next().expect("peeked"),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next().expect("peeked"),
+            (Some(_), None) => a.next().expect("peeked"),
+            (None, None) => return out,
+        };
+        out.push(next);
+    }
 }
 
 /// Where the windows of a range query lie: the `i`th ends at `first_end + i * step_ms` and is
@@ -294,22 +335,7 @@ impl Window<'_> {
     fn for_each_segment(&self, mut f: impl FnMut(&RollupPoint)) {
         self.buckets.iter().for_each(&mut f);
         if let Some((t, v)) = self.edge {
-            f(&RollupPoint {
-                start_ms: t,
-                count: 1,
-                sum: v,
-                min: v,
-                max: v,
-                first_ts: t,
-                first_v: v,
-                last_ts: t,
-                last_v: v,
-                prev_last_ts: t,
-                prev_last_v: v,
-                counter_correction: 0.0,
-                resets: 0,
-                changes: 0,
-            });
+            f(&one_sample(t, t, v));
         }
     }
 
@@ -429,20 +455,18 @@ mod tests {
     #[test]
     fn the_coarsest_aligned_complete_tier_is_planned() {
         let tiers = [tier(60_000, 10 * 3_600_000), tier(3_600_000, 9 * 3_600_000)];
-        // 1 h step, 1 h range, hour-aligned: the hour tier, complete for ends before 9 h.
+        let minute = Some(Plan { width_ms: 60_000, complete_before_ms: 10 * 3_600_000 });
+        // 1 h step, 1 h range, hour-aligned: the hour tier, complete before 9 h.
         assert_eq!(
             plan(&tiers, 3_600_000, 3_600_000, 3_600_000, 20),
-            Some(Plan { width_ms: 3_600_000, tier_steps: 8 })
+            Some(Plan { width_ms: 3_600_000, complete_before_ms: 9 * 3_600_000 })
         );
-        // A 1 m step: the minute tier, ends 1 h, 1 h + 1 m, ... before 10 h.
-        assert_eq!(plan(&tiers, 3_600_000, 3_600_000, 60_000, 1000), Some(Plan { width_ms: 60_000, tier_steps: 540 }));
+        // A 1 m step: the minute tier.
+        assert_eq!(plan(&tiers, 3_600_000, 3_600_000, 60_000, 1000), minute);
         // A 5 m range: the minute tier even at a 1 h step.
-        assert_eq!(plan(&tiers, 300_000, 3_600_000, 3_600_000, 3), Some(Plan { width_ms: 60_000, tier_steps: 3 }));
+        assert_eq!(plan(&tiers, 300_000, 3_600_000, 3_600_000, 3), minute);
         // The hour tier not complete yet at the first end: the minute tier.
-        assert_eq!(
-            plan(&tiers, 3_600_000, 9 * 3_600_000, 3_600_000, 3),
-            Some(Plan { width_ms: 60_000, tier_steps: 1 })
-        );
+        assert_eq!(plan(&tiers, 3_600_000, 9 * 3_600_000, 3_600_000, 3), minute);
         // Misaligned ends, ranges or steps, or nothing complete: raw samples.
         assert_eq!(plan(&tiers, 300_000, 3_600_001, 60_000, 3), None);
         assert_eq!(plan(&tiers, 90_000, 3_600_000, 60_000, 3), None);
@@ -451,6 +475,22 @@ mod tests {
         assert_eq!(plan(&tiers, 300_000, 10 * 3_600_000, 60_000, 3), None);
         assert_eq!(plan(&[tier(60_000, i64::MIN)], 300_000, 0, 60_000, 3), None);
         // An instant query (one step) needs no step alignment; negative times work too.
-        assert_eq!(plan(&tiers, 120_000, -120_000, 1, 1), Some(Plan { width_ms: 60_000, tier_steps: 1 }));
+        assert_eq!(plan(&tiers, 120_000, -120_000, 1, 1), minute);
+    }
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::*;
+    use crate::storage::STALE_MARKER_BITS;
+
+    #[test]
+    fn raw_samples_fold_into_buckets_as_a_tier_holds_them() {
+        let stale = f64::from_bits(STALE_MARKER_BITS);
+        let samples = [(0, 5.0), (30_000, 2.0), (30_000, 9.0), (45_000, stale), (60_000, 4.0), (130_000, 1.0)];
+        let points = fold_raw(&samples, 60_000);
+        let got: Vec<_> =
+            points.iter().map(|p| (p.start_ms, p.count, p.resets, p.counter_correction, p.last_v)).collect();
+        assert_eq!(got, [(0, 2, 1, 5.0, 2.0), (60_000, 1, 0, 0.0, 4.0), (120_000, 1, 0, 0.0, 1.0)]);
     }
 }

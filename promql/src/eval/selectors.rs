@@ -53,7 +53,12 @@ pub(crate) fn absent_labels(vs: &VectorSelector) -> Labels {
 
 /// Reads every series `vs` matches with samples in `start_ms..=end_ms`, sorted by labels,
 /// enforcing the per-selector series limit and the query's sample budget.
-fn fetch(ev: &mut Evaluator<'_>, vs: &VectorSelector, start_ms: i64, end_ms: i64) -> Result<Vec<SeriesSamples>> {
+pub(crate) fn fetch(
+    ev: &mut Evaluator<'_>,
+    vs: &VectorSelector,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<SeriesSamples>> {
     ev.check_deadline("selecting series")?;
     let matchers = matchers(vs)?;
     let mut series = ev.storage().select(&matchers, start_ms, end_ms).map_err(Error::Storage)?;

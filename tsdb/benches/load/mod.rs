@@ -43,6 +43,12 @@ impl DataClock {
         DataClock(Arc::new(AtomicI64::new(series.first().and_then(|s| s.ts.first().copied()).unwrap_or(0))))
     }
 
+    /// Moves the clock `ms` ahead.
+    #[allow(dead_code)] // not every bench that shares this module moves it
+    pub fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::Relaxed);
+    }
+
     /// Sets `config.clock` to this clock.
     pub fn install(&self, config: &mut TsdbConfig) {
         let now = self.0.clone();

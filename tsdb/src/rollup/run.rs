@@ -1,8 +1,7 @@
-//! Stored rollup points: completed points are written once, in runs of consecutive buckets
-//! keyed (series id, start of the run's first bucket), like chunks; the one bucket of a
-//! series that may still grow (its "open" point) is kept apart in `tsdb_rollup_open` and is
-//! the only thing rewritten as chunks are sealed. A 240-sample chunk at a 10 s interval
-//! becomes one run of 40 minute points and at most one hour point.
+//! Stored rollup points: runs of consecutive buckets keyed (partition, series id, start of the
+//! run's first bucket), like chunks, written once when a partition is materialized. A series'
+//! 2-hour partition at a 10 s interval becomes one run of 120 minute points and one of 2 hour
+//! points.
 //!
 //! A run is stored column by column, each column with the chunk codec's integer and float
 //! encoders (see `codec/intseq.rs`, `codec/floats.rs`), so that what repeats from point to
@@ -495,30 +494,6 @@ fn decode_generic_values(
         max.push(fields[3]);
     }
     Ok(())
-}
-
-/// Encodes one point on its own (the open point of a series), its bucket start included.
-pub(crate) fn encode_open(tier: Tier, p: &RollupPoint, out: &mut Vec<u8>) {
-    out.extend_from_slice(&p.start_ms.to_le_bytes());
-    encode_run(tier, std::slice::from_ref(p), out);
-}
-
-/// Decodes a point written by [`encode_open`].
-pub(crate) fn decode_open(tier: Tier, data: &[u8]) -> Result<RollupPoint, String> {
-    let mut out = Vec::with_capacity(1);
-    decode_open_into(tier, data, &mut RunScratch::default(), &mut out)?;
-    out.pop().ok_or_else(|| "open point holds no point".to_string())
-}
-
-/// Decodes a point written by [`encode_open`], appending it to `out`.
-pub(crate) fn decode_open_into(
-    tier: Tier,
-    data: &[u8],
-    scratch: &mut RunScratch,
-    out: &mut Vec<RollupPoint>,
-) -> Result<(), String> {
-    let start: [u8; 8] = data.get(..8).and_then(|b| b.try_into().ok()).ok_or("open point ends early")?;
-    decode_run(tier, i64::from_le_bytes(start), &data[8..], scratch, out)
 }
 
 #[cfg(test)]

@@ -35,9 +35,6 @@ fn round_trip(tier: Tier, points: &[RollupPoint]) -> usize {
         assert_eq!(bits(a), bits(b), "\n{a:?}\n{b:?}");
     }
     assert_eq!(run_last_start(tier, first, &buf), Ok(points[points.len() - 1].start_ms));
-    let mut open = Vec::new();
-    encode_open(tier, &points[0], &mut open);
-    assert_eq!(bits(&decode_open(tier, &open).unwrap()), bits(&points[0]));
     buf.len()
 }
 
@@ -176,5 +173,4 @@ fn corrupt_runs_are_errors() {
     old[0] = 3;
     let err = decode_run(Tier::Minute, 120_000, &old, &mut RunScratch::default(), &mut Vec::new()).unwrap_err();
     assert_eq!(err, "unknown run format 3");
-    assert!(decode_open(Tier::Minute, &[0; 5]).is_err());
 }

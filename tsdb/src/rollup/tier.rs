@@ -47,16 +47,11 @@ impl Tier {
         }
     }
 
-    /// Index into per-tier arrays, and the tier's key in `tsdb_rollup_open`.
+    /// Index into per-tier arrays, and the tier's bit in `tsdb_rollup_done`.
     pub(crate) const fn index(self) -> usize {
         match self {
             Tier::Minute => 0,
             Tier::Hour => 1,
         }
-    }
-
-    /// The tier's key in `tsdb_rollup_open`.
-    pub(crate) const fn open_key(self) -> u8 {
-        self.index() as u8
     }
 }
