@@ -4,16 +4,16 @@
 use serde_json::Value;
 
 use crate::cli::{EventsArgs, Output};
-use crate::hosts::{ago, get_json, now_ms, print};
+use crate::hosts::{ago, get_json, now_ms, percent_encode, print};
 use crate::table::render;
 
 pub(crate) async fn run(args: EventsArgs) -> anyhow::Result<()> {
     let mut query = vec![format!("limit={}", args.limit)];
     if let Some(host) = &args.host {
-        query.push(format!("host={}", encode(host)));
+        query.push(format!("host={}", percent_encode(host)));
     }
     if let Some(kind) = &args.kind {
-        query.push(format!("kind={}", encode(kind)));
+        query.push(format!("kind={}", percent_encode(kind)));
     }
     if let Some(since) = args.since {
         query.push(format!("since={}", now_ms().saturating_sub(since.as_millis() as i64)));
@@ -56,20 +56,6 @@ fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
-/// A query-string value, percent-encoded.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +71,6 @@ mod tests {
         assert!(table.contains("web-01  heavy_user_start  user alice above"), "{table}");
         assert!(!events_table(&events, false).contains("web-01"));
         assert_eq!(events_table(&serde_json::json!([]), true), "no events\n");
-        assert_eq!(encode("a b/c"), "a%20b%2Fc");
+        assert_eq!(percent_encode("a b/c"), "a%20b%2Fc");
     }
 }

@@ -16,7 +16,7 @@ pub(crate) async fn run(command: HostsCommand) -> anyhow::Result<()> {
             }
         }
         HostsCommand::Show { host, server } => {
-            let body = get_json(&server, &format!("/api/hosts/{}", encode_path(&host))).await?;
+            let body = get_json(&server, &format!("/api/hosts/{}", percent_encode(&host))).await?;
             match server.output {
                 Output::Json => print(&format!("{body:#}")),
                 Output::Table => print(&host_details(&body)),
@@ -167,8 +167,10 @@ pub(crate) fn ago(ms: i64) -> String {
     }
 }
 
-fn encode_path(segment: &str) -> String {
-    segment
+/// `value` percent-encoded for a URL path segment or query value (RFC 3986 unreserved
+/// characters kept).
+pub(crate) fn percent_encode(value: &str) -> String {
+    value
         .bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
