@@ -15,6 +15,13 @@ pub struct SeriesSamples {
     pub samples: Vec<(i64, f64)>,
 }
 
+/// A reduction of one series' samples (sorted by time, stale markers kept) to a value
+/// per step, `None` to leave the series out; see [`Storage::select_with`].
+pub type SeriesFn<'a> = dyn Fn(&Labels, &[(i64, f64)]) -> Option<Vec<Option<f64>>> + Sync + 'a;
+
+/// A series' labels and what a [`SeriesFn`] gave for it.
+pub type SeriesValues = (Labels, Vec<Option<f64>>);
+
 /// A rollup tier a store keeps: per-series summaries ([`RollupPoint`]) of the raw samples
 /// in buckets `[start, start + width_ms)`, `start` a multiple of `width_ms`, stale markers
 /// left out.
@@ -53,6 +60,33 @@ pub trait Storage: Send + Sync {
     /// # Errors
     /// The store could not answer; the message is shown to the user as is.
     fn select(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<SeriesSamples>, String>;
+
+    /// What `per_series` gives for each series [`Storage::select`] would return and its
+    /// samples, where it gives something, sorted by labels. The evaluator reduces a range
+    /// function's input this way; a store that decodes samples series by series can call
+    /// `per_series` on each while its samples are still in the CPU's caches, on several
+    /// threads, instead of materializing them all first (the default).
+    ///
+    /// # Errors
+    /// As [`Storage::select`].
+    fn select_with(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+        per_series: &SeriesFn<'_>,
+    ) -> Result<Vec<SeriesValues>, String> {
+        let series = self.select(matchers, start_ms, end_ms)?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let mut out = crate::eval::range_functions::in_parts(&series, threads, |part| {
+            Ok(part.iter().filter_map(|s| Some((s.labels.clone(), per_series(&s.labels, &s.samples)?))).collect())
+        })
+        .map_err(|e| e.to_string())?;
+        if !out.windows(2).all(|w| w[0].0 < w[1].0) {
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        Ok(out)
+    }
 
     /// The rollup tiers this store keeps, in any order; none by default. The evaluator
     /// reads this before [`Storage::select_rollup`]: a bucket starting before the

@@ -196,6 +196,23 @@ impl Tsdb {
         read::select(&self.shared, matchers, start_ms, end_ms)
     }
 
+    /// What `per_series` gives for each series [`Tsdb::select`] would return and its
+    /// samples, where it gives something, sorted by labels. The samples are lent from a
+    /// buffer reused for the next series, so a caller that reduces them (a range function)
+    /// never holds all of them at once; `per_series` may run on several threads at once.
+    ///
+    /// # Errors
+    /// As [`Tsdb::select`].
+    pub fn select_with<T: Send>(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+        per_series: &(impl Fn(&Labels, &[(i64, f64)]) -> Option<T> + Sync),
+    ) -> Result<Vec<(Labels, T)>> {
+        read::select_with(&self.shared, matchers, start_ms, end_ms, per_series)
+    }
+
     /// Labels of every series matching `matchers` whose data overlaps `start_ms..=end_ms`
     /// (by the series' first and last sample), sorted.
     ///

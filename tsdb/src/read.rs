@@ -58,9 +58,25 @@ fn read_err(what: &'static str) -> impl Fn(redb::Error) -> Error {
 const PARALLEL_MIN_SERIES: usize = 256;
 
 /// Every series matching `matchers` with at least one sample in `[start, end]`, with those
-/// samples, sorted by labels. Many series are decoded on up to 4 threads, each over its own
-/// snapshot (every snapshot holds at least what the head copies miss; see the module doc).
+/// samples, sorted by labels.
 pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<SeriesData>> {
+    let series = select_with(shared, matchers, start, end, &|_, samples| Some(samples.to_vec()))?;
+    Ok(series.into_iter().map(|(labels, samples)| SeriesData { labels, samples }).collect())
+}
+
+/// `per_series` of every series matching `matchers` with at least one sample in `[start,
+/// end]` and of those samples, where it gives a value, sorted by labels. Many series are
+/// decoded on up to 4 threads, each over its own snapshot (every snapshot holds at least
+/// what the head copies miss; see the module doc); `per_series` runs on the thread that
+/// decoded the series, over a buffer reused for the next one, while the samples are still
+/// in the CPU's caches.
+pub(crate) fn select_with<T: Send>(
+    shared: &Shared,
+    matchers: &[Matcher],
+    start: i64,
+    end: i64,
+    per_series: &(impl Fn(&Labels, &[(i64, f64)]) -> Option<T> + Sync),
+) -> Result<Vec<(Labels, T)>> {
     if start > end {
         return Ok(Vec::new());
     }
@@ -87,7 +103,7 @@ pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64
     };
     let total = series.len();
     let mut out = if threads <= 1 {
-        select_part(shared, series, partitions, start, end)?
+        select_part(shared, series, partitions, start, end, per_series)?
     } else {
         let part = total.div_ceil(threads);
         let mut parts = Vec::with_capacity(threads);
@@ -98,7 +114,7 @@ pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64
         std::thread::scope(|scope| {
             let workers: Vec<_> = parts
                 .into_iter()
-                .map(|p| scope.spawn(move || select_part(shared, p, partitions, start, end)))
+                .map(|p| scope.spawn(move || select_part(shared, p, partitions, start, end, per_series)))
                 .collect();
             let mut out = Vec::with_capacity(total);
             for worker in workers {
@@ -107,7 +123,7 @@ pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64
             Ok::<_, Error>(out)
         })?
     };
-    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
@@ -156,14 +172,15 @@ impl<'a> PackWalk<'a> {
     }
 }
 
-/// [`select`] for some series, over a snapshot of its own.
-fn select_part(
+/// [`select_with`] for some series, over a snapshot of its own.
+fn select_part<T>(
     shared: &Shared,
     series: Vec<(u64, Labels, HeadData)>,
     partitions: Partitions<'_>,
     start: i64,
     end: i64,
-) -> Result<Vec<SeriesData>> {
+    per_series: &impl Fn(&Labels, &[(i64, f64)]) -> Option<T>,
+) -> Result<Vec<(Labels, T)>> {
     let err = read_err("chunks");
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let chunks = txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
@@ -171,6 +188,7 @@ fn select_part(
     let mut out = Vec::with_capacity(series.len());
     let (mut ts, mut values) = (Vec::new(), Vec::new());
     let (mut head_ts, mut head_values) = (Vec::new(), Vec::new());
+    let mut samples = Vec::new();
     let mut walks = Vec::with_capacity(partitions.packed.len());
     for &partition in partitions.packed {
         let packs = packs.range((partition, 0)..=(partition, u64::MAX)).map_err(|e| err(e.into()))?.peekable();
@@ -212,12 +230,14 @@ fn select_part(
         let (lo, hi) = (ts.partition_point(|&t| t < start), ts.partition_point(|&t| t <= end));
         let head_from = head_ts.partition_point(|&t| t < start || sealed_until.is_some_and(|s| t <= s));
         let head_to = head_ts.partition_point(|&t| t <= end).max(head_from);
-        let mut samples = Vec::with_capacity(hi.saturating_sub(lo) + head_to - head_from);
+        samples.clear();
         samples.extend(ts[lo..hi.max(lo)].iter().copied().zip(values[lo..hi.max(lo)].iter().copied()));
         samples
             .extend(head_ts[head_from..head_to].iter().copied().zip(head_values[head_from..head_to].iter().copied()));
-        if !samples.is_empty() {
-            out.push(SeriesData { labels, samples });
+        if !samples.is_empty()
+            && let Some(value) = per_series(&labels, &samples)
+        {
+            out.push((labels, value));
         }
     }
     Ok(out)

@@ -350,3 +350,35 @@ fn a_partition_in_many_packs_reads_back_whole_and_by_matcher() {
         assert_eq!(bits(data), want, "series {s}");
     }
 }
+
+#[test]
+fn select_with_reduces_what_select_returns_on_every_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsdb = open(dir.path(), small_config());
+    // 300 series (enough to decode on several threads), sealed chunks then head samples.
+    let series: Vec<Labels> = (0..300).map(|i| labels(&[("__name__", "w"), ("i", &format!("{i:03}"))])).collect();
+    let at = |from: i64| -> Vec<(u32, i64, f64)> {
+        (from..from + 50)
+            .flat_map(|t| (0..300u32).map(move |s| (s, t * 10_000, f64::from(s) * 1e3 + t as f64)))
+            .collect()
+    };
+    commit(&tsdb, batch(None, &series, at(0)));
+    tsdb.flush().unwrap();
+    commit(&tsdb, batch(None, &series, at(50)));
+    let (start, end) = (200_000, 700_000);
+    // Series with an odd index are left out; the others give their samples' sum and count.
+    let reduce = |labels: &Labels, samples: &[(i64, f64)]| {
+        let i: u32 = labels.get("i").unwrap().parse().unwrap();
+        i.is_multiple_of(2).then(|| (samples.iter().map(|s| s.1).sum::<f64>(), samples.len()))
+    };
+    let got = tsdb.select_with(&[], start, end, &reduce).unwrap();
+    let want: Vec<(Labels, (f64, usize))> = tsdb
+        .select(&[], start, end)
+        .unwrap()
+        .into_iter()
+        .filter_map(|s| Some((s.labels.clone(), reduce(&s.labels, &s.samples)?)))
+        .collect();
+    assert_eq!(got.len(), 150);
+    assert_eq!(got, want);
+    assert_eq!(got[1].1, ((20..=70).map(|t| 2e3 + f64::from(t)).sum(), 51));
+}

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use sysmon_promql::{RollupTier, SeriesRollups, SeriesSamples, Storage};
+use sysmon_promql::{RollupTier, SeriesFn, SeriesRollups, SeriesSamples, SeriesValues, Storage};
 use sysmon_tsdb::{Labels, Matcher, Tsdb};
 
 use crate::http::prometheus::SeriesCatalog;
@@ -15,6 +15,19 @@ impl Storage for TsdbCatalog {
     fn select(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<SeriesSamples>, String> {
         let series = self.0.select(matchers, start_ms, end_ms).map_err(|e| e.to_string())?;
         Ok(series.into_iter().map(|s| SeriesSamples { labels: s.labels, samples: s.samples }).collect())
+    }
+
+    /// Each series reduced on the engine's decoding threads, as soon as it is decoded.
+    fn select_with(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+        per_series: &SeriesFn<'_>,
+    ) -> Result<Vec<SeriesValues>, String> {
+        self.0
+            .select_with(matchers, start_ms, end_ms, &|labels, samples| per_series(labels, samples))
+            .map_err(|e| e.to_string())
     }
 
     /// The tiers the engine keeps (1-minute and 1-hour unless disabled), complete up to the

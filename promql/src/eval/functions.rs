@@ -1,13 +1,16 @@
 //! Function calls: dispatch by name, and the functions over instant vectors and scalars.
 
-use promql_parser::parser::{Call, Expr};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use promql_parser::parser::{Call, Expr, MatrixSelector};
 use sysmon_tsdb::Labels;
 
 use crate::error::{Error, Result};
 use crate::eval::evaluator::{Evaluator, unwrap_parens};
 use crate::eval::labels::drop_metric_name;
-use crate::eval::range_functions::{RangeFunction, eval_range_function};
-use crate::eval::selectors::{absent_labels, eval_vector_selector, window_bounds};
+use crate::eval::range_functions::{RangeFunction, SlideBuffers, eval_points, eval_range_function, result_series};
+use crate::eval::selectors::{self, absent_labels, eval_vector_selector, window_bounds};
 use crate::eval::series_set::merge_same_labels;
 use crate::eval::types::{Evaluated, RangeInput, Series, Steps};
 use crate::eval::{date, histogram, label_functions, rollup};
@@ -174,6 +177,15 @@ fn eval_range_call(ev: &mut Evaluator<'_>, func: RangeFunction, args: &[&Expr], 
         return Ok(series);
     }
     let range_index = func.range_arg_index();
+    if let Some(Expr::MatrixSelector(ms)) = args.get(range_index).map(|a| unwrap_parens(a)) {
+        let mut scalars = Vec::new();
+        for (i, expr) in args.iter().enumerate() {
+            if i != range_index {
+                scalars.push(ev.eval_scalar(expr, steps)?);
+            }
+        }
+        return eval_range_over_selector(ev, func, ms, &scalars, steps);
+    }
     let mut scalars = Vec::new();
     let mut range = None;
     for (i, expr) in args.iter().enumerate() {
@@ -192,6 +204,57 @@ fn eval_range_call(ev: &mut Evaluator<'_>, func: RangeFunction, args: &[&Expr], 
         range.drift_start_ms = Some(steps.start_ms);
     }
     eval_range_function(func, &range, steps, &scalars, ev.deadline(), ev.threads())
+}
+
+/// A range-vector function over a range selector: each series' samples are reduced to
+/// the function's values as the store reads them ([`crate::Storage::select_with`]), never all
+/// held at once. Limits as [`selectors::fetch`] and [`eval_range_call`] count them.
+fn eval_range_over_selector(
+    ev: &mut Evaluator<'_>,
+    func: RangeFunction,
+    ms: &MatrixSelector,
+    scalars: &[Vec<f64>],
+    steps: Steps,
+) -> Result<Vec<Series>> {
+    ev.check_deadline("selecting series")?;
+    let (mut input, (start_ms, end_ms)) = selectors::matrix_windows(ev, ms, steps)?;
+    if func == RangeFunction::PredictLinear && input.at_ms.is_some() {
+        // As in `eval_range_call`.
+        input.drift_start_ms = Some(steps.start_ms);
+    }
+    let matchers = selectors::matchers(&ms.vs)?;
+    let deadline = ev.deadline();
+    let samples = AtomicUsize::new(0);
+    let failure = Mutex::new(None);
+    let per_series = |_: &Labels, points: &[(i64, f64)]| {
+        samples.fetch_add(points.len(), Ordering::Relaxed);
+        let values = deadline
+            .check("evaluating a range function")
+            .and_then(|()| eval_points(func, points, &input, steps, scalars, &mut SlideBuffers::new(steps, scalars)));
+        match values {
+            Ok(values) => Some(values),
+            Err(error) => {
+                if let Ok(mut failure) = failure.lock() {
+                    failure.get_or_insert(error);
+                }
+                None
+            }
+        }
+    };
+    let reduced = ev.storage().select_with(&matchers, start_ms, end_ms, &per_series).map_err(Error::Storage)?;
+    if let Some(error) =
+        failure.into_inner().map_err(|_| Error::Execution("a range-function worker panicked".into()))?
+    {
+        return Err(error);
+    }
+    let limit = ev.limits().max_series_per_selector;
+    if reduced.len() > limit {
+        return Err(Error::TooManySeries { selector: ms.vs.to_string(), found: reduced.len(), limit });
+    }
+    ev.add_samples(samples.into_inner())?;
+    ev.add_samples(reduced.len().saturating_mul(steps.len()))?;
+    let series = reduced.into_iter().map(|(labels, values)| Series { labels, values }).collect();
+    result_series(func, series)
 }
 
 fn eval_range(ev: &mut Evaluator<'_>, expr: &Expr, steps: Steps) -> Result<RangeInput> {

@@ -164,7 +164,7 @@ fn eval_series(
     deadline: Deadline,
 ) -> Result<Vec<Series>> {
     let mut out = Vec::with_capacity(series.len());
-    let mut buffers = SlideBuffers { windows: Vec::with_capacity(steps.len()), scalars: vec![0.0; scalars.len()] };
+    let mut buffers = SlideBuffers::new(steps, scalars);
     for (index, s) in series.iter().enumerate() {
         if index % 256 == 255 {
             deadline.check("evaluating a range function")?;
@@ -172,28 +172,40 @@ fn eval_series(
         if s.points.is_empty() {
             continue;
         }
-        // One branch-free pass finds stale markers (rare: then slide over a copy without
-        // them) and counter resets (rare too: without any, rate needs no tracking).
-        let (has_stale, has_reset) = scan(&s.points);
-        let points = if has_stale { without_stale(&s.points) } else { Cow::Borrowed(s.points.as_slice()) };
-        let track_resets = func.is_counter() && (if has_stale { scan(&points).1 } else { has_reset });
-        let buffers = &mut buffers;
-        // The rate family gets loops of its own, without a per-window dispatch.
-        let values = match func {
-            RangeFunction::Rate => slide(&points, input, steps, scalars, buffers, track_resets, |w, c| {
-                Ok(extrapolated_rate(w, c, true, true))
-            })?,
-            RangeFunction::Increase => slide(&points, input, steps, scalars, buffers, track_resets, |w, c| {
-                Ok(extrapolated_rate(w, c, true, false))
-            })?,
-            RangeFunction::Delta => slide(&points, input, steps, scalars, buffers, track_resets, |w, c| {
-                Ok(extrapolated_rate(w, c, false, false))
-            })?,
-            _ => slide(&points, input, steps, scalars, buffers, track_resets, |w, c| compute(func, w, c))?,
-        };
+        let values = eval_points(func, &s.points, input, steps, scalars, &mut buffers)?;
         out.push(Series { labels: s.labels.clone(), values });
     }
     Ok(out)
+}
+
+/// `func`'s value at every step over one series' points (sorted by time, stale markers
+/// kept); `input` gives the windows, its series are not read.
+pub(crate) fn eval_points(
+    func: RangeFunction,
+    points: &[(i64, f64)],
+    input: &RangeInput,
+    steps: Steps,
+    scalars: &[Vec<f64>],
+    buffers: &mut SlideBuffers,
+) -> Result<Vec<Option<f64>>> {
+    // One branch-free pass finds stale markers (rare: then slide over a copy without
+    // them) and counter resets (rare too: without any, rate needs no tracking).
+    let (has_stale, has_reset) = scan(points);
+    let points = if has_stale { without_stale(points) } else { Cow::Borrowed(points) };
+    let track_resets = func.is_counter() && (if has_stale { scan(&points).1 } else { has_reset });
+    // The rate family gets loops of its own, without a per-window dispatch.
+    match func {
+        RangeFunction::Rate => {
+            slide(&points, input, steps, scalars, buffers, track_resets, |w, c| Ok(extrapolated_rate(w, c, true, true)))
+        }
+        RangeFunction::Increase => slide(&points, input, steps, scalars, buffers, track_resets, |w, c| {
+            Ok(extrapolated_rate(w, c, true, false))
+        }),
+        RangeFunction::Delta => slide(&points, input, steps, scalars, buffers, track_resets, |w, c| {
+            Ok(extrapolated_rate(w, c, false, false))
+        }),
+        _ => slide(&points, input, steps, scalars, buffers, track_resets, |w, c| compute(func, w, c)),
+    }
 }
 
 /// The first index from `from` on (below `limit`) where `before` stops holding; it holds
@@ -228,9 +240,16 @@ struct Window {
 }
 
 /// Scratch space reused across series.
-struct SlideBuffers {
+pub(crate) struct SlideBuffers {
     windows: Vec<Window>,
     scalars: Vec<f64>,
+}
+
+impl SlideBuffers {
+    /// Room for `steps` windows and the step's values of `scalars`.
+    pub(crate) fn new(steps: Steps, scalars: &[Vec<f64>]) -> SlideBuffers {
+        SlideBuffers { windows: Vec::with_capacity(steps.len()), scalars: vec![0.0; scalars.len()] }
+    }
 }
 
 /// One series' values at every step (`points` without stale markers).

@@ -147,21 +147,33 @@ pub(crate) fn eval_vector_selector(
 /// Stale markers are still in: readers drop them (see [`without_stale`]), so that the
 /// common case costs no extra pass over the samples.
 pub(crate) fn eval_matrix_selector(ev: &mut Evaluator<'_>, ms: &MatrixSelector, steps: Steps) -> Result<RangeInput> {
+    let (mut input, (start_ms, end_ms)) = matrix_windows(ev, ms, steps)?;
+    let fetched = fetch(ev, &ms.vs, start_ms, end_ms)?;
+    input.series = fetched.into_iter().map(|s| RangeSeriesInput { labels: s.labels, points: s.samples }).collect();
+    Ok(input)
+}
+
+/// A range selector's windows at every step (its [`RangeInput`] without series yet), and
+/// the time range its samples are read from.
+pub(crate) fn matrix_windows(
+    ev: &Evaluator<'_>,
+    ms: &MatrixSelector,
+    steps: Steps,
+) -> Result<(RangeInput, (i64, i64))> {
     let vs = &ms.vs;
     let offset = offset_ms(&vs.offset);
     let at = ev.at_ms(&vs.at)?;
     let read = read_steps(at, steps);
     let range_ms = i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX);
-    let fetched = fetch(ev, vs, read.start_ms - offset - range_ms, read.end_ms - offset)?;
-    let series = fetched.into_iter().map(|s| RangeSeriesInput { labels: s.labels, points: s.samples }).collect();
-    Ok(RangeInput {
-        series,
+    let input = RangeInput {
+        series: Vec::new(),
         range_ms,
         offset_ms: offset,
         at_ms: at,
         absent_labels: absent_labels(vs),
         drift_start_ms: None,
-    })
+    };
+    Ok((input, (read.start_ms - offset - range_ms, read.end_ms - offset)))
 }
 
 /// `points` without stale markers, copied only when there are any.

@@ -48,3 +48,19 @@ fn huge_subqueries_are_refused_before_allocating() {
     let err = engine.instant(&data(), "max_over_time(m[10000d:1s])", 0).unwrap_err();
     assert!(matches!(err, Error::TooManySamples { .. }), "{err}");
 }
+
+#[test]
+fn range_functions_over_selectors_keep_every_limit() {
+    // These reduce each series as the store reads it (`Storage::select_with`): the limits
+    // are counted as when the samples are fetched first.
+    let samples = Engine::new(QueryLimits { max_samples: 5, ..QueryLimits::default() });
+    let err = samples.instant(&data(), "rate(m[5m])", 120_000).unwrap_err();
+    assert!(matches!(err, Error::TooManySamples { limit: 5 }), "{err}");
+    assert!(samples.instant(&data(), "rate(m{i=\"1\"}[5m])", 120_000).is_ok());
+    let series = Engine::new(QueryLimits { max_series_per_selector: 1, ..QueryLimits::default() });
+    let err = series.instant(&data(), "sum(rate(m[5m]))", 120_000).unwrap_err();
+    assert_eq!(err.to_string(), "selector m matched 2 series; limit max_series_per_selector = 1");
+    let time = Engine::new(QueryLimits { timeout: Duration::ZERO, ..QueryLimits::default() });
+    let err = time.range(&data(), "rate(m[5m])", 0, 120_000, 60_000).unwrap_err();
+    assert_eq!(err.error_type(), "timeout");
+}
