@@ -3,7 +3,7 @@
 //! only taken when every value converts back to the very same bits.
 
 /// Exact powers of ten (every one up to 1e22 is exact in f64).
-const POW10: [f64; 19] =
+pub(crate) const POW10: [f64; 19] =
     [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18];
 
 /// The largest exponent tried.

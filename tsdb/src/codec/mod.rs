@@ -10,7 +10,7 @@ mod intseq;
 mod varint;
 
 pub(crate) use chunk::{ChunkEncoder, decode_chunk, read_header};
-pub(crate) use decimal::{from_scaled, to_scaled};
+pub(crate) use decimal::{POW10, from_scaled, to_scaled};
 pub(crate) use floats::{decode_float_column, encode_float_column};
 pub(crate) use gorilla::{GorillaEncoder, GorillaStreams};
 pub(crate) use intseq::{decode_int_column, encode_int_column};

@@ -37,7 +37,7 @@
 use super::point::RollupPoint;
 use super::tier::Tier;
 use crate::codec::{
-    decode_float_column, decode_int_column, encode_float_column, encode_int_column, from_scaled, get_uvarint,
+    POW10, decode_float_column, decode_int_column, encode_float_column, encode_int_column, from_scaled, get_uvarint,
     get_zigzag, put_uvarint, put_zigzag, to_scaled,
 };
 use crate::partition::partition_of;
@@ -72,10 +72,6 @@ const SOURCE_PREV_LAST: u64 = 3;
 /// Largest sum-to-decimal difference, in ulps, the decimal sum kind takes; beyond it the sum
 /// is not a decimal of this scale and a float column is smaller.
 const MAX_SUM_ULPS: i64 = 1 << 16;
-
-/// Exact powers of ten up to the largest decimal exponent.
-const POW10: [f64; 19] =
-    [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18];
 
 /// Encodes points (sorted by start, distinct starts) as runs that each lie within one time
 /// partition (see `partition.rs`) and hold at most a few thousand points:
