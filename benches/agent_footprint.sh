@@ -8,7 +8,8 @@
 #   DURATION=60 INTERVALS="1" bash benches/agent_footprint.sh
 #
 # For each interval, the agent and node_exporter run side by side (so they see the same load)
-# after a fresh start and a warmup (WARMUP, default 3 intervals, at least 15 s):
+# after a fresh start and a warmup (WARMUP, default 3 intervals and 15 s: the agent gives back
+# its start-up code after 3 intervals and 2 s, cli/src/code_pages.rs):
 # - CPU: utime + stime of the process (/proc/PID/stat, every thread, exited ones included)
 #   over the measured window, divided by the collections (agent: ticks of its interval in the
 #   window, which it aligns on wall-clock multiples; node_exporter: scrapes completed by the
@@ -19,6 +20,8 @@
 #   with AnonHugePages (transparent huge pages) in the JSON.
 #   The agent runs from its own copy of the binary, so the pages the aggregator's process
 #   (same binary) brought into the page cache do not count for it: as on a monitored host.
+#   Written by `cp`, the copy sits in the page cache in 64 KiB pieces, the unit in which the
+#   kernel maps it (its fault-around).
 # - series: node_exporter's sample lines in its last scrape; the agent's series stored for it
 #   at the end of the window (`count({host="footprint"})` at the aggregator), self-metrics
 #   included.
@@ -31,6 +34,14 @@
 # agent's config after its [processes] section, e.g. "[collectors]\nusers = false"), SYSMON_BIN
 # (a prebuilt binary instead of building release), KEEP=1 keeps the work dir (configs, logs,
 # last scrape).
+#
+# LAYOUT_OUT=cli/agent-hot-code.txt (root only) regenerates the list of functions the agent
+# runs after start-up, which the release link puts together (cli/build.rs): the first interval
+# only, with the agent's copy of the binary dropped from the page cache and the disk's
+# readahead off while the agent starts (so each page of code it runs is read, and mapped,
+# alone), dropped again once the agent has released its start-up code; at the end of the window
+# benches/agent_layout.py lists the functions on the code pages resident then. That run's
+# figures are not comparable (a cold start); rebuild and run again without LAYOUT_OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +54,12 @@ AGENT_ID=footprint
 READY_TIMEOUT_SECS=60
 CLK_TCK=$(getconf CLK_TCK)
 
+LAYOUT_OUT=${LAYOUT_OUT:-}
+HOT_CODE=cli/agent-hot-code.txt
+if [[ -n $LAYOUT_OUT ]]; then
+  INTERVALS=${INTERVALS%% *}
+  [[ $(id -u) == 0 ]] || { echo "agent_footprint.sh: LAYOUT_OUT needs root (pagemap, readahead)" >&2; exit 1; }
+fi
 if [[ ! -x $NODE_EXPORTER ]]; then
   echo "agent_footprint.sh: $NODE_EXPORTER is missing: apt-get install -y prometheus-node-exporter" >&2
   exit 1
@@ -132,6 +149,17 @@ query() { # PROMQL [TIME]: the first result's value, or ""
     jq -r '.data.result[0].value[1] // ""'
 }
 
+# Drops FILE's pages from the page cache (those no process maps).
+drop_cached() { sync "$1"; python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$1"; }
+
+# The readahead setting (KiB) of the disk holding FILE.
+readahead_file() {
+  local source disk
+  source=$(findmnt -no SOURCE -T "$1")
+  disk=$(lsblk -no PKNAME "$source" 2>/dev/null | head -n 1)
+  echo "/sys/block/${disk:-$(basename "$source")}/queue/read_ahead_kb"
+}
+
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # The fleet: a CA, the aggregator's and the agent's certificates, the aggregator.
@@ -167,7 +195,7 @@ results=()
 for interval in $INTERVALS; do
   dir=$work/i$interval
   mkdir -p "$dir"
-  warmup=${WARMUP:-$((3 * interval > 15 ? 3 * interval : 15))}
+  warmup=${WARMUP:-$((3 * interval + 15))}
   # Every collector is on by default; the users collector reports every user (root and
   # system users too) and lists the top processes of all of them: the most work it can do.
   cat >"$dir/agent.toml" <<EOF
@@ -207,9 +235,20 @@ EOF
     >"$dir/node_exporter.log" 2>&1 &
   ne_pid=$!
   pids+=("$ne_pid")
+  if [[ -n $LAYOUT_OUT ]]; then
+    drop_cached "$agent_bin"
+    readahead=$(readahead_file "$agent_bin")
+    readahead_kb=$(cat "$readahead")
+    echo 0 >"$readahead"
+  fi
   "$agent_bin" agent --config "$dir/agent.toml" >"$dir/agent.log" 2>&1 &
   agent_pid=$!
   pids+=("$agent_pid")
+  if [[ -n $LAYOUT_OUT ]]; then
+    # The kernel takes the readahead setting when it opens the file, at exec.
+    sleep 1
+    echo "$readahead_kb" >"$readahead"
+  fi
   wait_ready "http://127.0.0.1:$ne_port/metrics" "$ne_pid" "$dir/node_exporter.log"
   scrape_loop "$ne_port" "$interval" "$dir" &
   scrape_pid=$!
@@ -217,6 +256,7 @@ EOF
 
   echo "== interval ${interval}s: warmup ${warmup}s, then ${DURATION}s measured (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
   sleep "$warmup"
+  if [[ -n $LAYOUT_OUT ]]; then drop_cached "$agent_bin"; fi
   # The window starts and ends half an interval after a tick, away from collections.
   half_ms=$((interval * 500))
   sleep_to_boundary "$interval" "$half_ms"
@@ -265,6 +305,7 @@ EOF
   ne_rss_med=$(cut -d' ' -f2 "$dir/rss" | median)
   ne_rss_max=$(cut -d' ' -f2 "$dir/rss" | sort -n | tail -n 1)
 
+  if [[ -n $LAYOUT_OUT ]]; then python3 benches/agent_layout.py "$agent_pid" "$agent_bin" "$LAYOUT_OUT"; fi
   kill "$scrape_pid" "$agent_pid" "$ne_pid"
   wait "$scrape_pid" "$agent_pid" "$ne_pid" 2>/dev/null || true
   warnings=$(grep -cE ' (WARN|ERROR) ' "$dir/agent.log" || true)
@@ -319,4 +360,8 @@ jq -r '.runs[] | . as $r | (["sysmon agent", .agent], ["node_exporter", .node_ex
   while IFS=$'\t' read -r i p c rm rx h an fi s n t; do
     printf '%-8s %-14s %12s %10s %10s %10s %10s %10s %7s %6s %s\n' "$i" "$p" "$c" "$rm" "$rx" "$h" "$an" "$fi" "$s" "$n" "$t"
   done
+if [[ -f $HOT_CODE ]]; then
+  echo "link order: $(python3 benches/agent_layout.py --check "$HOT_CODE" "$sysmon") functions of $HOT_CODE are in this binary (regenerate it with LAYOUT_OUT when this falls)"
+fi
+if [[ -n $LAYOUT_OUT ]]; then echo "layout run (cold start): these figures are not comparable; rebuild and run again"; fi
 echo "JSON: $OUT"

@@ -5,6 +5,7 @@
 
 mod certs;
 mod cli;
+mod code_pages;
 mod events;
 mod hosts;
 mod logging;

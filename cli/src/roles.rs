@@ -2,17 +2,20 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use sysmon_agent::{AgentConfig, CollectionSettings};
 use sysmon_aggregator::AggregatorConfig;
 use tokio_util::sync::CancellationToken;
+use tracing::debug;
 
 use crate::cli::{AgentArgs, AgentFormat, AggregatorArgs, DEFAULT_AGENT_CONFIG};
 
 pub(crate) async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     let path = args.config.unwrap_or_else(|| PathBuf::from(DEFAULT_AGENT_CONFIG));
     let settings = AgentConfig::load(&path).map_err(config_errors)?;
+    tokio::spawn(release_start_up_code_after(start_up_time(settings.interval)));
     let cancel = CancellationToken::new();
     let mut agent = tokio::spawn(sysmon_agent::run_agent(settings, cancel.clone()));
     tokio::select! {
@@ -23,6 +26,23 @@ pub(crate) async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     cancel.cancel();
     agent.await??;
     Ok(())
+}
+
+/// How long the agent's start-up lasts, for [`code_pages`](crate::code_pages): three
+/// collections, by which time the collectors have read everything they read once and the first
+/// connection to an aggregator is made (or has failed).
+fn start_up_time(interval: Duration) -> Duration {
+    interval * 3 + Duration::from_secs(2)
+}
+
+async fn release_start_up_code_after(start_up: Duration) {
+    tokio::time::sleep(start_up).await;
+    // Failing (a kernel without /proc) changes only memory use.
+    match tokio::task::spawn_blocking(crate::code_pages::release_start_up_code).await {
+        Ok(Ok(bytes)) => debug!(mapped_bytes = bytes, "start-up code released"),
+        Ok(Err(error)) => debug!(%error, "could not release the start-up code"),
+        Err(_) => {}
+    }
 }
 
 /// `sysmon agent --once`: one collection on stdout. Collector failures are logged on stderr;
