@@ -14,7 +14,7 @@ use crate::eval::selectors::{self, absent_labels, eval_vector_selector, window_b
 use crate::eval::series_set::merge_same_labels;
 use crate::eval::types::{Evaluated, RangeInput, Series, Steps};
 use crate::eval::{date, histogram, label_functions, rollup};
-use crate::storage::is_stale_marker;
+use crate::storage::{SampleColumns, is_stale_marker};
 
 /// Evaluates a function call at every step.
 pub(crate) fn eval_call(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Evaluated> {
@@ -226,7 +226,7 @@ fn eval_range_over_selector(
     let deadline = ev.deadline();
     let samples = AtomicUsize::new(0);
     let failure = Mutex::new(None);
-    let per_series = |_: &Labels, points: &[(i64, f64)]| {
+    let per_series = |_: &Labels, points: SampleColumns<'_>| {
         samples.fetch_add(points.len(), Ordering::Relaxed);
         let values = deadline
             .check("evaluating a range function")
