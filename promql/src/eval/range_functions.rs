@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::eval::evaluator::Deadline;
+use crate::eval::extrapolate::{Extrapolation, WindowEdges};
 use crate::eval::labels::drop_metric_name;
 use crate::eval::series_set::ensure_distinct_labels;
 use crate::eval::stats::{kahan_inc, linear_regression, quantile};
@@ -223,18 +224,14 @@ fn slide_function(
     scalars: &[Vec<f64>],
     buffers: &mut SlideBuffers,
 ) -> Result<Vec<Option<f64>>> {
-    match func {
-        RangeFunction::Rate => {
-            slide(series, input, steps, scalars, buffers, track_resets, |w, c| Ok(extrapolated_rate(w, c, true, true)))
-        }
-        RangeFunction::Increase => {
-            slide(series, input, steps, scalars, buffers, track_resets, |w, c| Ok(extrapolated_rate(w, c, true, false)))
-        }
-        RangeFunction::Delta => slide(series, input, steps, scalars, buffers, track_resets, |w, c| {
-            Ok(extrapolated_rate(w, c, false, false))
-        }),
-        _ => slide(series, input, steps, scalars, buffers, track_resets, |w, c| compute(func, w, c)),
-    }
+    let (is_counter, is_rate) = match func {
+        RangeFunction::Rate => (true, true),
+        RangeFunction::Increase => (true, false),
+        RangeFunction::Delta => (false, false),
+        _ => return slide(series, input, steps, scalars, buffers, track_resets, |w, c| compute(func, w, c)),
+    };
+    let mut extrapolation = Extrapolation::new(is_counter, is_rate);
+    slide(series, input, steps, scalars, buffers, track_resets, |w, c| Ok(extrapolated_rate(w, c, &mut extrapolation)))
 }
 
 /// Samples as columns of equal length, sorted by time: a whole series, or one window of it.
@@ -262,9 +259,16 @@ impl<'a> Columns<'a> {
 }
 
 /// The first index from `from` on (below `limit`) where `before` stops holding; it holds
-/// on a prefix since `ts` is sorted. Counts in blocks of 8 without early exits, which
-/// beats a sample-by-sample loop whose exit branch mispredicts at every step.
-fn advance(ts: &[i64], from: usize, limit: usize, before: impl Fn(i64) -> bool) -> usize {
+/// on a prefix since `ts` is sorted. Tries `from + guess` first: a window edge usually moves
+/// by as many samples as at the previous step (regular samples, regular steps), and checking
+/// that costs two comparisons that predict well. Otherwise counts in blocks of 8 without
+/// early exits, which beats a sample-by-sample loop whose exit branch mispredicts at every
+/// step.
+fn advance(ts: &[i64], from: usize, limit: usize, guess: usize, before: impl Fn(i64) -> bool) -> usize {
+    let at = from + guess;
+    if at <= limit && (at == from || before(ts[at - 1])) && (at == limit || !before(ts[at])) {
+        return at;
+    }
     let mut i = from;
     loop {
         let end = (i + 8).min(limit);
@@ -321,7 +325,7 @@ fn slide(
     scalars: &[Vec<f64>],
     buffers: &mut SlideBuffers,
     track_resets: bool,
-    compute: impl Fn(Columns<'_>, &WindowContext<'_>) -> Result<Option<f64>>,
+    mut compute: impl FnMut(Columns<'_>, &WindowContext<'_>) -> Result<Option<f64>>,
 ) -> Result<Vec<Option<f64>>> {
     // First every step's window bounds, then the computations in a loop of their own:
     // with no hard-to-predict branch between them, consecutive windows' arithmetic
@@ -333,18 +337,22 @@ fn slide(
     // window slides, when asked to.
     let mut resets_in_window = 0u32;
     let (mut lo, mut hi) = (0usize, 0usize);
+    // How far each edge moved at the previous step: the guesses for this one.
+    let (mut lo_moved, mut hi_moved) = (0usize, 0usize);
     for t in steps.times() {
         let range_end = input.window_end(t);
         let range_start = range_end - input.range_ms;
-        let new_hi = advance(ts, hi, ts.len(), |t| t <= range_end);
+        let new_hi = advance(ts, hi, ts.len(), hi_moved, |t| t <= range_end);
         if track_resets {
             resets_in_window += count_resets(values, hi.max(lo + 1), new_hi);
         }
+        hi_moved = new_hi - hi;
         hi = new_hi;
-        let new_lo = advance(ts, lo, hi, |t| t < range_start);
+        let new_lo = advance(ts, lo, hi, lo_moved, |t| t < range_start);
         if track_resets && new_lo > lo {
             resets_in_window -= count_resets(values, lo + 1, (new_lo + 1).min(hi));
         }
+        lo_moved = new_lo - lo;
         lo = new_lo;
         windows.push(Bounds { lo, hi, has_reset: resets_in_window > 0 });
     }
@@ -386,9 +394,9 @@ fn compute(func: RangeFunction, w: Columns<'_>, ctx: &WindowContext<'_>) -> Resu
     use RangeFunction::*;
     let values = w.values;
     Ok(match func {
-        Rate => extrapolated_rate(w, ctx, true, true),
-        Increase => extrapolated_rate(w, ctx, true, false),
-        Delta => extrapolated_rate(w, ctx, false, false),
+        Rate => extrapolated_rate(w, ctx, &mut Extrapolation::new(true, true)),
+        Increase => extrapolated_rate(w, ctx, &mut Extrapolation::new(true, false)),
+        Delta => extrapolated_rate(w, ctx, &mut Extrapolation::new(false, false)),
         Irate => instant_value(w, true),
         Idelta => instant_value(w, false),
         Deriv => (w.len() >= 2).then(|| linear_regression(w.ts, values, w.ts[0]).0),
@@ -419,13 +427,13 @@ fn compute(func: RangeFunction, w: Columns<'_>, ctx: &WindowContext<'_>) -> Resu
 }
 
 /// `rate`, `increase` and `delta` over a window of samples.
-fn extrapolated_rate(w: Columns<'_>, ctx: &WindowContext<'_>, is_counter: bool, is_rate: bool) -> Option<f64> {
+fn extrapolated_rate(w: Columns<'_>, ctx: &WindowContext<'_>, extrapolation: &mut Extrapolation) -> Option<f64> {
     if w.len() < 2 {
         return None;
     }
     let ((first_t, first_v), (last_t, last_v)) = w.edges();
     let mut change = last_v - first_v;
-    if is_counter && ctx.has_reset {
+    if extrapolation.is_counter() && ctx.has_reset {
         for p in w.values.windows(2) {
             if p[1] < p[0] {
                 change += p[0];
@@ -433,84 +441,7 @@ fn extrapolated_rate(w: Columns<'_>, ctx: &WindowContext<'_>, is_counter: bool, 
         }
     }
     let edges = WindowEdges { first_t, first_v, last_t, count: w.len(), change };
-    Some(extrapolate(&edges, ctx.range_start, ctx.range_end, is_counter, is_rate))
-}
-
-/// What `rate`, `increase` and `delta` need of a window of at least two samples.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct WindowEdges {
-    /// The first sample's time and value.
-    pub(crate) first_t: i64,
-    pub(crate) first_v: f64,
-    /// The last sample's time.
-    pub(crate) last_t: i64,
-    /// How many samples.
-    pub(crate) count: usize,
-    /// The last value minus the first, plus (for counters) the value before each reset,
-    /// added in time order.
-    pub(crate) change: f64,
-}
-
-/// The window's `change` extrapolated towards its edges `[range_start, range_end]` unless
-/// the gap there is more than 1.1 average intervals, never below zero for counters; per
-/// second of the range for `rate`.
-pub(crate) fn extrapolate(e: &WindowEdges, range_start: i64, range_end: i64, is_counter: bool, is_rate: bool) -> f64 {
-    let result = e.change;
-    // Prometheus divides by 1000 and by the sample count; multiplying by reciprocals is
-    // within a rounding step of that, which only matters where a comparison is that close
-    // to its boundary: those few windows take Prometheus's exact path.
-    let (to_start_ms, to_end_ms, sampled_ms) = (e.first_t - range_start, range_end - e.last_t, e.last_t - e.first_t);
-    let sampled_interval = sampled_ms as f64 * 0.001;
-    let mut duration_to_start = to_start_ms as f64 * 0.001;
-    let duration_to_end = to_end_ms as f64 * 0.001;
-    let average_between_samples = sampled_interval * (1.0 / (e.count - 1) as f64);
-    let threshold = average_between_samples * 1.1;
-    let near = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
-    if near(duration_to_start, threshold) || near(duration_to_end, threshold) {
-        return extrapolate_exact(e, range_start, range_end, is_counter, is_rate);
-    }
-    // Zero point: only when it could come before the window start. The product test is a
-    // margin-wide shortcut past the division; the decision itself is Prometheus's.
-    let first_v = e.first_v;
-    if is_counter && result > 0.0 && first_v >= 0.0 && sampled_interval * first_v < 2.0 * duration_to_start * result {
-        let duration_to_zero = sampled_interval * (first_v / result);
-        if near(duration_to_zero, duration_to_start) || near(duration_to_zero, threshold) {
-            return extrapolate_exact(e, range_start, range_end, is_counter, is_rate);
-        }
-        if duration_to_zero < duration_to_start {
-            duration_to_start = duration_to_zero;
-        }
-    }
-    let mut extrapolate_to = sampled_interval;
-    extrapolate_to += if duration_to_start < threshold { duration_to_start } else { average_between_samples / 2.0 };
-    extrapolate_to += if duration_to_end < threshold { duration_to_end } else { average_between_samples / 2.0 };
-    let range_ms = range_end - range_start;
-    let interval = if is_rate { sampled_interval * (range_ms as f64 * 0.001) } else { sampled_interval };
-    result * (extrapolate_to / interval)
-}
-
-/// [`extrapolate`] with Prometheus's own arithmetic, step by step.
-fn extrapolate_exact(e: &WindowEdges, range_start: i64, range_end: i64, is_counter: bool, is_rate: bool) -> f64 {
-    let result = e.change;
-    let mut duration_to_start = (e.first_t - range_start) as f64 / 1000.0;
-    let duration_to_end = (range_end - e.last_t) as f64 / 1000.0;
-    let sampled_interval = (e.last_t - e.first_t) as f64 / 1000.0;
-    let average_between_samples = sampled_interval / (e.count - 1) as f64;
-    if is_counter && result > 0.0 && e.first_v >= 0.0 {
-        let duration_to_zero = sampled_interval * (e.first_v / result);
-        if duration_to_zero < duration_to_start {
-            duration_to_start = duration_to_zero;
-        }
-    }
-    let threshold = average_between_samples * 1.1;
-    let mut extrapolate_to = sampled_interval;
-    extrapolate_to += if duration_to_start < threshold { duration_to_start } else { average_between_samples / 2.0 };
-    extrapolate_to += if duration_to_end < threshold { duration_to_end } else { average_between_samples / 2.0 };
-    let mut factor = extrapolate_to / sampled_interval;
-    if is_rate {
-        factor /= (range_end - range_start) as f64 / 1000.0;
-    }
-    result * factor
+    Some(extrapolation.value(&edges, ctx.range_start, ctx.range_end))
 }
 
 /// `irate` and `idelta`: from the window's last two samples.
