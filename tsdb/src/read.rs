@@ -125,18 +125,13 @@ pub(crate) fn select_with<T: Send>(
         return Ok(Vec::new());
     }
     let ids = matching_ids(shared, matchers, start, end);
-    let heads: Vec<HeadData> = {
+    let mut series: Vec<(u64, HeadData)> = {
         let heads = shared.heads.lock();
-        ids.iter().map(|&id| heads.snapshot(id, start, end)).collect()
+        ids.iter().map(|&id| (id, heads.snapshot(id, start, end))).collect()
     };
-    let mut heads: rustc_hash::FxHashMap<u64, HeadData> = ids.iter().copied().zip(heads).collect();
-    // Labels of the series still there, each with its head copy.
-    let mut series: Vec<(u64, Labels, HeadData)> = labels_of(shared, &ids)
-        .into_iter()
-        .filter_map(|(id, labels)| heads.remove(&id).map(|head| (id, labels, head)))
-        .collect();
     // In id order, each part walks every partition's packs forward once.
-    series.sort_unstable_by_key(|(id, ..)| *id);
+    series.sort_unstable_by_key(|(id, _)| *id);
+    series.dedup_by_key(|(id, _)| *id);
     let partitions = shared.chunk_partitions.within(start, end);
     let packed = shared.pack_partitions.within(start, end);
     let partitions = Partitions { all: &partitions, packed: &packed };
@@ -167,6 +162,7 @@ pub(crate) fn select_with<T: Send>(
             Ok::<_, Error>(out)
         })?
     };
+    // Each part is sorted already: this merges their runs.
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
@@ -216,10 +212,11 @@ impl<'a> PackWalk<'a> {
     }
 }
 
-/// [`select_with`] for some series, over a snapshot of its own.
+/// [`select_with`] for some series (in id order, with their head copies), over a snapshot
+/// of its own, sorted by labels.
 fn select_part<T>(
     shared: &Shared,
-    series: Vec<(u64, Labels, HeadData)>,
+    series: Vec<(u64, HeadData)>,
     partitions: Partitions<'_>,
     start: i64,
     end: i64,
@@ -229,6 +226,11 @@ fn select_part<T>(
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let chunks = txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
     let packs = txn.open_table(PACKS).map_err(|e| err(e.into()))?;
+    // The labels of the series still there, copied here rather than before the parts split.
+    let series: Vec<(u64, Labels, HeadData)> = {
+        let index = shared.index.read();
+        series.into_iter().filter_map(|(id, head)| Some((id, index.labels(id)?.clone(), head))).collect()
+    };
     let mut out = Vec::with_capacity(series.len());
     let (mut ts, mut values) = (Vec::new(), Vec::new());
     let mut walks = Vec::with_capacity(partitions.packed.len());
@@ -282,6 +284,7 @@ fn select_part<T>(
             out.push((labels, value));
         }
     }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
