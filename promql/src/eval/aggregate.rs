@@ -101,13 +101,19 @@ struct Accumulator {
 /// The aggregations that fold values one at a time.
 fn fold(op: u16, input: &[Series], group_of: &[usize], group_labels: Vec<Labels>, n: usize) -> Vec<Series> {
     let mut acc = vec![Accumulator::default(); group_labels.len() * n];
-    for (s, &g) in input.iter().zip(group_of) {
-        let row = &mut acc[g * n..(g + 1) * n];
-        for (a, v) in row.iter_mut().zip(&s.values) {
-            if let Some(v) = *v {
-                add(op, a, v);
+    if op == T_SUM {
+        // A loop of its own, with no dispatch on the operator per value: `sum by` over a
+        // range function is the commonest dashboard query. As `add` does for sums.
+        accumulate(&mut acc, input, group_of, n, |a, v| {
+            if a.count == 0 {
+                *a = Accumulator { count: 1, value: v, mean: v };
+            } else {
+                a.count += 1;
+                a.value += v;
             }
-        }
+        });
+    } else {
+        accumulate(&mut acc, input, group_of, n, |a, v| add(op, a, v));
     }
     group_labels
         .into_iter()
@@ -117,6 +123,24 @@ fn fold(op: u16, input: &[Series], group_of: &[usize], group_labels: Vec<Labels>
             Series { labels, values }
         })
         .collect()
+}
+
+/// `add_one` of every value of every series into its group's accumulators at that step.
+fn accumulate(
+    acc: &mut [Accumulator],
+    input: &[Series],
+    group_of: &[usize],
+    n: usize,
+    add_one: impl Fn(&mut Accumulator, f64),
+) {
+    for (s, &g) in input.iter().zip(group_of) {
+        let row = &mut acc[g * n..(g + 1) * n];
+        for (a, v) in row.iter_mut().zip(&s.values) {
+            if let Some(v) = *v {
+                add_one(a, v);
+            }
+        }
+    }
 }
 
 fn add(op: u16, a: &mut Accumulator, v: f64) {

@@ -8,7 +8,7 @@ use sysmon_tsdb::Labels;
 
 use crate::error::{Error, Result};
 use crate::eval::evaluator::{Evaluator, unwrap_parens};
-use crate::eval::labels::drop_metric_name;
+use crate::eval::labels::without_metric_name;
 use crate::eval::range_functions::{RangeFunction, SlideBuffers, eval_points, eval_range_function, result_series};
 use crate::eval::selectors::{self, absent_labels, eval_vector_selector, window_bounds};
 use crate::eval::series_set::merge_same_labels;
@@ -163,7 +163,7 @@ fn map_values(input: Vec<Series>, f: impl Fn(usize, f64) -> Option<f64>) -> Resu
     let out = input
         .into_iter()
         .map(|s| Series {
-            labels: drop_metric_name(&s.labels),
+            labels: without_metric_name(s.labels),
             values: s.values.into_iter().enumerate().map(|(i, v)| v.and_then(|v| f(i, v))).collect(),
         })
         .collect();

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::eval::evaluator::Deadline;
 use crate::eval::extrapolate::{Extrapolation, WindowEdges};
-use crate::eval::labels::drop_metric_name;
+use crate::eval::labels::without_metric_name;
 use crate::eval::series_set::ensure_distinct_labels;
 use crate::eval::stats::{kahan_inc, linear_regression, quantile};
 use crate::eval::types::{RangeInput, RangeSeriesInput, Series, Steps};
@@ -105,7 +105,7 @@ pub(crate) fn eval_range_function(
 pub(crate) fn result_series(func: RangeFunction, mut series: Vec<Series>) -> Result<Vec<Series>> {
     if func != RangeFunction::LastOverTime {
         for s in &mut series {
-            s.labels = drop_metric_name(&s.labels);
+            s.labels = without_metric_name(std::mem::take(&mut s.labels));
         }
     }
     ensure_distinct_labels(series)
