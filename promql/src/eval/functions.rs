@@ -230,7 +230,7 @@ fn eval_range_over_selector(
         samples.fetch_add(points.len(), Ordering::Relaxed);
         let values = deadline
             .check("evaluating a range function")
-            .and_then(|()| eval_points(func, points, &input, steps, scalars, &mut SlideBuffers::new(steps, scalars)));
+            .and_then(|()| eval_points(func, points, &input, steps, scalars, &mut SlideBuffers::new(scalars)));
         match values {
             Ok(values) => Some(values),
             Err(error) => {

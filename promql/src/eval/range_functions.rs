@@ -162,7 +162,7 @@ fn eval_series(
     deadline: Deadline,
 ) -> Result<Vec<Series>> {
     let mut out = Vec::with_capacity(series.len());
-    let mut buffers = SlideBuffers::new(steps, scalars);
+    let mut buffers = SlideBuffers::new(scalars);
     let (mut ts, mut values) = (Vec::new(), Vec::new());
     for (index, s) in series.iter().enumerate() {
         if index % 256 == 255 {
@@ -289,16 +289,8 @@ fn count_resets(values: &[f64], from: usize, to: usize) -> u32 {
     values[from - 1..to].windows(2).map(|p| u32::from(p[1] < p[0])).sum()
 }
 
-/// One step's window: samples `lo..hi`.
-struct Bounds {
-    lo: usize,
-    hi: usize,
-    has_reset: bool,
-}
-
 /// Scratch space reused across series.
 pub(crate) struct SlideBuffers {
-    windows: Vec<Bounds>,
     scalars: Vec<f64>,
     /// A series' samples without its stale markers, when it has any.
     kept_ts: Vec<i64>,
@@ -306,14 +298,9 @@ pub(crate) struct SlideBuffers {
 }
 
 impl SlideBuffers {
-    /// Room for `steps` windows and the step's values of `scalars`.
-    pub(crate) fn new(steps: Steps, scalars: &[Vec<f64>]) -> SlideBuffers {
-        SlideBuffers {
-            windows: Vec::with_capacity(steps.len()),
-            scalars: vec![0.0; scalars.len()],
-            kept_ts: Vec::new(),
-            kept_values: Vec::new(),
-        }
+    /// Room for the step's values of `scalars`.
+    pub(crate) fn new(scalars: &[Vec<f64>]) -> SlideBuffers {
+        SlideBuffers { scalars: vec![0.0; scalars.len()], kept_ts: Vec::new(), kept_values: Vec::new() }
     }
 }
 
@@ -327,11 +314,6 @@ fn slide(
     track_resets: bool,
     mut compute: impl FnMut(Columns<'_>, &WindowContext<'_>) -> Result<Option<f64>>,
 ) -> Result<Vec<Option<f64>>> {
-    // First every step's window bounds, then the computations in a loop of their own:
-    // with no hard-to-predict branch between them, consecutive windows' arithmetic
-    // (rate's divisions) overlaps in the CPU.
-    let windows = &mut buffers.windows;
-    windows.clear();
     let (ts, values) = (series.ts, series.values);
     // Counter resets inside the window, i.e. at indices lo+1..hi, kept up to date as the
     // window slides, when asked to.
@@ -339,7 +321,9 @@ fn slide(
     let (mut lo, mut hi) = (0usize, 0usize);
     // How far each edge moved at the previous step: the guesses for this one.
     let (mut lo_moved, mut hi_moved) = (0usize, 0usize);
-    for t in steps.times() {
+    let mut out = vec![None; steps.len()];
+    for (step, value) in out.iter_mut().enumerate() {
+        let t = steps.time(step);
         let range_end = input.window_end(t);
         let range_start = range_end - input.range_ms;
         let new_hi = advance(ts, hi, ts.len(), hi_moved, |t| t <= range_end);
@@ -354,26 +338,15 @@ fn slide(
         }
         lo_moved = new_lo - lo;
         lo = new_lo;
-        windows.push(Bounds { lo, hi, has_reset: resets_in_window > 0 });
-    }
-    let mut out = vec![None; steps.len()];
-    for (step, (value, window)) in out.iter_mut().zip(windows.iter()).enumerate() {
-        if window.lo == window.hi {
+        if lo == hi {
             continue;
         }
         for (slot, arg) in buffers.scalars.iter_mut().zip(scalars) {
             *slot = arg[step];
         }
-        let t = steps.time(step);
-        let range_end = input.window_end(t);
-        let ctx = WindowContext {
-            ts: t,
-            range_start: range_end - input.range_ms,
-            range_end,
-            has_reset: window.has_reset,
-            scalars: &buffers.scalars,
-        };
-        *value = compute(series.window(window.lo, window.hi), &ctx)?;
+        let ctx =
+            WindowContext { ts: t, range_start, range_end, has_reset: resets_in_window > 0, scalars: &buffers.scalars };
+        *value = compute(series.window(lo, hi), &ctx)?;
     }
     Ok(out)
 }
