@@ -92,7 +92,10 @@ fn read_frame(data: &[u8], pos: &mut usize, n: usize, out: &mut Vec<i64>) -> Res
         // field are shifted out); only fields within 8 bytes of the end of `data` take the
         // slow path.
         let (w, shift_back) = (width as usize, 64 - width);
-        let load = |bit: usize| -> u64 {
+        // The closures own copies of what they read: with references to it, every value
+        // reloaded `min` and `data`, which a store to `out` might have changed for all the
+        // compiler knew.
+        let load = move |bit: usize| -> u64 {
             let at = start + bit / 8;
             let word = u64::from_be_bytes(data[at..at + 8].try_into().expect("a slice of 8 bytes"));
             (word << (bit % 8)) >> shift_back
@@ -100,9 +103,9 @@ fn read_frame(data: &[u8], pos: &mut usize, n: usize, out: &mut Vec<i64>) -> Res
         let room = data.len() - start;
         let fast = if room >= 8 { ((room - 8) * 8 / w + 1).min(n) } else { 0 };
         if gcd == 1 {
-            out.extend((0..fast).map(|i| min.wrapping_add(load(i * w) as i64)));
+            out.extend((0..fast).map(move |i| min.wrapping_add(load(i * w) as i64)));
         } else {
-            out.extend((0..fast).map(|i| min.wrapping_add(load(i * w).wrapping_mul(gcd) as i64)));
+            out.extend((0..fast).map(move |i| min.wrapping_add(load(i * w).wrapping_mul(gcd) as i64)));
         }
         for i in fast..n {
             let bit = i * w;
