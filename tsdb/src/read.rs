@@ -222,15 +222,15 @@ fn select_part<T>(
     end: i64,
     per_series: &impl Fn(&Labels, SampleColumns<'_>) -> Option<T>,
 ) -> Result<Vec<(Labels, T)>> {
-    let err = read_err("chunks");
-    let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
-    let chunks = txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
-    let packs = txn.open_table(PACKS).map_err(|e| err(e.into()))?;
     // The labels of the series still there, copied here rather than before the parts split.
     let series: Vec<(u64, Labels, HeadData)> = {
         let index = shared.index.read();
         series.into_iter().filter_map(|(id, head)| Some((id, index.labels(id)?.clone(), head))).collect()
     };
+    let err = read_err("chunks");
+    let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
+    let chunks = txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
+    let packs = txn.open_table(PACKS).map_err(|e| err(e.into()))?;
     let mut out = Vec::with_capacity(series.len());
     let (mut ts, mut values) = (Vec::new(), Vec::new());
     let mut walks = Vec::with_capacity(partitions.packed.len());

@@ -103,7 +103,7 @@ fn fold(op: u16, input: &[Series], group_of: &[usize], group_labels: Vec<Labels>
     let mut acc = vec![Accumulator::default(); group_labels.len() * n];
     if op == T_SUM {
         // A loop of its own, with no dispatch on the operator per value: `sum by` over a
-        // range function is the commonest dashboard query. As `add` does for sums.
+        // range function is the commonest dashboard query. The arithmetic is `add`'s.
         accumulate(&mut acc, input, group_of, n, |a, v| {
             if a.count == 0 {
                 *a = Accumulator { count: 1, value: v, mean: v };

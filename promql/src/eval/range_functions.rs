@@ -213,7 +213,7 @@ pub(crate) fn eval_points(
     out
 }
 
-/// [`slide`] with `func`'s computation; the rate family gets loops of its own, without a
+/// [`slide`] with `func`'s computation; the rate family gets a loop of its own, without a
 /// per-window dispatch.
 fn slide_function(
     func: RangeFunction,

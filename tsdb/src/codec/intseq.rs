@@ -92,9 +92,9 @@ fn read_frame(data: &[u8], pos: &mut usize, n: usize, out: &mut Vec<i64>) -> Res
         // field are shifted out); only fields within 8 bytes of the end of `data` take the
         // slow path.
         let (w, shift_back) = (width as usize, 64 - width);
-        // The closures own copies of what they read: with references to it, every value
-        // reloaded `min` and `data`, which a store to `out` might have changed for all the
-        // compiler knew.
+        // The closures own copies of what they read. Holding references instead, they made
+        // every value reload `min` and `data`, which a store to `out` might have changed for
+        // all the compiler knew.
         let load = move |bit: usize| -> u64 {
             let at = start + bit / 8;
             let word = u64::from_be_bytes(data[at..at + 8].try_into().expect("a slice of 8 bytes"));
