@@ -56,7 +56,7 @@ mod value;
 pub use engine::{DEFAULT_LOOKBACK_MS, DEFAULT_SUBQUERY_STEP_MS, Engine, MAX_POINTS_PER_SERIES, QueryLimits};
 pub use error::{Error, Result};
 pub use storage::{
-    RollupPoint, RollupTier, STALE_MARKER_BITS, SeriesFn, SeriesRollups, SeriesSamples, SeriesValues, Storage,
-    is_stale_marker,
+    RollupPoint, RollupTier, STALE_MARKER_BITS, SampleColumns, SeriesFn, SeriesRollups, SeriesSamples, SeriesValues,
+    Storage, is_stale_marker,
 };
 pub use value::{InstantSample, QueryResult, RangeSeries, Value};

@@ -3,7 +3,7 @@
 
 use sysmon_tsdb::{Labels, Matcher};
 
-pub use sysmon_tsdb::RollupPoint;
+pub use sysmon_tsdb::{RollupPoint, SampleColumns};
 
 /// A series and its raw samples in the requested time range, sorted by time. Prometheus's
 /// stale markers (see [`is_stale_marker`]) are kept: the evaluator interprets them.
@@ -17,7 +17,7 @@ pub struct SeriesSamples {
 
 /// A reduction of one series' samples (sorted by time, stale markers kept) to a value
 /// per step, `None` to leave the series out; see [`Storage::select_with`].
-pub type SeriesFn<'a> = dyn Fn(&Labels, &[(i64, f64)]) -> Option<Vec<Option<f64>>> + Sync + 'a;
+pub type SeriesFn<'a> = dyn Fn(&Labels, SampleColumns<'_>) -> Option<Vec<Option<f64>>> + Sync + 'a;
 
 /// A series' labels and what a [`SeriesFn`] gave for it.
 pub type SeriesValues = (Labels, Vec<Option<f64>>);
@@ -62,10 +62,10 @@ pub trait Storage: Send + Sync {
     fn select(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<SeriesSamples>, String>;
 
     /// What `per_series` gives for each series [`Storage::select`] would return and its
-    /// samples, where it gives something, sorted by labels. The evaluator reduces a range
-    /// function's input this way; a store that decodes samples series by series can call
-    /// `per_series` on each while its samples are still in the CPU's caches, on several
-    /// threads, instead of materializing them all first (the default).
+    /// samples (as columns), where it gives something, sorted by labels. The evaluator
+    /// reduces a range function's input this way; a store that decodes samples series by
+    /// series into columns can lend them to `per_series` while they are still in the CPU's
+    /// caches, on several threads, instead of materializing them all first (the default).
     ///
     /// # Errors
     /// As [`Storage::select`].
@@ -79,7 +79,18 @@ pub trait Storage: Send + Sync {
         let series = self.select(matchers, start_ms, end_ms)?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         let mut out = crate::eval::range_functions::in_parts(&series, threads, |part| {
-            Ok(part.iter().filter_map(|s| Some((s.labels.clone(), per_series(&s.labels, &s.samples)?))).collect())
+            let (mut ts, mut values) = (Vec::new(), Vec::new());
+            let mut out = Vec::with_capacity(part.len());
+            for s in part {
+                ts.clear();
+                values.clear();
+                ts.extend(s.samples.iter().map(|p| p.0));
+                values.extend(s.samples.iter().map(|p| p.1));
+                if let Some(reduced) = per_series(&s.labels, SampleColumns::new(&ts, &values)) {
+                    out.push((s.labels.clone(), reduced));
+                }
+            }
+            Ok(out)
         })
         .map_err(|e| e.to_string())?;
         if !out.windows(2).all(|w| w[0].0 < w[1].0) {

@@ -15,7 +15,7 @@ use crate::config::TsdbConfig;
 use crate::error::{Error, Result};
 use crate::labels::Labels;
 use crate::matcher::Matcher;
-use crate::read::{self, RollupSeries, SeriesData};
+use crate::read::{self, RollupSeries, SampleColumns, SeriesData};
 use crate::recovery::recover;
 use crate::rollup::Tier;
 use crate::schema::create_tables;
@@ -197,9 +197,10 @@ impl Tsdb {
     }
 
     /// What `per_series` gives for each series [`Tsdb::select`] would return and its
-    /// samples, where it gives something, sorted by labels. The samples are lent from a
-    /// buffer reused for the next series, so a caller that reduces them (a range function)
-    /// never holds all of them at once; `per_series` may run on several threads at once.
+    /// samples, where it gives something, sorted by labels. The samples are lent as the
+    /// columns they were decoded into, reused for the next series, so a caller that reduces
+    /// them (a range function) never holds all of them at once and nothing copies them;
+    /// `per_series` may run on several threads at once.
     ///
     /// # Errors
     /// As [`Tsdb::select`].
@@ -208,7 +209,7 @@ impl Tsdb {
         matchers: &[Matcher],
         start_ms: i64,
         end_ms: i64,
-        per_series: &(impl Fn(&Labels, &[(i64, f64)]) -> Option<T> + Sync),
+        per_series: &(impl Fn(&Labels, SampleColumns<'_>) -> Option<T> + Sync),
     ) -> Result<Vec<(Labels, T)>> {
         read::select_with(&self.shared, matchers, start_ms, end_ms, per_series)
     }

@@ -52,7 +52,7 @@ pub use db::Tsdb;
 pub use error::{Error, Result};
 pub use labels::{Labels, METRIC_NAME};
 pub use matcher::{MatchKind, Matcher};
-pub use read::{RollupSeries, SeriesData};
+pub use read::{RollupSeries, SampleColumns, SeriesData};
 pub use rollup::{RollupPoint, STALE_MARKER_BITS, Tier, is_stale_marker};
 pub use stats::TsdbStats;
 

@@ -28,6 +28,50 @@ pub struct SeriesData {
     pub samples: Vec<(i64, f64)>,
 }
 
+/// A series' samples as two columns, lent by [`crate::Tsdb::select_with`]: times and values
+/// side by side, sorted by time, each time once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampleColumns<'a> {
+    timestamps: &'a [i64],
+    values: &'a [f64],
+}
+
+impl<'a> SampleColumns<'a> {
+    /// The samples `(timestamps[i], values[i])`.
+    ///
+    /// # Panics
+    /// The columns differ in length.
+    pub fn new(timestamps: &'a [i64], values: &'a [f64]) -> SampleColumns<'a> {
+        assert_eq!(timestamps.len(), values.len(), "sample columns differ in length");
+        SampleColumns { timestamps, values }
+    }
+
+    /// The samples' times (unix ms).
+    pub fn timestamps(&self) -> &'a [i64] {
+        self.timestamps
+    }
+
+    /// The samples' values.
+    pub fn values(&self) -> &'a [f64] {
+        self.values
+    }
+
+    /// How many samples.
+    pub fn len(&self) -> usize {
+        self.timestamps.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.timestamps.is_empty()
+    }
+
+    /// The samples as `(unix ms, value)` pairs.
+    pub fn to_pairs(&self) -> Vec<(i64, f64)> {
+        self.timestamps.iter().copied().zip(self.values.iter().copied()).collect()
+    }
+}
+
 /// A series and its rollup buckets in a time range.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RollupSeries {
@@ -60,7 +104,7 @@ const PARALLEL_MIN_SERIES: usize = 256;
 /// Every series matching `matchers` with at least one sample in `[start, end]`, with those
 /// samples, sorted by labels.
 pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<SeriesData>> {
-    let series = select_with(shared, matchers, start, end, &|_, samples| Some(samples.to_vec()))?;
+    let series = select_with(shared, matchers, start, end, &|_, samples| Some(samples.to_pairs()))?;
     Ok(series.into_iter().map(|(labels, samples)| SeriesData { labels, samples }).collect())
 }
 
@@ -68,31 +112,26 @@ pub(crate) fn select(shared: &Shared, matchers: &[Matcher], start: i64, end: i64
 /// end]` and of those samples, where it gives a value, sorted by labels. Many series are
 /// decoded on up to 4 threads, each over its own snapshot (every snapshot holds at least
 /// what the head copies miss; see the module doc); `per_series` runs on the thread that
-/// decoded the series, over a buffer reused for the next one, while the samples are still
-/// in the CPU's caches.
+/// decoded the series, over the columns it was decoded into (reused for the next one), while
+/// the samples are still in the CPU's caches.
 pub(crate) fn select_with<T: Send>(
     shared: &Shared,
     matchers: &[Matcher],
     start: i64,
     end: i64,
-    per_series: &(impl Fn(&Labels, &[(i64, f64)]) -> Option<T> + Sync),
+    per_series: &(impl Fn(&Labels, SampleColumns<'_>) -> Option<T> + Sync),
 ) -> Result<Vec<(Labels, T)>> {
     if start > end {
         return Ok(Vec::new());
     }
     let ids = matching_ids(shared, matchers, start, end);
-    let heads: Vec<HeadData> = {
+    let mut series: Vec<(u64, HeadData)> = {
         let heads = shared.heads.lock();
-        ids.iter().map(|&id| heads.snapshot(id, start, end)).collect()
+        ids.iter().map(|&id| (id, heads.snapshot(id, start, end))).collect()
     };
-    let mut heads: rustc_hash::FxHashMap<u64, HeadData> = ids.iter().copied().zip(heads).collect();
-    // Labels of the series still there, each with its head copy.
-    let mut series: Vec<(u64, Labels, HeadData)> = labels_of(shared, &ids)
-        .into_iter()
-        .filter_map(|(id, labels)| heads.remove(&id).map(|head| (id, labels, head)))
-        .collect();
     // In id order, each part walks every partition's packs forward once.
-    series.sort_unstable_by_key(|(id, ..)| *id);
+    series.sort_unstable_by_key(|(id, _)| *id);
+    series.dedup_by_key(|(id, _)| *id);
     let partitions = shared.chunk_partitions.within(start, end);
     let packed = shared.pack_partitions.within(start, end);
     let partitions = Partitions { all: &partitions, packed: &packed };
@@ -123,6 +162,7 @@ pub(crate) fn select_with<T: Send>(
             Ok::<_, Error>(out)
         })?
     };
+    // Each part is sorted already: this merges their runs.
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
@@ -172,23 +212,27 @@ impl<'a> PackWalk<'a> {
     }
 }
 
-/// [`select_with`] for some series, over a snapshot of its own.
+/// [`select_with`] for some series (in id order, with their head copies), over a snapshot
+/// of its own, sorted by labels.
 fn select_part<T>(
     shared: &Shared,
-    series: Vec<(u64, Labels, HeadData)>,
+    series: Vec<(u64, HeadData)>,
     partitions: Partitions<'_>,
     start: i64,
     end: i64,
-    per_series: &impl Fn(&Labels, &[(i64, f64)]) -> Option<T>,
+    per_series: &impl Fn(&Labels, SampleColumns<'_>) -> Option<T>,
 ) -> Result<Vec<(Labels, T)>> {
+    // The labels of the series still there, copied here rather than before the parts split.
+    let series: Vec<(u64, Labels, HeadData)> = {
+        let index = shared.index.read();
+        series.into_iter().filter_map(|(id, head)| Some((id, index.labels(id)?.clone(), head))).collect()
+    };
     let err = read_err("chunks");
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let chunks = txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
     let packs = txn.open_table(PACKS).map_err(|e| err(e.into()))?;
     let mut out = Vec::with_capacity(series.len());
     let (mut ts, mut values) = (Vec::new(), Vec::new());
-    let (mut head_ts, mut head_values) = (Vec::new(), Vec::new());
-    let mut samples = Vec::new();
     let mut walks = Vec::with_capacity(partitions.packed.len());
     for &partition in partitions.packed {
         let packs = packs.range((partition, 0)..=(partition, u64::MAX)).map_err(|e| err(e.into()))?.peekable();
@@ -219,27 +263,28 @@ fn select_part<T>(
                 }
             }
         }
+        // The head's samples go right after the sealed ones, those already sealed (see the
+        // module doc) taken out again: the columns stay sorted, each time once.
+        let sealed = ts.len();
         let sealed_until = ts.last().copied();
-        head_ts.clear();
-        head_values.clear();
-        head.decode_into(&mut head_ts, &mut head_values).map_err(|reason| Error::CorruptChunk {
+        head.decode_into(&mut ts, &mut values).map_err(|reason| Error::CorruptChunk {
             series: id,
-            start_ms: head_ts.first().copied().unwrap_or_default(),
+            start_ms: ts.get(sealed).copied().unwrap_or_default(),
             reason: format!("head chunk: {reason}"),
         })?;
+        if let Some(sealed_until) = sealed_until {
+            let resealed = sealed + ts[sealed..].partition_point(|&t| t <= sealed_until);
+            ts.drain(sealed..resealed);
+            values.drain(sealed..resealed);
+        }
         let (lo, hi) = (ts.partition_point(|&t| t < start), ts.partition_point(|&t| t <= end));
-        let head_from = head_ts.partition_point(|&t| t < start || sealed_until.is_some_and(|s| t <= s));
-        let head_to = head_ts.partition_point(|&t| t <= end).max(head_from);
-        samples.clear();
-        samples.extend(ts[lo..hi.max(lo)].iter().copied().zip(values[lo..hi.max(lo)].iter().copied()));
-        samples
-            .extend(head_ts[head_from..head_to].iter().copied().zip(head_values[head_from..head_to].iter().copied()));
-        if !samples.is_empty()
-            && let Some(value) = per_series(&labels, &samples)
+        if lo < hi
+            && let Some(value) = per_series(&labels, SampleColumns::new(&ts[lo..hi], &values[lo..hi]))
         {
             out.push((labels, value));
         }
     }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 

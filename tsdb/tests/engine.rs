@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sysmon_tsdb::{CommitOutcome, Labels, Matcher, TsdbConfig};
+use sysmon_tsdb::{CommitOutcome, Labels, Matcher, SampleColumns, TsdbConfig};
 use util::{batch, bits, commit, labels, open, small_config};
 
 #[test]
@@ -367,16 +367,19 @@ fn select_with_reduces_what_select_returns_on_every_thread() {
     commit(&tsdb, batch(None, &series, at(50)));
     let (start, end) = (200_000, 700_000);
     // Series with an odd index are left out; the others give their samples' sum and count.
-    let reduce = |labels: &Labels, samples: &[(i64, f64)]| {
+    let reduce = |labels: &Labels, samples: SampleColumns<'_>| {
         let i: u32 = labels.get("i").unwrap().parse().unwrap();
-        i.is_multiple_of(2).then(|| (samples.iter().map(|s| s.1).sum::<f64>(), samples.len()))
+        i.is_multiple_of(2).then(|| (samples.values().iter().sum::<f64>(), samples.len()))
     };
     let got = tsdb.select_with(&[], start, end, &reduce).unwrap();
     let want: Vec<(Labels, (f64, usize))> = tsdb
         .select(&[], start, end)
         .unwrap()
         .into_iter()
-        .filter_map(|s| Some((s.labels.clone(), reduce(&s.labels, &s.samples)?)))
+        .filter_map(|s| {
+            let (ts, values): (Vec<i64>, Vec<f64>) = s.samples.iter().copied().unzip();
+            Some((s.labels.clone(), reduce(&s.labels, SampleColumns::new(&ts, &values))?))
+        })
         .collect();
     assert_eq!(got.len(), 150);
     assert_eq!(got, want);

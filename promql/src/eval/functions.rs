@@ -8,13 +8,13 @@ use sysmon_tsdb::Labels;
 
 use crate::error::{Error, Result};
 use crate::eval::evaluator::{Evaluator, unwrap_parens};
-use crate::eval::labels::drop_metric_name;
+use crate::eval::labels::without_metric_name;
 use crate::eval::range_functions::{RangeFunction, SlideBuffers, eval_points, eval_range_function, result_series};
 use crate::eval::selectors::{self, absent_labels, eval_vector_selector, window_bounds};
 use crate::eval::series_set::merge_same_labels;
 use crate::eval::types::{Evaluated, RangeInput, Series, Steps};
 use crate::eval::{date, histogram, label_functions, rollup};
-use crate::storage::is_stale_marker;
+use crate::storage::{SampleColumns, is_stale_marker};
 
 /// Evaluates a function call at every step.
 pub(crate) fn eval_call(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Evaluated> {
@@ -163,7 +163,7 @@ fn map_values(input: Vec<Series>, f: impl Fn(usize, f64) -> Option<f64>) -> Resu
     let out = input
         .into_iter()
         .map(|s| Series {
-            labels: drop_metric_name(&s.labels),
+            labels: without_metric_name(s.labels),
             values: s.values.into_iter().enumerate().map(|(i, v)| v.and_then(|v| f(i, v))).collect(),
         })
         .collect();
@@ -226,11 +226,11 @@ fn eval_range_over_selector(
     let deadline = ev.deadline();
     let samples = AtomicUsize::new(0);
     let failure = Mutex::new(None);
-    let per_series = |_: &Labels, points: &[(i64, f64)]| {
+    let per_series = |_: &Labels, points: SampleColumns<'_>| {
         samples.fetch_add(points.len(), Ordering::Relaxed);
         let values = deadline
             .check("evaluating a range function")
-            .and_then(|()| eval_points(func, points, &input, steps, scalars, &mut SlideBuffers::new(steps, scalars)));
+            .and_then(|()| eval_points(func, points, &input, steps, scalars, &mut SlideBuffers::new(scalars)));
         match values {
             Ok(values) => Some(values),
             Err(error) => {

@@ -12,6 +12,16 @@ pub(crate) fn drop_metric_name(labels: &Labels) -> Labels {
     Labels::from_sorted(labels.pairs().iter().filter(|(n, _)| n != METRIC_NAME).cloned().collect())
 }
 
+/// [`drop_metric_name`] of labels the caller gives up: nothing is copied.
+pub(crate) fn without_metric_name(labels: Labels) -> Labels {
+    if labels.metric_name().is_none() {
+        return labels;
+    }
+    let mut pairs = labels.into_pairs();
+    pairs.retain(|(n, _)| n != METRIC_NAME);
+    Labels::from_sorted(pairs)
+}
+
 /// Only the labels named in `names`.
 pub(crate) fn keep_only(labels: &Labels, names: &[String]) -> Labels {
     Labels::from_sorted(labels.pairs().iter().filter(|(n, _)| names.contains(n)).cloned().collect())

@@ -4,6 +4,7 @@ pub(crate) mod aggregate;
 pub(crate) mod binary;
 pub(crate) mod date;
 pub(crate) mod evaluator;
+pub(crate) mod extrapolate;
 pub(crate) mod functions;
 pub(crate) mod histogram;
 pub(crate) mod label_functions;

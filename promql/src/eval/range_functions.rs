@@ -1,16 +1,14 @@
 //! Functions over range vectors (`rate`, `*_over_time`, ...): each series' window slides
 //! over its sorted samples with two indices, never re-reading storage.
 
-use std::borrow::Cow;
-
 use crate::error::{Error, Result};
 use crate::eval::evaluator::Deadline;
-use crate::eval::labels::drop_metric_name;
-use crate::eval::selectors::without_stale;
+use crate::eval::extrapolate::{Extrapolation, WindowEdges};
+use crate::eval::labels::without_metric_name;
 use crate::eval::series_set::ensure_distinct_labels;
 use crate::eval::stats::{kahan_inc, linear_regression, quantile};
 use crate::eval::types::{RangeInput, RangeSeriesInput, Series, Steps};
-use crate::storage::is_stale_marker;
+use crate::storage::{SampleColumns, is_stale_marker};
 
 /// A function that reads a window of samples per step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +105,7 @@ pub(crate) fn eval_range_function(
 pub(crate) fn result_series(func: RangeFunction, mut series: Vec<Series>) -> Result<Vec<Series>> {
     if func != RangeFunction::LastOverTime {
         for s in &mut series {
-            s.labels = drop_metric_name(&s.labels);
+            s.labels = without_metric_name(std::mem::take(&mut s.labels));
         }
     }
     ensure_distinct_labels(series)
@@ -164,7 +162,8 @@ fn eval_series(
     deadline: Deadline,
 ) -> Result<Vec<Series>> {
     let mut out = Vec::with_capacity(series.len());
-    let mut buffers = SlideBuffers::new(steps, scalars);
+    let mut buffers = SlideBuffers::new(scalars);
+    let (mut ts, mut values) = (Vec::new(), Vec::new());
     for (index, s) in series.iter().enumerate() {
         if index % 256 == 255 {
             deadline.check("evaluating a range function")?;
@@ -172,17 +171,21 @@ fn eval_series(
         if s.points.is_empty() {
             continue;
         }
-        let values = eval_points(func, &s.points, input, steps, scalars, &mut buffers)?;
-        out.push(Series { labels: s.labels.clone(), values });
+        ts.clear();
+        values.clear();
+        ts.extend(s.points.iter().map(|p| p.0));
+        values.extend(s.points.iter().map(|p| p.1));
+        let result = eval_points(func, SampleColumns::new(&ts, &values), input, steps, scalars, &mut buffers)?;
+        out.push(Series { labels: s.labels.clone(), values: result });
     }
     Ok(out)
 }
 
-/// `func`'s value at every step over one series' points (sorted by time, stale markers
+/// `func`'s value at every step over one series' samples (sorted by time, stale markers
 /// kept); `input` gives the windows, its series are not read.
 pub(crate) fn eval_points(
     func: RangeFunction,
-    points: &[(i64, f64)],
+    samples: SampleColumns<'_>,
     input: &RangeInput,
     steps: Steps,
     scalars: &[Vec<f64>],
@@ -190,33 +193,87 @@ pub(crate) fn eval_points(
 ) -> Result<Vec<Option<f64>>> {
     // One branch-free pass finds stale markers (rare: then slide over a copy without
     // them) and counter resets (rare too: without any, rate needs no tracking).
-    let (has_stale, has_reset) = scan(points);
-    let points = if has_stale { without_stale(points) } else { Cow::Borrowed(points) };
-    let track_resets = func.is_counter() && (if has_stale { scan(&points).1 } else { has_reset });
-    // The rate family gets loops of its own, without a per-window dispatch.
-    match func {
-        RangeFunction::Rate => {
-            slide(&points, input, steps, scalars, buffers, track_resets, |w, c| Ok(extrapolated_rate(w, c, true, true)))
+    let (has_stale, has_reset) = scan(samples.values());
+    if !has_stale {
+        let series = Columns { ts: samples.timestamps(), values: samples.values() };
+        return slide_function(func, series, func.is_counter() && has_reset, input, steps, scalars, buffers);
+    }
+    let (mut ts, mut values) = (std::mem::take(&mut buffers.kept_ts), std::mem::take(&mut buffers.kept_values));
+    ts.clear();
+    values.clear();
+    for (&t, &v) in samples.timestamps().iter().zip(samples.values()) {
+        if !is_stale_marker(v) {
+            ts.push(t);
+            values.push(v);
         }
-        RangeFunction::Increase => slide(&points, input, steps, scalars, buffers, track_resets, |w, c| {
-            Ok(extrapolated_rate(w, c, true, false))
-        }),
-        RangeFunction::Delta => slide(&points, input, steps, scalars, buffers, track_resets, |w, c| {
-            Ok(extrapolated_rate(w, c, false, false))
-        }),
-        _ => slide(&points, input, steps, scalars, buffers, track_resets, |w, c| compute(func, w, c)),
+    }
+    let track_resets = func.is_counter() && scan(&values).1;
+    let out = slide_function(func, Columns { ts: &ts, values: &values }, track_resets, input, steps, scalars, buffers);
+    (buffers.kept_ts, buffers.kept_values) = (ts, values);
+    out
+}
+
+/// [`slide`] with `func`'s computation; the rate family gets a loop of its own, without a
+/// per-window dispatch.
+fn slide_function(
+    func: RangeFunction,
+    series: Columns<'_>,
+    track_resets: bool,
+    input: &RangeInput,
+    steps: Steps,
+    scalars: &[Vec<f64>],
+    buffers: &mut SlideBuffers,
+) -> Result<Vec<Option<f64>>> {
+    let (is_counter, is_rate) = match func {
+        RangeFunction::Rate => (true, true),
+        RangeFunction::Increase => (true, false),
+        RangeFunction::Delta => (false, false),
+        _ => return slide(series, input, steps, scalars, buffers, track_resets, |w, c| compute(func, w, c)),
+    };
+    let mut extrapolation = Extrapolation::new(is_counter, is_rate);
+    slide(series, input, steps, scalars, buffers, track_resets, |w, c| Ok(extrapolated_rate(w, c, &mut extrapolation)))
+}
+
+/// Samples as columns of equal length, sorted by time: a whole series, or one window of it.
+#[derive(Clone, Copy)]
+struct Columns<'a> {
+    ts: &'a [i64],
+    values: &'a [f64],
+}
+
+impl<'a> Columns<'a> {
+    fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    /// Samples `lo..hi`.
+    fn window(&self, lo: usize, hi: usize) -> Columns<'a> {
+        Columns { ts: &self.ts[lo..hi], values: &self.values[lo..hi] }
+    }
+
+    /// The first and the last sample.
+    fn edges(&self) -> ((i64, f64), (i64, f64)) {
+        let last = self.len() - 1;
+        ((self.ts[0], self.values[0]), (self.ts[last], self.values[last]))
     }
 }
 
 /// The first index from `from` on (below `limit`) where `before` stops holding; it holds
-/// on a prefix since `points` is sorted. Counts in blocks of 8 without early exits, which
-/// beats a sample-by-sample loop whose exit branch mispredicts at every step.
-fn advance(points: &[(i64, f64)], from: usize, limit: usize, before: impl Fn(i64) -> bool) -> usize {
+/// on a prefix since `ts` is sorted. Tries `from + guess` first: a window edge usually moves
+/// by as many samples as at the previous step (regular samples, regular steps), and checking
+/// that costs two comparisons that predict well. Otherwise counts in blocks of 8 without
+/// early exits, which beats a sample-by-sample loop whose exit branch mispredicts at every
+/// step.
+fn advance(ts: &[i64], from: usize, limit: usize, guess: usize, before: impl Fn(i64) -> bool) -> usize {
+    let at = from + guess;
+    if at <= limit && (at == from || before(ts[at - 1])) && (at == limit || !before(ts[at])) {
+        return at;
+    }
     let mut i = from;
     loop {
         let end = (i + 8).min(limit);
-        let block = &points[i..end];
-        let count = block.iter().filter(|p| before(p.0)).count();
+        let block = &ts[i..end];
+        let count = block.iter().filter(|&&t| before(t)).count();
         i += count;
         if count < block.len() || end == limit {
             return i;
@@ -225,94 +282,80 @@ fn advance(points: &[(i64, f64)], from: usize, limit: usize, before: impl Fn(i64
 }
 
 /// How many of the indices `from..to` are counter resets (a value below the previous one).
-fn count_resets(points: &[(i64, f64)], from: usize, to: usize) -> u32 {
+fn count_resets(values: &[f64], from: usize, to: usize) -> u32 {
     if from >= to {
         return 0;
     }
-    points[from - 1..to].windows(2).map(|p| u32::from(p[1].1 < p[0].1)).sum()
-}
-
-/// One step's window: `points[lo..hi]`.
-struct Window {
-    lo: usize,
-    hi: usize,
-    has_reset: bool,
+    values[from - 1..to].windows(2).map(|p| u32::from(p[1] < p[0])).sum()
 }
 
 /// Scratch space reused across series.
 pub(crate) struct SlideBuffers {
-    windows: Vec<Window>,
     scalars: Vec<f64>,
+    /// A series' samples without its stale markers, when it has any.
+    kept_ts: Vec<i64>,
+    kept_values: Vec<f64>,
 }
 
 impl SlideBuffers {
-    /// Room for `steps` windows and the step's values of `scalars`.
-    pub(crate) fn new(steps: Steps, scalars: &[Vec<f64>]) -> SlideBuffers {
-        SlideBuffers { windows: Vec::with_capacity(steps.len()), scalars: vec![0.0; scalars.len()] }
+    /// Room for the step's values of `scalars`.
+    pub(crate) fn new(scalars: &[Vec<f64>]) -> SlideBuffers {
+        SlideBuffers { scalars: vec![0.0; scalars.len()], kept_ts: Vec::new(), kept_values: Vec::new() }
     }
 }
 
-/// One series' values at every step (`points` without stale markers).
+/// One series' values at every step (`series` without stale markers).
 fn slide(
-    points: &[(i64, f64)],
+    series: Columns<'_>,
     input: &RangeInput,
     steps: Steps,
     scalars: &[Vec<f64>],
     buffers: &mut SlideBuffers,
     track_resets: bool,
-    compute: impl Fn(&[(i64, f64)], &WindowContext<'_>) -> Result<Option<f64>>,
+    mut compute: impl FnMut(Columns<'_>, &WindowContext<'_>) -> Result<Option<f64>>,
 ) -> Result<Vec<Option<f64>>> {
-    // First every step's window bounds, then the computations in a loop of their own:
-    // with no hard-to-predict branch between them, consecutive windows' arithmetic
-    // (rate's divisions) overlaps in the CPU.
-    let windows = &mut buffers.windows;
-    windows.clear();
+    let (ts, values) = (series.ts, series.values);
     // Counter resets inside the window, i.e. at indices lo+1..hi, kept up to date as the
     // window slides, when asked to.
     let mut resets_in_window = 0u32;
     let (mut lo, mut hi) = (0usize, 0usize);
-    for ts in steps.times() {
-        let range_end = input.window_end(ts);
+    // How far each edge moved at the previous step: the guesses for this one.
+    let (mut lo_moved, mut hi_moved) = (0usize, 0usize);
+    let mut out = vec![None; steps.len()];
+    for (step, value) in out.iter_mut().enumerate() {
+        let t = steps.time(step);
+        let range_end = input.window_end(t);
         let range_start = range_end - input.range_ms;
-        let new_hi = advance(points, hi, points.len(), |t| t <= range_end);
+        let new_hi = advance(ts, hi, ts.len(), hi_moved, |t| t <= range_end);
         if track_resets {
-            resets_in_window += count_resets(points, hi.max(lo + 1), new_hi);
+            resets_in_window += count_resets(values, hi.max(lo + 1), new_hi);
         }
+        hi_moved = new_hi - hi;
         hi = new_hi;
-        let new_lo = advance(points, lo, hi, |t| t < range_start);
+        let new_lo = advance(ts, lo, hi, lo_moved, |t| t < range_start);
         if track_resets && new_lo > lo {
-            resets_in_window -= count_resets(points, lo + 1, (new_lo + 1).min(hi));
+            resets_in_window -= count_resets(values, lo + 1, (new_lo + 1).min(hi));
         }
+        lo_moved = new_lo - lo;
         lo = new_lo;
-        windows.push(Window { lo, hi, has_reset: resets_in_window > 0 });
-    }
-    let mut values = vec![None; steps.len()];
-    for (step, (value, window)) in values.iter_mut().zip(windows.iter()).enumerate() {
-        if window.lo == window.hi {
+        if lo == hi {
             continue;
         }
         for (slot, arg) in buffers.scalars.iter_mut().zip(scalars) {
             *slot = arg[step];
         }
-        let ts = steps.time(step);
-        let range_end = input.window_end(ts);
-        let ctx = WindowContext {
-            ts,
-            range_start: range_end - input.range_ms,
-            range_end,
-            has_reset: window.has_reset,
-            scalars: &buffers.scalars,
-        };
-        *value = compute(&points[window.lo..window.hi], &ctx)?;
+        let ctx =
+            WindowContext { ts: t, range_start, range_end, has_reset: resets_in_window > 0, scalars: &buffers.scalars };
+        *value = compute(series.window(lo, hi), &ctx)?;
     }
-    Ok(values)
+    Ok(out)
 }
 
-/// Whether `points` hold a stale marker, and whether a value ever drops (a counter reset).
-fn scan(points: &[(i64, f64)]) -> (bool, bool) {
+/// Whether `values` hold a stale marker, and whether a value ever drops (a counter reset).
+fn scan(values: &[f64]) -> (bool, bool) {
     let (mut stale, mut reset) = (false, false);
     let mut previous = f64::NEG_INFINITY;
-    for &(_, v) in points {
+    for &v in values {
         stale |= is_stale_marker(v);
         reset |= v < previous;
         previous = v;
@@ -320,149 +363,68 @@ fn scan(points: &[(i64, f64)]) -> (bool, bool) {
     (stale, reset)
 }
 
-fn compute(func: RangeFunction, w: &[(i64, f64)], ctx: &WindowContext<'_>) -> Result<Option<f64>> {
+fn compute(func: RangeFunction, w: Columns<'_>, ctx: &WindowContext<'_>) -> Result<Option<f64>> {
     use RangeFunction::*;
+    let values = w.values;
     Ok(match func {
-        Rate => extrapolated_rate(w, ctx, true, true),
-        Increase => extrapolated_rate(w, ctx, true, false),
-        Delta => extrapolated_rate(w, ctx, false, false),
+        Rate => extrapolated_rate(w, ctx, &mut Extrapolation::new(true, true)),
+        Increase => extrapolated_rate(w, ctx, &mut Extrapolation::new(true, false)),
+        Delta => extrapolated_rate(w, ctx, &mut Extrapolation::new(false, false)),
         Irate => instant_value(w, true),
         Idelta => instant_value(w, false),
-        Deriv => (w.len() >= 2).then(|| linear_regression(w, w[0].0).0),
+        Deriv => (w.len() >= 2).then(|| linear_regression(w.ts, values, w.ts[0]).0),
         PredictLinear => (w.len() >= 2).then(|| {
-            let (slope, intercept) = linear_regression(w, ctx.ts);
+            let (slope, intercept) = linear_regression(w.ts, values, ctx.ts);
             slope * ctx.scalars[0] + intercept
         }),
-        Resets => Some(w.windows(2).filter(|p| p[1].1 < p[0].1).count() as f64),
-        Changes => {
-            Some(w.windows(2).filter(|p| p[1].1 != p[0].1 && !(p[1].1.is_nan() && p[0].1.is_nan())).count() as f64)
-        }
-        AvgOverTime => Some(avg_over_time(w)),
-        MinOverTime => Some(w.iter().fold(w[0].1, |min, &(_, v)| if v < min || min.is_nan() { v } else { min })),
-        MaxOverTime => Some(w.iter().fold(w[0].1, |max, &(_, v)| if v > max || max.is_nan() { v } else { max })),
+        Resets => Some(values.windows(2).filter(|p| p[1] < p[0]).count() as f64),
+        Changes => Some(values.windows(2).filter(|p| p[1] != p[0] && !(p[1].is_nan() && p[0].is_nan())).count() as f64),
+        AvgOverTime => Some(avg_over_time(values)),
+        MinOverTime => Some(values.iter().fold(values[0], |min, &v| if v < min || min.is_nan() { v } else { min })),
+        MaxOverTime => Some(values.iter().fold(values[0], |max, &v| if v > max || max.is_nan() { v } else { max })),
         SumOverTime => {
             let (mut sum, mut c) = (0.0, 0.0);
-            for &(_, v) in w {
+            for &v in values {
                 (sum, c) = kahan_inc(v, sum, c);
             }
             Some(if sum.is_infinite() { sum } else { sum + c })
         }
         CountOverTime => Some(w.len() as f64),
-        LastOverTime => Some(w[w.len() - 1].1),
-        QuantileOverTime => {
-            let mut values: Vec<f64> = w.iter().map(|&(_, v)| v).collect();
-            Some(quantile(ctx.scalars[0], &mut values))
-        }
-        StddevOverTime => Some(variance(w).sqrt()),
-        StdvarOverTime => Some(variance(w)),
+        LastOverTime => Some(values[values.len() - 1]),
+        QuantileOverTime => Some(quantile(ctx.scalars[0], &mut values.to_vec())),
+        StddevOverTime => Some(variance(values).sqrt()),
+        StdvarOverTime => Some(variance(values)),
         PresentOverTime => Some(1.0),
-        HoltWinters => holt_winters(w, ctx.scalars[0], ctx.scalars[1])?,
+        HoltWinters => holt_winters(values, ctx.scalars[0], ctx.scalars[1])?,
     })
 }
 
 /// `rate`, `increase` and `delta` over a window of samples.
-fn extrapolated_rate(w: &[(i64, f64)], ctx: &WindowContext<'_>, is_counter: bool, is_rate: bool) -> Option<f64> {
+fn extrapolated_rate(w: Columns<'_>, ctx: &WindowContext<'_>, extrapolation: &mut Extrapolation) -> Option<f64> {
     if w.len() < 2 {
         return None;
     }
-    let (first_t, first_v) = w[0];
-    let (last_t, last_v) = w[w.len() - 1];
+    let ((first_t, first_v), (last_t, last_v)) = w.edges();
     let mut change = last_v - first_v;
-    if is_counter && ctx.has_reset {
-        for p in w.windows(2) {
-            if p[1].1 < p[0].1 {
-                change += p[0].1;
+    if extrapolation.is_counter() && ctx.has_reset {
+        for p in w.values.windows(2) {
+            if p[1] < p[0] {
+                change += p[0];
             }
         }
     }
     let edges = WindowEdges { first_t, first_v, last_t, count: w.len(), change };
-    Some(extrapolate(&edges, ctx.range_start, ctx.range_end, is_counter, is_rate))
-}
-
-/// What `rate`, `increase` and `delta` need of a window of at least two samples.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct WindowEdges {
-    /// The first sample's time and value.
-    pub(crate) first_t: i64,
-    pub(crate) first_v: f64,
-    /// The last sample's time.
-    pub(crate) last_t: i64,
-    /// How many samples.
-    pub(crate) count: usize,
-    /// The last value minus the first, plus (for counters) the value before each reset,
-    /// added in time order.
-    pub(crate) change: f64,
-}
-
-/// The window's `change` extrapolated towards its edges `[range_start, range_end]` unless
-/// the gap there is more than 1.1 average intervals, never below zero for counters; per
-/// second of the range for `rate`.
-pub(crate) fn extrapolate(e: &WindowEdges, range_start: i64, range_end: i64, is_counter: bool, is_rate: bool) -> f64 {
-    let result = e.change;
-    // Prometheus divides by 1000 and by the sample count; multiplying by reciprocals is
-    // within a rounding step of that, which only matters where a comparison is that close
-    // to its boundary: those few windows take Prometheus's exact path.
-    let (to_start_ms, to_end_ms, sampled_ms) = (e.first_t - range_start, range_end - e.last_t, e.last_t - e.first_t);
-    let sampled_interval = sampled_ms as f64 * 0.001;
-    let mut duration_to_start = to_start_ms as f64 * 0.001;
-    let duration_to_end = to_end_ms as f64 * 0.001;
-    let average_between_samples = sampled_interval * (1.0 / (e.count - 1) as f64);
-    let threshold = average_between_samples * 1.1;
-    let near = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
-    if near(duration_to_start, threshold) || near(duration_to_end, threshold) {
-        return extrapolate_exact(e, range_start, range_end, is_counter, is_rate);
-    }
-    // Zero point: only when it could come before the window start. The product test is a
-    // margin-wide shortcut past the division; the decision itself is Prometheus's.
-    let first_v = e.first_v;
-    if is_counter && result > 0.0 && first_v >= 0.0 && sampled_interval * first_v < 2.0 * duration_to_start * result {
-        let duration_to_zero = sampled_interval * (first_v / result);
-        if near(duration_to_zero, duration_to_start) || near(duration_to_zero, threshold) {
-            return extrapolate_exact(e, range_start, range_end, is_counter, is_rate);
-        }
-        if duration_to_zero < duration_to_start {
-            duration_to_start = duration_to_zero;
-        }
-    }
-    let mut extrapolate_to = sampled_interval;
-    extrapolate_to += if duration_to_start < threshold { duration_to_start } else { average_between_samples / 2.0 };
-    extrapolate_to += if duration_to_end < threshold { duration_to_end } else { average_between_samples / 2.0 };
-    let range_ms = range_end - range_start;
-    let interval = if is_rate { sampled_interval * (range_ms as f64 * 0.001) } else { sampled_interval };
-    result * (extrapolate_to / interval)
-}
-
-/// [`extrapolate`] with Prometheus's own arithmetic, step by step.
-fn extrapolate_exact(e: &WindowEdges, range_start: i64, range_end: i64, is_counter: bool, is_rate: bool) -> f64 {
-    let result = e.change;
-    let mut duration_to_start = (e.first_t - range_start) as f64 / 1000.0;
-    let duration_to_end = (range_end - e.last_t) as f64 / 1000.0;
-    let sampled_interval = (e.last_t - e.first_t) as f64 / 1000.0;
-    let average_between_samples = sampled_interval / (e.count - 1) as f64;
-    if is_counter && result > 0.0 && e.first_v >= 0.0 {
-        let duration_to_zero = sampled_interval * (e.first_v / result);
-        if duration_to_zero < duration_to_start {
-            duration_to_start = duration_to_zero;
-        }
-    }
-    let threshold = average_between_samples * 1.1;
-    let mut extrapolate_to = sampled_interval;
-    extrapolate_to += if duration_to_start < threshold { duration_to_start } else { average_between_samples / 2.0 };
-    extrapolate_to += if duration_to_end < threshold { duration_to_end } else { average_between_samples / 2.0 };
-    let mut factor = extrapolate_to / sampled_interval;
-    if is_rate {
-        factor /= (range_end - range_start) as f64 / 1000.0;
-    }
-    result * factor
+    Some(extrapolation.value(&edges, ctx.range_start, ctx.range_end))
 }
 
 /// `irate` and `idelta`: from the window's last two samples.
-fn instant_value(w: &[(i64, f64)], is_rate: bool) -> Option<f64> {
+fn instant_value(w: Columns<'_>, is_rate: bool) -> Option<f64> {
     if w.len() < 2 {
         return None;
     }
-    let (last_t, last_v) = w[w.len() - 1];
-    let (prev_t, prev_v) = w[w.len() - 2];
+    let (last, prev) = (w.len() - 1, w.len() - 2);
+    let (last_t, last_v) = (w.ts[last], w.values[last]);
+    let (prev_t, prev_v) = (w.ts[prev], w.values[prev]);
     let mut result = if is_rate && last_v < prev_v { last_v } else { last_v - prev_v };
     let interval = last_t - prev_t;
     if interval == 0 {
@@ -476,9 +438,9 @@ fn instant_value(w: &[(i64, f64)], is_rate: bool) -> Option<f64> {
 
 /// The mean, computed incrementally (and compensated) as Prometheus does, so that
 /// infinities and huge values behave the same.
-fn avg_over_time(w: &[(i64, f64)]) -> f64 {
+fn avg_over_time(values: &[f64]) -> f64 {
     let (mut mean, mut count, mut c) = (0.0f64, 0.0f64, 0.0f64);
-    for &(_, v) in w {
+    for &v in values {
         count += 1.0;
         if mean.is_infinite() {
             if v.is_infinite() && (mean > 0.0) == (v > 0.0) {
@@ -494,9 +456,9 @@ fn avg_over_time(w: &[(i64, f64)]) -> f64 {
 }
 
 /// Population variance by Welford's method with compensated sums.
-fn variance(w: &[(i64, f64)]) -> f64 {
+fn variance(values: &[f64]) -> f64 {
     let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0f64, 0.0, 0.0, 0.0, 0.0);
-    for &(_, v) in w {
+    for &v in values {
         count += 1.0;
         let delta = v - (mean + c_mean);
         (mean, c_mean) = kahan_inc(delta / count, mean, c_mean);
@@ -506,19 +468,19 @@ fn variance(w: &[(i64, f64)]) -> f64 {
 }
 
 /// Double exponential smoothing with smoothing factor `sf` and trend factor `tf`.
-fn holt_winters(w: &[(i64, f64)], sf: f64, tf: f64) -> Result<Option<f64>> {
+fn holt_winters(values: &[f64], sf: f64, tf: f64) -> Result<Option<f64>> {
     if sf <= 0.0 || sf >= 1.0 {
         return Err(Error::Execution(format!("invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}")));
     }
     if tf <= 0.0 || tf >= 1.0 {
         return Err(Error::Execution(format!("invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}")));
     }
-    if w.len() < 2 {
+    if values.len() < 2 {
         return Ok(None);
     }
-    let (mut s0, mut s1) = (0.0, w[0].1);
-    let mut b = w[1].1 - w[0].1;
-    for (i, &(_, v)) in w.iter().enumerate().skip(1) {
+    let (mut s0, mut s1) = (0.0, values[0]);
+    let mut b = values[1] - values[0];
+    for (i, &v) in values.iter().enumerate().skip(1) {
         let x = sf * v;
         if i > 1 {
             b = tf * (s1 - s0) + (1.0 - tf) * b;

@@ -19,9 +19,8 @@ use promql_parser::parser::{Expr, MatrixSelector};
 
 use crate::error::{Error, Result};
 use crate::eval::evaluator::{Evaluator, offset_ms, unwrap_parens};
-use crate::eval::range_functions::{
-    PARALLEL_MIN_WINDOWS, RangeFunction, WindowEdges, extrapolate, in_parts, result_series,
-};
+use crate::eval::extrapolate::{Extrapolation, WindowEdges, extrapolate};
+use crate::eval::range_functions::{PARALLEL_MIN_WINDOWS, RangeFunction, in_parts, result_series};
 use crate::eval::selectors::{fetch, matchers};
 use crate::eval::stats::kahan_inc;
 use crate::eval::types::{Series, Steps};
@@ -258,6 +257,7 @@ fn counter_steps(func: RangeFunction, points: &[RollupPoint], slide: Slide, valu
         counts.push(counts[j] + p.count);
         resets.push(resets[j] + p.resets + u64::from(boundary));
     }
+    let mut extrapolation = Extrapolation::new(is_counter, func == RangeFunction::Rate);
     let (mut lo, mut hi) = (0, 0);
     for (i, value) in values.iter_mut().enumerate() {
         let end = slide.first_end + slide.step_ms * i as i64;
@@ -293,7 +293,7 @@ fn counter_steps(func: RangeFunction, points: &[RollupPoint], slide: Slide, valu
         };
         let count = usize::try_from(counts[hi] - counts[lo] + edge_count).unwrap_or(usize::MAX);
         let edges = WindowEdges { first_t, first_v, last_t, count, change: last_v - first_v };
-        *value = Some(extrapolate(&edges, start, end, is_counter, func == RangeFunction::Rate));
+        *value = Some(extrapolation.value(&edges, start, end));
     }
 }
 

@@ -40,14 +40,14 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
 }
 
-/// Least-squares fit of `points` (time in ms, value): the slope per second and the value
-/// at `intercept_ms`.
-pub(crate) fn linear_regression(points: &[(i64, f64)], intercept_ms: i64) -> (f64, f64) {
+/// Least-squares fit of the points `(ts[i] in ms, values[i])`: the slope per second and
+/// the value at `intercept_ms`.
+pub(crate) fn linear_regression(ts: &[i64], values: &[f64], intercept_ms: i64) -> (f64, f64) {
     let (mut n, mut sum_x, mut c_x, mut sum_y, mut c_y) = (0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut sum_xy, mut c_xy, mut sum_x2, mut c_x2) = (0.0, 0.0, 0.0, 0.0);
-    let init_y = points[0].1;
+    let init_y = values[0];
     let mut const_y = true;
-    for (i, &(t, v)) in points.iter().enumerate() {
+    for (i, (&t, &v)) in ts.iter().zip(values).enumerate() {
         if const_y && i > 0 && v != init_y {
             const_y = false;
         }
@@ -89,9 +89,8 @@ mod tests {
 
     #[test]
     fn regression_of_a_line() {
-        let points = [(0, 1.0), (1000, 3.0), (2000, 5.0)];
-        assert_eq!(linear_regression(&points, 0), (2.0, 1.0));
-        assert_eq!(linear_regression(&[(0, 7.0), (1000, 7.0)], 0), (0.0, 7.0));
+        assert_eq!(linear_regression(&[0, 1000, 2000], &[1.0, 3.0, 5.0], 0), (2.0, 1.0));
+        assert_eq!(linear_regression(&[0, 1000], &[7.0, 7.0], 0), (0.0, 7.0));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! The header stays uncompressed so that queries and retention learn a chunk's time span
 //! without decoding it.
 
-use super::decimal::{from_scaled, to_scaled};
+use super::decimal::{extend_from_scaled, to_scaled};
 use super::gorilla::{GorillaEncoder, GorillaStreams, decode_gorilla_ts, decode_gorilla_values};
 use super::intseq::{decode_ints, encode_ints};
 use super::varint::{get_uvarint, get_zigzag, put_uvarint, put_zigzag};
@@ -215,7 +215,7 @@ pub(crate) fn decode_chunk(data: &[u8], ts: &mut Vec<i64>, values: &mut Vec<f64>
             }
             let mut ints = Vec::with_capacity(count);
             decode_ints(value_bytes, &mut 1, count, None, &mut ints)?;
-            values.extend(ints.into_iter().map(|m| from_scaled(exponent, m)));
+            extend_from_scaled(exponent, &ints, values);
         }
         other => return Err(format!("unknown value encoding {other}")),
     }

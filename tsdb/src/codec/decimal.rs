@@ -17,6 +17,27 @@ pub(crate) fn from_scaled(exponent: u8, m: i64) -> f64 {
     if exponent == 0 { m as f64 } else { m as f64 / POW10[usize::from(exponent).min(POW10.len() - 1)] }
 }
 
+/// Appends [`from_scaled`] of every integer in `ints` to `out`.
+pub(crate) fn extend_from_scaled(exponent: u8, ints: &[i64], out: &mut Vec<f64>) {
+    if exponent == 0 {
+        out.extend(ints.iter().map(|&m| m as f64));
+        return;
+    }
+    let power = POW10[usize::from(exponent).min(POW10.len() - 1)];
+    // An integer below 2^51 in magnitude converts exactly when added to the bits of
+    // 1.5 * 2^52, which then is subtracted as a float: SSE2 has that in vector form, not
+    // the conversion of a 64-bit integer (`as f64`), so the loop runs two values at a time,
+    // divisions included.
+    const MAGIC: f64 = 6_755_399_441_055_744.0;
+    // A fold with no early exit, which vectorizes too.
+    if ints.iter().fold(0, |bits, m| bits | m.unsigned_abs()) < 1 << 51 {
+        let magic_bits = MAGIC.to_bits();
+        out.extend(ints.iter().map(|&m| (f64::from_bits(magic_bits.wrapping_add(m as u64)) - MAGIC) / power));
+    } else {
+        out.extend(ints.iter().map(|&m| m as f64 / power));
+    }
+}
+
 /// `v` as an integer scaled by `10^exponent`, when that is exact bit for bit.
 #[inline]
 fn scaled(v: f64, exponent: u8) -> Option<i64> {
@@ -84,6 +105,27 @@ mod tests {
         assert_eq!(to_scaled(&[std::f64::consts::PI]), Some((15, vec![3_141_592_653_589_793])));
         assert_eq!(to_scaled(&[1e19]), None);
         assert!(to_scaled(&[9.0e18, -9.0e18]).is_some());
+    }
+
+    #[test]
+    fn a_run_of_scaled_integers_converts_as_each_one_does() {
+        let mut ints = vec![0, 1, -1, 72_973_295, -72_973_295, (1 << 51) - 1, 1 - (1 << 51)];
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ints.push((x >> (x % 40)) as i64 * if x & 1 == 1 { -1 } else { 1 });
+        }
+        let beyond = [1 << 51, -(1 << 51), (1 << 53) - 1];
+        for exponent in 0..=MAX_EXPONENT {
+            for ints in [&ints[..], &[ints.as_slice(), &beyond].concat()] {
+                let mut out = Vec::new();
+                extend_from_scaled(exponent, ints, &mut out);
+                let want: Vec<u64> = ints.iter().map(|&m| from_scaled(exponent, m).to_bits()).collect();
+                assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "exponent {exponent}");
+            }
+        }
     }
 
     #[test]

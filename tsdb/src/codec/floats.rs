@@ -8,7 +8,7 @@
 //!         | 2: exponent u8, integer column (see `intseq.rs`)
 //! ```
 
-use super::decimal::{MAX_EXPONENT, from_scaled, to_scaled};
+use super::decimal::{MAX_EXPONENT, extend_from_scaled, to_scaled};
 use super::gorilla::{decode_gorilla_values, encode_xor_values};
 use super::intseq::{decode_int_column, encode_int_column};
 use super::varint::{get_uvarint, put_uvarint};
@@ -77,7 +77,7 @@ pub(crate) fn decode_float_column(
                 return Err(format!("decimal exponent {exponent}"));
             }
             decode_int_column(data, pos, count, ints)?;
-            out.extend(ints.iter().map(|&m| from_scaled(exponent, m)));
+            extend_from_scaled(exponent, ints, out);
         }
         other => return Err(format!("unknown float column kind {other}")),
     }

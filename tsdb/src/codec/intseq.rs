@@ -63,9 +63,11 @@ impl Frame {
     }
 }
 
-fn read_frame(data: &[u8], pos: &mut usize, n: usize, out: &mut Vec<i64>) -> Result<(), String> {
+/// Appends a frame of `n` integers to `out`; when they are all one value (packed at width
+/// 0), returns it too.
+fn read_frame(data: &[u8], pos: &mut usize, n: usize, out: &mut Vec<i64>) -> Result<Option<i64>, String> {
     if n == 0 {
-        return Ok(());
+        return Ok(None);
     }
     let truncated = || "integer frame ends early".to_string();
     let min = get_zigzag(data, pos).ok_or_else(truncated)?;
@@ -77,7 +79,7 @@ fn read_frame(data: &[u8], pos: &mut usize, n: usize, out: &mut Vec<i64>) -> Res
     }
     if width == 0 {
         out.extend(std::iter::repeat_n(min, n));
-        return Ok(());
+        return Ok(Some(min));
     }
     let len = (n * width as usize).div_ceil(8);
     let packed = data.get(*pos..*pos + len).ok_or_else(truncated)?;
@@ -90,7 +92,10 @@ fn read_frame(data: &[u8], pos: &mut usize, n: usize, out: &mut Vec<i64>) -> Res
         // field are shifted out); only fields within 8 bytes of the end of `data` take the
         // slow path.
         let (w, shift_back) = (width as usize, 64 - width);
-        let load = |bit: usize| -> u64 {
+        // The closures own copies of what they read. Holding references instead, they made
+        // every value reload `min` and `data`, which a store to `out` might have changed for
+        // all the compiler knew.
+        let load = move |bit: usize| -> u64 {
             let at = start + bit / 8;
             let word = u64::from_be_bytes(data[at..at + 8].try_into().expect("a slice of 8 bytes"));
             (word << (bit % 8)) >> shift_back
@@ -98,9 +103,9 @@ fn read_frame(data: &[u8], pos: &mut usize, n: usize, out: &mut Vec<i64>) -> Res
         let room = data.len() - start;
         let fast = if room >= 8 { ((room - 8) * 8 / w + 1).min(n) } else { 0 };
         if gcd == 1 {
-            out.extend((0..fast).map(|i| min.wrapping_add(load(i * w) as i64)));
+            out.extend((0..fast).map(move |i| min.wrapping_add(load(i * w) as i64)));
         } else {
-            out.extend((0..fast).map(|i| min.wrapping_add(load(i * w).wrapping_mul(gcd) as i64)));
+            out.extend((0..fast).map(move |i| min.wrapping_add(load(i * w).wrapping_mul(gcd) as i64)));
         }
         for i in fast..n {
             let bit = i * w;
@@ -112,14 +117,14 @@ fn read_frame(data: &[u8], pos: &mut usize, n: usize, out: &mut Vec<i64>) -> Res
             let q = (word << (bit % 8)) >> shift_back;
             out.push(min.wrapping_add(q.wrapping_mul(gcd) as i64));
         }
-        return Ok(());
+        return Ok(None);
     }
     let mut reader = BitReader::new(packed);
     for _ in 0..n {
         let q = reader.read_bits(width).ok_or_else(truncated)?;
         out.push(min.wrapping_add(q.wrapping_mul(gcd) as i64));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Binary (Stein's) greatest common divisor: no division.
@@ -190,7 +195,10 @@ pub(crate) fn decode_ints(
     out.push(first);
     match kind {
         KIND_DELTA => {
-            read_frame(data, pos, count - 1, out)?;
+            if let Some(delta) = read_frame(data, pos, count - 1, out)? {
+                evenly_spaced(&mut out[start..], first, delta);
+                return Ok(());
+            }
             let mut acc = first;
             for v in &mut out[start + 1..] {
                 acc = acc.wrapping_add(*v);
@@ -201,7 +209,10 @@ pub(crate) fn decode_ints(
             if count >= 2 {
                 let d0 = get_zigzag(data, pos).ok_or_else(truncated)?;
                 out.push(d0);
-                read_frame(data, pos, count - 2, out)?;
+                if read_frame(data, pos, count - 2, out)? == Some(0) {
+                    evenly_spaced(&mut out[start..], first, d0);
+                    return Ok(());
+                }
                 let (mut acc, mut delta) = (first, 0i64);
                 for (i, v) in out[start + 1..].iter_mut().enumerate() {
                     delta = if i == 0 { *v } else { delta.wrapping_add(*v) };
@@ -213,6 +224,14 @@ pub(crate) fn decode_ints(
         other => return Err(format!("unknown integer sequence kind {other}")),
     }
     Ok(())
+}
+
+/// `values[i] = first + i * step` (wrapping): the running sums of a constant step (regular
+/// timestamps), from each index instead of along a chain of dependent additions.
+fn evenly_spaced(values: &mut [i64], first: i64, step: i64) {
+    for (i, v) in values.iter_mut().enumerate() {
+        *v = first.wrapping_add(step.wrapping_mul(i as i64));
+    }
 }
 
 /// Column kinds of [`encode_int_column`].
@@ -277,7 +296,9 @@ pub(crate) fn decode_int_column(data: &[u8], pos: &mut usize, count: usize, out:
             let v = get_zigzag(data, pos).ok_or_else(truncated)?;
             out.resize(count, v);
         }
-        COLUMN_PLAIN => read_frame(data, pos, count, out)?,
+        COLUMN_PLAIN => {
+            read_frame(data, pos, count, out)?;
+        }
         COLUMN_DELTA => {
             let first = get_zigzag(data, pos).ok_or_else(truncated)?;
             out.reserve(count);
