@@ -36,11 +36,12 @@
 # last scrape).
 #
 # LAYOUT_OUT=cli/agent-hot-code.txt (root only) regenerates the list of functions the agent
-# runs after start-up, which the release link puts together (cli/build.rs): the first interval
-# only, with the agent's copy of the binary dropped from the page cache and the disk's
+# runs after start-up, which the release link puts together (cli/build.rs): for each interval
+# (an idle connection between collections runs code of its own), with the agent's copy of the binary dropped from the page cache and the disk's
 # readahead off while the agent starts (so each page of code it runs is read, and mapped,
 # alone), dropped again once the agent has released its start-up code; at the end of the window
-# benches/agent_layout.py lists the functions on the code pages resident then. That run's
+# benches/agent_layout.py lists the functions on the code pages resident then; the intervals'
+# lists are merged. That run's
 # figures are not comparable (a cold start); rebuild and run again without LAYOUT_OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,7 +58,6 @@ CLK_TCK=$(getconf CLK_TCK)
 LAYOUT_OUT=${LAYOUT_OUT:-}
 HOT_CODE=cli/agent-hot-code.txt
 if [[ -n $LAYOUT_OUT ]]; then
-  INTERVALS=${INTERVALS%% *}
   [[ $(id -u) == 0 ]] || { echo "agent_footprint.sh: LAYOUT_OUT needs root (pagemap, readahead)" >&2; exit 1; }
 fi
 if [[ ! -x $NODE_EXPORTER ]]; then
@@ -305,7 +305,7 @@ EOF
   ne_rss_med=$(cut -d' ' -f2 "$dir/rss" | median)
   ne_rss_max=$(cut -d' ' -f2 "$dir/rss" | sort -n | tail -n 1)
 
-  if [[ -n $LAYOUT_OUT ]]; then python3 benches/agent_layout.py "$agent_pid" "$agent_bin" "$LAYOUT_OUT"; fi
+  if [[ -n $LAYOUT_OUT ]]; then python3 benches/agent_layout.py "$agent_pid" "$agent_bin" "$dir/hot-code.txt"; fi
   kill "$scrape_pid" "$agent_pid" "$ne_pid"
   wait "$scrape_pid" "$agent_pid" "$ne_pid" 2>/dev/null || true
   warnings=$(grep -cE ' (WARN|ERROR) ' "$dir/agent.log" || true)
@@ -363,5 +363,9 @@ jq -r '.runs[] | . as $r | (["sysmon agent", .agent], ["node_exporter", .node_ex
 if [[ -f $HOT_CODE ]]; then
   echo "link order: $(python3 benches/agent_layout.py --check "$HOT_CODE" "$sysmon") functions of $HOT_CODE are in this binary (regenerate it with LAYOUT_OUT when this falls)"
 fi
-if [[ -n $LAYOUT_OUT ]]; then echo "layout run (cold start): these figures are not comparable; rebuild and run again"; fi
+if [[ -n $LAYOUT_OUT ]]; then
+  # The first interval's functions first, then what the others add, each name once.
+  cat "$work"/i*/hot-code.txt | awk 'FNR == NR && /^#/ { print; next } /^#/ { next } !seen[$0]++' >"$LAYOUT_OUT"
+  echo "wrote $(grep -vc '^#' "$LAYOUT_OUT") functions to $LAYOUT_OUT"
+  echo "layout run (cold start): these figures are not comparable; rebuild and run again"; fi
 echo "JSON: $OUT"
