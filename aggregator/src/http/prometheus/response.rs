@@ -121,7 +121,7 @@ fn push_query_data(out: &mut String, value: &Value) {
     match value {
         Value::Scalar(t, v) => {
             out.push_str("{\"resultType\":\"scalar\",\"result\":");
-            push_point(out, *t, *v);
+            push_point(out, &mut TimeText::default(), *t, *v);
         }
         Value::String(t, s) => {
             out.push_str("{\"resultType\":\"string\",\"result\":[");
@@ -158,7 +158,7 @@ fn push_instant(out: &mut String, sample: &InstantSample) {
     out.push_str("{\"metric\":");
     push_labels(out, &sample.labels);
     out.push_str(",\"value\":");
-    push_point(out, sample.timestamp_ms, sample.value);
+    push_point(out, &mut TimeText::default(), sample.timestamp_ms, sample.value);
     out.push('}');
 }
 
@@ -166,11 +166,12 @@ fn push_range(out: &mut String, series: &RangeSeries) {
     out.push_str("{\"metric\":");
     push_labels(out, &series.labels);
     out.push_str(",\"values\":[");
+    let mut times = TimeText::default();
     for (i, (t, v)) in series.points.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        push_point(out, *t, *v);
+        push_point(out, &mut times, *t, *v);
     }
     out.push_str("]}");
 }
@@ -190,9 +191,9 @@ pub(crate) fn push_labels(out: &mut String, labels: &Labels) {
 }
 
 /// `[1700000000.123,"42"]`.
-fn push_point(out: &mut String, t: i64, v: f64) {
+fn push_point(out: &mut String, times: &mut TimeText, t: i64, v: f64) {
     out.push('[');
-    push_time(out, t);
+    times.push(out, t);
     out.push_str(",\"");
     push_float(out, v);
     out.push_str("\"]");
@@ -200,23 +201,53 @@ fn push_point(out: &mut String, t: i64, v: f64) {
 
 /// Unix seconds with up to three decimals, as Prometheus prints them.
 fn push_time(out: &mut String, ms: i64) {
-    if ms < 0 {
-        out.push('-');
-    }
-    let (seconds, millis) = (ms.unsigned_abs() / 1000, ms.unsigned_abs() % 1000);
-    out.push_str(itoa::Buffer::new().format(seconds));
-    if millis != 0 {
-        let digits = [b'0' + (millis / 100) as u8, b'0' + (millis / 10 % 10) as u8, b'0' + (millis % 10) as u8];
-        let len = if digits[2] != b'0' {
-            3
-        } else if digits[1] != b'0' {
-            2
+    TimeText::default().push(out, ms);
+}
+
+/// Writes the times of a series' points, which share all but their last few digits: the
+/// seconds above the last four are formatted once per 10,000 s, not once per point.
+#[derive(Default)]
+struct TimeText {
+    /// Unix seconds / 10,000 of the last time written, and their text.
+    high: Option<(u64, String)>,
+}
+
+impl TimeText {
+    /// Writes `ms` as unix seconds with up to three decimals, as Prometheus prints them.
+    fn push(&mut self, out: &mut String, ms: i64) {
+        if ms < 0 {
+            out.push('-');
+        }
+        let (seconds, millis) = (ms.unsigned_abs() / 1000, ms.unsigned_abs() % 1000);
+        let (high, low) = (seconds / 10_000, seconds % 10_000);
+        if high == 0 {
+            out.push_str(itoa::Buffer::new().format(low));
         } else {
-            1
-        };
-        out.push('.');
-        out.push_str(std::str::from_utf8(&digits[..len]).expect("ASCII digits are UTF-8"));
+            let text = match &mut self.high {
+                Some((cached, text)) if *cached == high => text,
+                slot => &mut slot.insert((high, itoa::Buffer::new().format(high).to_string())).1,
+            };
+            out.push_str(text);
+            push_digits(out, &[low / 1000, low / 100 % 10, low / 10 % 10, low % 10]);
+        }
+        if millis != 0 {
+            let digits = [millis / 100, millis / 10 % 10, millis % 10];
+            let len = if digits[2] != 0 {
+                3
+            } else if digits[1] != 0 {
+                2
+            } else {
+                1
+            };
+            out.push('.');
+            push_digits(out, &digits[..len]);
+        }
     }
+}
+
+/// Writes decimal digits, each 0 to 9.
+fn push_digits(out: &mut String, digits: &[u64]) {
+    digits.iter().for_each(|&d| out.push(char::from(b'0' + d as u8)));
 }
 
 /// The shortest text that reads back as `v`, without exponent: Go's `FormatFloat(v, 'f', -1, 64)`.
@@ -227,10 +258,17 @@ pub(crate) fn push_float(out: &mut String, v: f64) {
         out.push_str("+Inf");
     } else if v == f64::NEG_INFINITY {
         out.push_str("-Inf");
+    } else if v.fract() == 0.0 && v.abs() < MAX_EXACT_INTEGER && !(v == 0.0 && v.is_sign_negative()) {
+        // Every integer below 2^53 is a float of its own, so its digits are the shortest
+        // text that reads back as it; itoa writes them faster than zmij.
+        out.push_str(itoa::Buffer::new().format(v as i64));
     } else {
         push_fixed(out, zmij::Buffer::new().format_finite(v));
     }
 }
+
+/// 2^53: below it, floats hold every integer.
+const MAX_EXACT_INTEGER: f64 = 9_007_199_254_740_992.0;
 
 /// Writes zmij's shortest text for a float (`0.25`, `15.0`, `1.5e-7`, `1e+21`; the digits are
 /// those Go picks) as Go's `'f'` format writes the same digits: no exponent, no `.0` tail.
@@ -388,7 +426,8 @@ mod tests {
             let bits = f64::from_bits(next());
             let decimal = (next() % 10_000_000_000) as f64 / 10f64.powi((next() % 20) as i32);
             let quarter = (next() % (1 << 53)) as f64 / 4.0;
-            for v in [bits, decimal, quarter] {
+            let integer = (next() >> (next() % 64)) as i64 as f64;
+            for v in [bits, decimal, quarter, integer, -integer] {
                 if !v.is_finite() {
                     continue;
                 }
@@ -421,12 +460,26 @@ mod tests {
             (1_700_000_000_000, "1700000000"),
             (1_700_000_000_005, "1700000000.005"),
             (1_700_000_000_050, "1700000000.05"),
+            (1_700_000_010_000, "1700000010"),
+            (9_999_000, "9999"),
+            (10_000_000, "10000"),
+            (10_000_001, "10000.001"),
+            (100_000_070_000, "100000070"),
             (-1_500, "-1.5"),
             (-1, "-0.001"),
             (i64::MIN, "-9223372036854775.808"),
         ] {
             assert_eq!(time(ms), text);
         }
+        // One writer for a whole series keeps the text of the seconds' high digits.
+        let (mut times, mut series, mut each) = (TimeText::default(), String::new(), String::new());
+        for ms in (1_699_999_990_000..1_700_000_030_000).step_by(7_250).chain([-1_500, 5, 1_700_000_000_000]) {
+            times.push(&mut series, ms);
+            series.push(',');
+            each.push_str(&time(ms));
+            each.push(',');
+        }
+        assert_eq!(series, each);
     }
 
     #[test]
