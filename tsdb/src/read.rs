@@ -180,12 +180,12 @@ struct Partitions<'a> {
 /// The walk steps forward from pack to pack while the series asked for are close together,
 /// and seeks when they are not: a pack fills a B-tree leaf of its own, so stepping over a
 /// pack costs a page read, and a partition has hundreds of packs. A lone series (a query of
-/// one host's metric) thus costs two descents of the tree, not a walk from the first pack.
+/// one host's metric) thus costs one descent of the tree, not a walk from the first pack.
 struct PackWalk<'a> {
     partition: i64,
     table: &'a PackTable,
-    /// The packs after `current`; `None` until the first series is asked for.
-    packs: Option<std::iter::Peekable<PackRange<'a>>>,
+    /// Where the packs after `current` are.
+    next: NextPacks<'a>,
     current: Option<(u64, redb::AccessGuard<'a, &'static [u8]>)>,
     /// `(series, start, length)` of the current pack's chunks, read when first needed.
     chunks: Option<Vec<(u64, usize, usize)>>,
@@ -197,13 +197,24 @@ type PackTable = redb::ReadOnlyTable<(i64, u64), &'static [u8]>;
 /// Packs of the pack table in key order.
 type PackRange<'a> = redb::Range<'a, (i64, u64), &'static [u8]>;
 
+/// Where a [`PackWalk`] goes on from.
+enum NextPacks<'a> {
+    /// Nowhere yet: no series was asked for.
+    Unsought,
+    /// The packs keyed after this series, not opened yet (a read of one series never needs
+    /// them).
+    After(u64),
+    /// These packs.
+    Open(Box<std::iter::Peekable<PackRange<'a>>>),
+}
+
 /// Packs a walk steps over before it seeks instead: a seek is two descents of the tree, a
 /// few page reads each, where a step reads about one.
 const PACK_STEPS_BEFORE_SEEK: usize = 4;
 
 impl<'a> PackWalk<'a> {
     fn new(partition: i64, table: &'a PackTable) -> PackWalk<'a> {
-        PackWalk { partition, table, packs: None, current: None, chunks: None }
+        PackWalk { partition, table, next: NextPacks::Unsought, current: None, chunks: None }
     }
 
     /// The chunks of series `id` (not below any id asked before) in this partition's packs.
@@ -214,9 +225,20 @@ impl<'a> PackWalk<'a> {
         };
         let mut steps = 0;
         loop {
-            let Some(packs) = &mut self.packs else {
-                self.seek(id)?;
-                break;
+            let packs = match &mut self.next {
+                NextPacks::Unsought => {
+                    self.seek(id)?;
+                    break;
+                }
+                NextPacks::After(sought) if *sought == id => break,
+                NextPacks::After(sought) => {
+                    use std::ops::Bound::{Excluded, Included};
+                    let after = (Excluded((self.partition, *sought)), Included((self.partition, u64::MAX)));
+                    let packs = self.table.range::<(i64, u64)>(after).map_err(|e| err(e.into()))?;
+                    self.next = NextPacks::Open(Box::new(packs.peekable()));
+                    continue;
+                }
+                NextPacks::Open(packs) => packs,
             };
             if steps == PACK_STEPS_BEFORE_SEEK && packs.peek().is_some_and(at_or_before) {
                 self.seek(id)?;
@@ -249,7 +271,6 @@ impl<'a> PackWalk<'a> {
     /// Makes the last pack keyed at or before series `id` the current one, and the packs
     /// after `id` the ones to step to.
     fn seek(&mut self, id: u64) -> Result<()> {
-        use std::ops::Bound::{Excluded, Included};
         let err = read_err("chunks");
         let partition = self.partition;
         let current = self.table.range((partition, 0)..=(partition, id)).map_err(|e| err(e.into()))?.next_back();
@@ -258,8 +279,7 @@ impl<'a> PackWalk<'a> {
             self.current = current;
             self.chunks = None;
         }
-        let after = (Excluded((partition, id)), Included((partition, u64::MAX)));
-        self.packs = Some(self.table.range::<(i64, u64)>(after).map_err(|e| err(e.into()))?.peekable());
+        self.next = NextPacks::After(id);
         Ok(())
     }
 }
