@@ -129,7 +129,8 @@ pub(crate) fn select_with<T: Send>(
         let heads = shared.heads.lock();
         ids.iter().map(|&id| (id, heads.snapshot(id, start, end))).collect()
     };
-    // In id order, each part walks every partition's packs forward once.
+    // In id order, each part walks every partition's packs forward once (seeking past
+    // packs that hold none of its series).
     series.sort_unstable_by_key(|(id, _)| *id);
     series.dedup_by_key(|(id, _)| *id);
     let partitions = shared.chunk_partitions.within(start, end);
@@ -208,8 +209,8 @@ enum NextPacks<'a> {
     Open(Box<std::iter::Peekable<PackRange<'a>>>),
 }
 
-/// Packs a walk steps over before it seeks instead: a seek is two descents of the tree, a
-/// few page reads each, where a step reads about one.
+/// Packs a walk steps over before it seeks instead: a seek, and opening the packs after it
+/// again, are two descents of the tree, a few page reads each, where a step reads about one.
 const PACK_STEPS_BEFORE_SEEK: usize = 4;
 
 impl<'a> PackWalk<'a> {
@@ -269,7 +270,7 @@ impl<'a> PackWalk<'a> {
     }
 
     /// Makes the last pack keyed at or before series `id` the current one, and the packs
-    /// after `id` the ones to step to.
+    /// after `id` (opened when a later series is asked for) the ones to step to.
     fn seek(&mut self, id: u64) -> Result<()> {
         let err = read_err("chunks");
         let partition = self.partition;
