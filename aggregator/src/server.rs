@@ -132,7 +132,10 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
     ));
     let http_cancel = cancel.clone();
     tasks.spawn(async move {
-        let serve = axum::serve(http, app).with_graceful_shutdown(async move { http_cancel.cancelled().await });
+        // `into_make_service` readies the routes once; serving the `Router` itself would copy
+        // every route for each connection (axum's `Router::with_state` on a shared router).
+        let serve = axum::serve(http, app.into_make_service())
+            .with_graceful_shutdown(async move { http_cancel.cancelled().await });
         if let Err(error) = serve.await {
             warn!(%error, "HTTP server stopped with an error");
         }

@@ -1,6 +1,6 @@
 //! The entry points: parse a query and evaluate it at one time or over a range of steps.
 
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use promql_parser::parser::value::ValueType;
@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::eval::evaluator::{EvalSettings, Evaluator, unwrap_parens};
 use crate::eval::selectors::{window_bounds, without_stale};
 use crate::eval::types::{Evaluated, Steps};
+use crate::parsed::ParseCache;
 use crate::storage::Storage;
 use crate::value::{InstantSample, QueryResult, RangeSeries, Value};
 
@@ -39,6 +40,8 @@ pub struct Engine {
     lookback_ms: i64,
     subquery_step_ms: i64,
     threads: usize,
+    /// Queries parsed before, shared by the engine's clones.
+    parsed: Arc<ParseCache>,
 }
 
 /// Prometheus's default lookback delta (`--query.lookback-delta`).
@@ -74,7 +77,13 @@ impl Engine {
         register_functions();
         // Range functions over many series split them across up to 4 threads.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        Engine { limits, lookback_ms: DEFAULT_LOOKBACK_MS, subquery_step_ms: DEFAULT_SUBQUERY_STEP_MS, threads }
+        Engine {
+            limits,
+            lookback_ms: DEFAULT_LOOKBACK_MS,
+            subquery_step_ms: DEFAULT_SUBQUERY_STEP_MS,
+            threads,
+            parsed: Arc::default(),
+        }
     }
 
     /// This engine with other limits and its other settings kept (e.g. a request's shorter
@@ -108,8 +117,8 @@ impl Engine {
         &self.limits
     }
 
-    fn parse(&self, query: &str) -> Result<Expr> {
-        promql_parser::parser::parse(query).map_err(Error::BadQuery)
+    fn parse(&self, query: &str) -> Result<Arc<Expr>> {
+        self.parsed.parse(query).map_err(Error::BadQuery)
     }
 
     fn evaluator<'a>(&'a self, storage: &'a dyn Storage, start_ms: i64, end_ms: i64) -> Evaluator<'a> {
@@ -224,8 +233,8 @@ impl Engine {
                 let mut matrix: Vec<RangeSeries> = series
                     .into_iter()
                     .filter_map(|s| {
-                        let points: Vec<(i64, f64)> =
-                            s.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| (steps.time(i), v))).collect();
+                        let mut points = Vec::with_capacity(s.values.len());
+                        points.extend(s.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| (steps.time(i), v))));
                         (!points.is_empty()).then_some(RangeSeries { labels: s.labels, points })
                     })
                     .collect();

@@ -46,6 +46,7 @@
 mod engine;
 mod error;
 mod eval;
+mod parsed;
 mod storage;
 #[cfg(test)]
 mod tests;

@@ -129,7 +129,8 @@ pub(crate) fn select_with<T: Send>(
         let heads = shared.heads.lock();
         ids.iter().map(|&id| (id, heads.snapshot(id, start, end))).collect()
     };
-    // In id order, each part walks every partition's packs forward once.
+    // In id order, each part walks every partition's packs forward once (seeking past
+    // packs that hold none of its series).
     series.sort_unstable_by_key(|(id, _)| *id);
     series.dedup_by_key(|(id, _)| *id);
     let partitions = shared.chunk_partitions.within(start, end);
@@ -176,22 +177,79 @@ struct Partitions<'a> {
 
 /// A walk over one partition's packs, for series in increasing id order: the pack that may
 /// hold the series (the last one keyed at or before it) and where its chunks lie.
+///
+/// The walk steps forward from pack to pack while the series asked for are close together,
+/// and seeks when they are not: a pack fills a B-tree leaf of its own, so stepping over a
+/// pack costs a page read, and a partition has hundreds of packs. A lone series (a query of
+/// one host's metric) thus costs one descent of the tree, not a walk from the first pack.
 struct PackWalk<'a> {
     partition: i64,
-    packs: std::iter::Peekable<redb::Range<'a, (i64, u64), &'static [u8]>>,
+    table: &'a PackTable,
+    /// Where the packs after `current` are.
+    next: NextPacks<'a>,
     current: Option<(u64, redb::AccessGuard<'a, &'static [u8]>)>,
     /// `(series, start, length)` of the current pack's chunks, read when first needed.
     chunks: Option<Vec<(u64, usize, usize)>>,
 }
 
+/// The pack table, as a read opens it.
+type PackTable = redb::ReadOnlyTable<(i64, u64), &'static [u8]>;
+
+/// Packs of the pack table in key order.
+type PackRange<'a> = redb::Range<'a, (i64, u64), &'static [u8]>;
+
+/// Where a [`PackWalk`] goes on from.
+enum NextPacks<'a> {
+    /// Nowhere yet: no series was asked for.
+    Unsought,
+    /// The packs keyed after this series, not opened yet (a read of one series never needs
+    /// them).
+    After(u64),
+    /// These packs.
+    Open(Box<std::iter::Peekable<PackRange<'a>>>),
+}
+
+/// Packs a walk steps over before it seeks instead: a seek, and opening the packs after it
+/// again, are two descents of the tree, a few page reads each, where a step reads about one.
+const PACK_STEPS_BEFORE_SEEK: usize = 4;
+
 impl<'a> PackWalk<'a> {
+    fn new(partition: i64, table: &'a PackTable) -> PackWalk<'a> {
+        PackWalk { partition, table, next: NextPacks::Unsought, current: None, chunks: None }
+    }
+
     /// The chunks of series `id` (not below any id asked before) in this partition's packs.
     fn chunks_of(&mut self, id: u64) -> Result<impl Iterator<Item = &[u8]>> {
         let err = read_err("chunks");
-        while let Some(next) = self.packs.next_if(|e| e.as_ref().map_or(true, |(key, _)| key.value().1 <= id)) {
+        let at_or_before = |e: &redb::Result<(redb::AccessGuard<'_, (i64, u64)>, _), _>| {
+            e.as_ref().map_or(true, |(key, _)| key.value().1 <= id)
+        };
+        let mut steps = 0;
+        loop {
+            let packs = match &mut self.next {
+                NextPacks::Unsought => {
+                    self.seek(id)?;
+                    break;
+                }
+                NextPacks::After(sought) if *sought == id => break,
+                NextPacks::After(sought) => {
+                    use std::ops::Bound::{Excluded, Included};
+                    let after = (Excluded((self.partition, *sought)), Included((self.partition, u64::MAX)));
+                    let packs = self.table.range::<(i64, u64)>(after).map_err(|e| err(e.into()))?;
+                    self.next = NextPacks::Open(Box::new(packs.peekable()));
+                    continue;
+                }
+                NextPacks::Open(packs) => packs,
+            };
+            if steps == PACK_STEPS_BEFORE_SEEK && packs.peek().is_some_and(at_or_before) {
+                self.seek(id)?;
+                break;
+            }
+            let Some(next) = packs.next_if(at_or_before) else { break };
             let (key, pack) = next.map_err(|e| err(e.into()))?;
             self.current = Some((key.value().1, pack));
             self.chunks = None;
+            steps += 1;
         }
         let (bytes, chunks): (&[u8], &[(u64, usize, usize)]) = match &self.current {
             None => (&[], &[]),
@@ -209,6 +267,21 @@ impl<'a> PackWalk<'a> {
         };
         let from = chunks.partition_point(|c| c.0 < id);
         Ok(chunks[from..].iter().take_while(move |c| c.0 == id).map(move |&(_, at, len)| &bytes[at..at + len]))
+    }
+
+    /// Makes the last pack keyed at or before series `id` the current one, and the packs
+    /// after `id` (opened when a later series is asked for) the ones to step to.
+    fn seek(&mut self, id: u64) -> Result<()> {
+        let err = read_err("chunks");
+        let partition = self.partition;
+        let current = self.table.range((partition, 0)..=(partition, id)).map_err(|e| err(e.into()))?.next_back();
+        let current = current.transpose().map_err(|e| err(e.into()))?.map(|(key, pack)| (key.value().1, pack));
+        if current.as_ref().map(|(first, _)| *first) != self.current.as_ref().map(|(first, _)| *first) {
+            self.current = current;
+            self.chunks = None;
+        }
+        self.next = NextPacks::After(id);
+        Ok(())
     }
 }
 
@@ -235,8 +308,7 @@ fn select_part<T>(
     let (mut ts, mut values) = (Vec::new(), Vec::new());
     let mut walks = Vec::with_capacity(partitions.packed.len());
     for &partition in partitions.packed {
-        let packs = packs.range((partition, 0)..=(partition, u64::MAX)).map_err(|e| err(e.into()))?.peekable();
-        walks.push(PackWalk { partition, packs, current: None, chunks: None });
+        walks.push(PackWalk::new(partition, &packs));
     }
     for (id, labels, head) in series {
         ts.clear();

@@ -352,6 +352,35 @@ fn a_partition_in_many_packs_reads_back_whole_and_by_matcher() {
 }
 
 #[test]
+fn series_far_apart_in_many_packs_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || TsdbConfig { chunk_max_samples: 720, ..small_config() };
+    let tsdb = open(dir.path(), config());
+    // 400 series of 200 random values: about 20 packs, so reads of a few series far apart
+    // seek past packs rather than step through them.
+    let series: Vec<Labels> = (0..400).map(|i| labels(&[("__name__", "r"), ("i", &format!("{i:03}"))])).collect();
+    let mut rng = StdRng::seed_from_u64(11);
+    let samples: Vec<(u32, i64, f64)> = (0..200i64)
+        .flat_map(|t| (0..400u32).map(move |s| (s, t * 10_000)))
+        .map(|(s, t)| (s, t, f64::from_bits(rng.random::<u64>() >> 2)))
+        .collect();
+    commit(&tsdb, batch(None, &series, samples.clone()));
+    tsdb.flush().unwrap();
+    tsdb.close().unwrap();
+    let tsdb = open(dir.path(), config());
+    let want =
+        |s: u32| -> Vec<(i64, u64)> { samples.iter().filter(|x| x.0 == s).map(|x| (x.1, x.2.to_bits())).collect() };
+    for s in [0, 1, 42, 199, 200, 398, 399] {
+        let one = tsdb.select(&[Matcher::equal("i", format!("{s:03}"))], i64::MIN, i64::MAX).unwrap();
+        assert_eq!(one.iter().map(bits).collect::<Vec<_>>(), [want(s)], "series {s}");
+    }
+    let picked = [0, 1, 2, 60, 61, 250, 251, 252, 253, 254, 255, 390, 399];
+    let pattern = picked.map(|s| format!("{s:03}")).join("|");
+    let some = tsdb.select(&[Matcher::regex("i", &pattern).unwrap()], i64::MIN, i64::MAX).unwrap();
+    assert_eq!(some.iter().map(bits).collect::<Vec<_>>(), picked.map(want));
+}
+
+#[test]
 fn select_with_reduces_what_select_returns_on_every_thread() {
     let dir = tempfile::tempdir().unwrap();
     let tsdb = open(dir.path(), small_config());

@@ -11,7 +11,7 @@ use sysmon_promql::{Engine, QueryLimits, QueryResult};
 use sysmon_tsdb::Matcher;
 
 use super::params::{MAX_TIME_MS, MIN_TIME_MS, Params, parse_duration};
-use super::response::{ApiError, push_labels, query_data, string_list, success};
+use super::response::{ApiError, push_labels, query_success, string_list, success};
 use super::{PromApi, SeriesCatalog};
 use crate::registry::now_ms;
 
@@ -30,7 +30,7 @@ async fn instant(api: PromApi, params: Params) -> Result<Response, ApiError> {
     let engine = with_timeout(&api.engine, &params)?;
     let result =
         run_query(&api, engine.limits().timeout, move |catalog| engine.instant(catalog, &text, time_ms)).await?;
-    Ok(success(&query_data(&result.value), &result.warnings))
+    Ok(query_success(&result.value, &result.warnings))
 }
 
 /// `/api/v1/query_range`: `query`, `start`, `end`, `step`, `timeout`.
@@ -66,7 +66,7 @@ async fn range(api: PromApi, params: Params) -> Result<Response, ApiError> {
         engine.range(catalog, &text, start_ms, end_ms, step_ms)
     })
     .await?;
-    Ok(success(&query_data(&result.value), &result.warnings))
+    Ok(query_success(&result.value, &result.warnings))
 }
 
 /// The engine, with the request's `timeout` when it is shorter than the configured one.
