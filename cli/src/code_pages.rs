@@ -50,21 +50,51 @@ fn advise_dont_need(mapping: &CodeMapping) -> io::Result<()> {
 /// The mappings in `smaps` of the file (`dev`, `ino`) that are read-only (`r-xp` or `r--p`) and
 /// hold no anonymous page.
 fn code_mappings(smaps: &str, dev: u64, ino: u64) -> Vec<CodeMapping> {
+    read_only_mappings(smaps, dev, ino)
+        .into_iter()
+        .filter(|m| m.anonymous_kb == Some(0))
+        .map(|m| CodeMapping { start: m.start, len: m.len })
+        .collect()
+}
+
+/// A read-only mapping of a file in /proc/PID/smaps, with its resident and anonymous KiB (the
+/// latter `None` when the entry does not say, or says something unreadable).
+struct ReadOnlyMapping {
+    start: usize,
+    len: usize,
+    rss_kb: u64,
+    anonymous_kb: Option<u64>,
+}
+
+/// The read-only (`r-xp` or `r--p`) mappings in `smaps` of the file (`dev`, `ino`).
+fn read_only_mappings(smaps: &str, dev: u64, ino: u64) -> Vec<ReadOnlyMapping> {
     let (major, minor) = (rustix::fs::major(dev), rustix::fs::minor(dev));
-    let mut found = Vec::new();
-    let mut current: Option<CodeMapping> = None;
+    let mut found: Vec<ReadOnlyMapping> = Vec::new();
+    // Whether the entry being read is one of `found` (its last).
+    let mut in_file = false;
     for line in smaps.lines() {
-        if let Some(anonymous_kb) = line.strip_prefix("Anonymous:") {
-            let anonymous = anonymous_kb.trim().trim_end_matches("kB").trim() != "0";
-            if let Some(mapping) = current.take().filter(|_| !anonymous) {
-                found.push(mapping);
+        if let Some(header) = MappingHeader::parse(line) {
+            in_file = header.read_only() && header.is_file(major, minor, ino);
+            if in_file {
+                let (start, len) = (header.start, header.end - header.start);
+                found.push(ReadOnlyMapping { start, len, rss_kb: 0, anonymous_kb: None });
             }
-        } else if let Some(header) = MappingHeader::parse(line) {
-            current = (header.read_only() && header.is_file(major, minor, ino))
-                .then_some(CodeMapping { start: header.start, len: header.end - header.start });
+        } else if let Some(mapping) = found.last_mut().filter(|_| in_file) {
+            if let Some(kb) = kb_field(line, "Rss:") {
+                mapping.rss_kb = kb.unwrap_or(0);
+            } else if let Some(kb) = kb_field(line, "Anonymous:") {
+                mapping.anonymous_kb = kb;
+            }
         }
     }
     found
+}
+
+/// The value of a `Name:   123 kB` line of smaps when `line` is field `name`: `Some(None)` when
+/// the number does not parse.
+fn kb_field(line: &str, name: &str) -> Option<Option<u64>> {
+    let value = line.strip_prefix(name)?;
+    Some(value.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// The first line of a mapping in /proc/PID/smaps: `start-end perms offset dev inode path`.
@@ -158,17 +188,8 @@ Anonymous:           132 kB
     /// Resident KiB of the executable's read-only mappings.
     fn resident_code_kb() -> u64 {
         let exe = fs::metadata("/proc/self/exe").unwrap();
-        let (major, minor) = (rustix::fs::major(exe.dev()), rustix::fs::minor(exe.dev()));
-        let mut in_code = false;
-        let mut kb = 0;
-        for line in fs::read_to_string("/proc/self/smaps").unwrap().lines() {
-            if let Some(header) = MappingHeader::parse(line) {
-                in_code = header.read_only() && header.is_file(major, minor, exe.ino());
-            } else if let Some(rss) = line.strip_prefix("Rss:").filter(|_| in_code) {
-                kb += rss.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap();
-            }
-        }
-        kb
+        let smaps = fs::read_to_string("/proc/self/smaps").unwrap();
+        read_only_mappings(&smaps, exe.dev(), exe.ino()).iter().map(|m| m.rss_kb).sum()
     }
 
     #[test]
