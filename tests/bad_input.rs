@@ -40,7 +40,7 @@ fn batch(seq: u64, labels: &[(&str, &str)], samples: &[(i64, f64)]) -> v1::Batch
             timestamps_ms: samples.iter().map(|s| s.0).collect(),
             values: samples.iter().map(|s| s.1).collect(),
         }),
-        events: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -69,6 +69,7 @@ impl RawStream {
             inventory: None,
             highest_seq: 0,
             interval_ms: 1000,
+            ..Default::default()
         };
         tx.send(v1::AgentMessage { kind: Some(agent_message::Kind::Hello(hello)) }).await.unwrap();
         let inbound = client.stream(ReceiverStream::new(rx)).await.expect("stream accepted").into_inner();

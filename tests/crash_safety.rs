@@ -69,7 +69,7 @@ impl Producer {
                 samples.values.push(value(s, ts));
             }
         }
-        v1::Batch { seq, strings, series, samples: Some(samples), events: Vec::new() }
+        v1::Batch { seq, strings, series, samples: Some(samples), ..Default::default() }
     }
 
     /// Streams until stopped and every batch sent is acknowledged; reconnects after every crash.
@@ -117,6 +117,7 @@ impl Producer {
             inventory: None,
             highest_seq: *next_seq - 1,
             interval_ms: 1000,
+            ..Default::default()
         };
         tx.send(v1::AgentMessage { kind: Some(agent_message::Kind::Hello(hello)) }).await.map_err(|e| e.to_string())?;
         let mut inbound = client.stream(ReceiverStream::new(rx)).await.map_err(|e| e.to_string())?.into_inner();

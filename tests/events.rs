@@ -43,6 +43,7 @@ fn batch(seq: u64, t: i64, events: Vec<v1::Event>) -> v1::Batch {
         series: vec![v1::Series { labels: vec![0, 1] }],
         samples: Some(v1::Samples { series: vec![0], timestamps_ms: vec![t], values: vec![seq as f64] }),
         events,
+        ..Default::default()
     }
 }
 
@@ -68,6 +69,7 @@ async fn send(fleet: &Fleet, aggregator: &Aggregator, batches: Vec<v1::Batch>) {
         inventory: None,
         highest_seq: batches.iter().map(|b| b.seq).max().unwrap_or(0),
         interval_ms: 1000,
+        ..Default::default()
     };
     tx.send(v1::AgentMessage { kind: Some(agent_message::Kind::Hello(hello)) }).await.unwrap();
     let mut inbound = IngestClient::new(channel).stream(ReceiverStream::new(rx)).await.unwrap().into_inner();

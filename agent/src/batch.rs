@@ -30,7 +30,7 @@ pub(crate) fn encode_collection(host: &str, timestamp_ms: i64, samples: &[Sample
         columns.values.push(sample.value);
         series.push(v1::Series { labels });
     }
-    v1::Batch { seq: 0, strings: table.strings, series, samples: Some(columns), events: Vec::new() }
+    v1::Batch { seq: 0, strings: table.strings, series, samples: Some(columns), ..Default::default() }
 }
 
 #[derive(Default)]

@@ -4,16 +4,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sysmon_spool::{Spool, SpoolConfig};
+use sysmon_uplink::bench_support::encode_payload;
+use sysmon_uplink::{HelloInfo, StaticEndpoints, Uplink, UplinkMetrics};
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::encode_collection;
 use crate::collectors::{CollectorSet, CollectorSettings, SystemPaths};
 use crate::config::AgentSettings;
-use crate::endpoints::StaticEndpoints;
 use crate::error::{Error, Result};
-use crate::outbox::{Outbox, encode_payload};
-use crate::self_metrics::AgentMetrics;
-use crate::shipper::{HelloInfo, Shipper};
+use crate::self_metrics::append_samples;
 
 /// The sizes of one collection of this machine, as the agent would spool it.
 #[derive(Debug, Clone, Copy)]
@@ -35,7 +34,7 @@ fn collect(paths: &SystemPaths) -> Vec<crate::Sample> {
     let _ = collectors.collect(&mut samples);
     samples.clear();
     let _ = collectors.collect(&mut samples);
-    AgentMetrics::default().append_samples(&mut samples);
+    append_samples(&UplinkMetrics::default(), &mut samples);
     samples
 }
 
@@ -84,20 +83,18 @@ pub fn fill_spool(settings: &AgentSettings, batches: u64) -> Result<u64> {
 /// # Errors
 /// The spool cannot be opened.
 pub async fn drain_spool(settings: AgentSettings) -> Result<(u64, Duration)> {
-    let settings = Arc::new(settings);
-    let metrics = Arc::new(AgentMetrics::default());
-    let outbox = Arc::new(Outbox::open(&settings.spool, metrics.clone())?);
+    let metrics = Arc::new(UplinkMetrics::default());
+    let uplink = Uplink::open(settings.uplink(), metrics.clone()).map_err(Error::from_uplink)?;
     let cancel = CancellationToken::new();
-    let shipper = Shipper {
-        settings: settings.clone(),
-        hello: HelloInfo { agent_id: settings.id.clone(), inventory: Default::default(), interval_ms: 10_000 },
-        outbox: outbox.clone(),
-        metrics: metrics.clone(),
-        endpoints: Arc::new(StaticEndpoints(settings.endpoints.clone())),
+    let hello = HelloInfo {
+        sender_id: settings.id.clone(),
+        inventory: Some(Default::default()),
+        interval_ms: 10_000,
+        ..HelloInfo::default()
     };
     let start = Instant::now();
-    let task = tokio::spawn(shipper.run(cancel.clone()));
-    while outbox.highest_seq().await != 0 {
+    let task = uplink.ship(hello, Arc::new(StaticEndpoints(settings.endpoints.clone())), cancel.clone());
+    while metrics.spool_batches() != 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = start.elapsed();

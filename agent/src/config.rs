@@ -137,6 +137,20 @@ pub struct AgentSettings {
     pub collectors: CollectorSettings,
 }
 
+impl AgentSettings {
+    /// What the agent's uplink to its aggregator needs.
+    pub fn uplink(&self) -> sysmon_uplink::UplinkSettings {
+        sysmon_uplink::UplinkSettings {
+            ca_cert: self.ca_cert.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            server_name: self.server_name.clone(),
+            failback_interval: self.failback_interval,
+            spool: self.spool.clone(),
+        }
+    }
+}
+
 impl AgentConfig {
     /// Loads `path` with `SYSMON_*` overrides from the process environment, then validates it.
     ///

@@ -1,4 +1,4 @@
-//! Errors of the agent: collection, configuration and shipping.
+//! Errors of the agent: collection, configuration and its spool.
 
 use std::path::PathBuf;
 
@@ -45,27 +45,20 @@ pub enum Error {
         #[source]
         source: sysmon_spool::Error,
     },
-    /// Connecting to an aggregator failed.
-    #[error("cannot connect to {endpoint}: {reason}")]
-    Connect {
-        /// The endpoint.
-        endpoint: String,
-        /// Why, with the transport's causes.
-        reason: String,
-    },
-    /// The aggregator refused or ended the stream.
-    #[error("aggregator answered {}: {}", .0.code(), .0.message())]
-    Refused(tonic::Status),
-    /// The aggregator did not answer in time.
-    #[error("timed out waiting for {what}")]
-    Timeout {
-        /// What was awaited.
-        what: &'static str,
-    },
-    /// The aggregator broke the protocol or closed the stream.
+    /// Starting the agent failed in a way no other variant names (a panicked task).
     #[error("{0}")]
     Protocol(String),
 }
 
 /// Result with the agent's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The agent's error for an uplink that would not open: its spool.
+    pub(crate) fn from_uplink(error: sysmon_uplink::Error) -> Error {
+        match error {
+            sysmon_uplink::Error::OpenSpool { dir, source } => Error::OpenSpool { dir, source },
+            other => Error::Protocol(other.to_string()),
+        }
+    }
+}

@@ -3,9 +3,10 @@
 //!
 //! Every collection becomes one batch, with the agent's own `sysmon_agent_*` figures added;
 //! the batch is written to the crash-safe disk spool ([`sysmon_spool`], `[spool]` in
-//! `agent.toml`) before it is sent, and removed when the aggregator acks it. The shipper
-//! streams the spool to the first reachable aggregator of `aggregator.endpoints`, fails over
-//! down the list and moves back when a preferred one returns.
+//! `agent.toml`) before it is sent, and removed when the aggregator acks it. The uplink
+//! ([`sysmon_uplink`]) streams the spool to the first reachable aggregator of
+//! `aggregator.endpoints`, fails over down the list and moves back when a preferred one
+//! returns.
 #![warn(missing_docs, unreachable_pub)]
 
 mod batch;
@@ -13,21 +14,16 @@ mod batch;
 pub mod bench_support;
 pub mod collectors;
 mod config;
-mod endpoints;
 mod error;
 mod event;
 mod exposition;
-mod failover;
 mod hello;
 pub mod inventory;
 mod once;
-mod outbox;
 mod run;
 mod sample;
 mod self_metrics;
-mod shipper;
 mod spool_config;
-mod tls_probe;
 
 pub use collectors::{
     COLLECTOR_NAMES, CollectorFailure, CollectorSet, CollectorSettings, CollectorsSection, ProcessesSection,

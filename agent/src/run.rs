@@ -9,14 +9,13 @@ use tracing::{debug, info, warn};
 
 use crate::batch::encode_collection;
 use crate::collectors::CollectorSet;
+use sysmon_uplink::{HelloInfo, StaticEndpoints, Uplink, UplinkMetrics};
+
 use crate::config::AgentSettings;
-use crate::endpoints::StaticEndpoints;
 use crate::error::{Error, Result};
 use crate::event::{AgentEvent, MAX_EVENTS_PER_COLLECTION};
 use crate::inventory::read_inventory;
-use crate::outbox::Outbox;
-use crate::self_metrics::AgentMetrics;
-use crate::shipper::{HelloInfo, Shipper};
+use crate::self_metrics::append_samples;
 
 /// Runs the agent until `cancel`: collection on its interval, and the shipper.
 ///
@@ -25,38 +24,31 @@ use crate::shipper::{HelloInfo, Shipper};
 /// everything else on its own.
 pub async fn run_agent(settings: AgentSettings, cancel: CancellationToken) -> Result<()> {
     let settings = Arc::new(settings);
-    let metrics = Arc::new(AgentMetrics::default());
-    let outbox = {
-        let (spool, metrics) = (settings.spool.clone(), metrics.clone());
-        tokio::task::spawn_blocking(move || Outbox::open(&spool, metrics))
+    let uplink = {
+        let uplink_settings = settings.uplink();
+        tokio::task::spawn_blocking(move || Uplink::open(uplink_settings, Arc::new(UplinkMetrics::default())))
             .await
-            .map_err(|e| Error::Protocol(format!("opening the spool panicked: {e}")))??
+            .map_err(|e| Error::Protocol(format!("opening the spool panicked: {e}")))?
+            .map_err(Error::from_uplink)?
     };
-    let outbox = Arc::new(outbox);
     let paths = settings.paths.clone();
     let inventory = tokio::task::spawn_blocking(move || read_inventory(&paths)).await.unwrap_or_default();
     let hello = HelloInfo {
-        agent_id: settings.id.clone(),
-        inventory: inventory.into(),
+        sender_id: settings.id.clone(),
+        inventory: Some(inventory.into()),
         interval_ms: settings.interval.as_millis() as u64,
+        ..HelloInfo::default()
     };
     info!(agent_id = %settings.id, interval_ms = hello.interval_ms, endpoints = ?settings.endpoints, spool = %settings.spool.dir.display(), "agent started");
-    let shipper = Shipper {
-        settings: settings.clone(),
-        hello,
-        outbox: outbox.clone(),
-        metrics: metrics.clone(),
-        endpoints: Arc::new(StaticEndpoints(settings.endpoints.clone())),
-    };
-    let shipper = tokio::spawn(shipper.run(cancel.clone()));
-    collect_loop(&settings, &outbox, &metrics, &cancel).await;
+    let shipper = uplink.ship(hello, Arc::new(StaticEndpoints(settings.endpoints.clone())), cancel.clone());
+    collect_loop(&settings, &uplink, &cancel).await;
     let _ = shipper.await;
-    outbox.flush().await;
+    uplink.flush().await;
     info!("agent stopped");
     Ok(())
 }
 
-async fn collect_loop(settings: &AgentSettings, outbox: &Outbox, metrics: &AgentMetrics, cancel: &CancellationToken) {
+async fn collect_loop(settings: &AgentSettings, uplink: &Uplink, cancel: &CancellationToken) {
     let mut collectors = CollectorSet::new(&settings.paths, &settings.collectors);
     // Collector events (heavy users) not yet in a batch: they ride with the next collection's.
     let mut events: Vec<AgentEvent> = Vec::new();
@@ -86,13 +78,13 @@ async fn collect_loop(settings: &AgentSettings, outbox: &Outbox, metrics: &Agent
         };
         collectors = returned;
         let mut samples = samples;
-        metrics.append_samples(&mut samples);
+        append_samples(uplink.metrics(), &mut samples);
         events.extend(new_events);
         let mut batch = encode_collection(&settings.id, timestamp_ms, &samples);
         let carried = events.len().min(MAX_EVENTS_PER_COLLECTION);
         batch.events.extend(events.drain(..carried).map(Into::into));
         debug!(samples = samples.len(), events = carried, failures, timestamp_ms, "collected");
-        if !outbox.push(batch, timestamp_ms, cancel).await {
+        if !uplink.push(batch, timestamp_ms, cancel).await {
             return;
         }
     }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use sysmon_config::ConfigError;
 use sysmon_spool::WhenFull;
+pub use sysmon_uplink::{ByteSize, SpoolSettings};
 
 /// The smallest `max_bytes` accepted: a few batches.
 const MIN_MAX_BYTES: u64 = 64 * 1024;
@@ -31,16 +32,6 @@ pub struct SpoolSection {
     pub when_full: String,
 }
 
-/// A size in bytes, written as a number or as a string with a unit.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum ByteSize {
-    /// A number of bytes.
-    Bytes(u64),
-    /// A size with a unit, like "256MiB".
-    Text(String),
-}
-
 fn default_dir() -> PathBuf {
     PathBuf::from("/var/lib/sysmon-agent/spool")
 }
@@ -57,24 +48,6 @@ impl Default for SpoolSection {
     }
 }
 
-/// The checked `[spool]` section.
-#[derive(Debug, Clone)]
-pub struct SpoolSettings {
-    /// See [`SpoolSection::dir`].
-    pub dir: PathBuf,
-    /// See [`SpoolSection::max_bytes`].
-    pub max_bytes: u64,
-    /// See [`SpoolSection::when_full`].
-    pub when_full: WhenFull,
-}
-
-impl SpoolSettings {
-    /// The defaults, with the spool in `dir`.
-    pub fn in_dir(dir: PathBuf) -> Self {
-        Self { dir, max_bytes: sysmon_spool::DEFAULT_MAX_BYTES, when_full: WhenFull::DropOldest }
-    }
-}
-
 impl SpoolSection {
     /// Checks every key, pushing one error per bad one.
     pub(crate) fn validate(self, errors: &mut Vec<ConfigError>) -> Option<SpoolSettings> {
@@ -84,11 +57,7 @@ impl SpoolSection {
         } else if self.dir.is_file() {
             errors.push(ConfigError::key("spool.dir", format!("{} is a file, not a directory", self.dir.display())));
         }
-        let max_bytes = match &self.max_bytes {
-            ByteSize::Bytes(n) => Ok(*n),
-            ByteSize::Text(text) => parse_size(text),
-        };
-        let max_bytes = match max_bytes {
+        let max_bytes = match self.max_bytes.bytes() {
             Ok(n) if (MIN_MAX_BYTES..=MAX_MAX_BYTES).contains(&n) => n,
             Ok(n) => {
                 errors.push(ConfigError::key(
@@ -117,28 +86,6 @@ impl SpoolSection {
     }
 }
 
-/// Parses "256MiB", "1GiB", "500MB", "64KiB", "1048576" or "1048576B".
-fn parse_size(text: &str) -> Result<u64, String> {
-    let bad = || format!("must be a size like \"256MiB\", \"1GiB\" or a number of bytes, got {text:?}");
-    let trimmed = text.trim();
-    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
-    let (digits, unit) = trimmed.split_at(split);
-    let number: u64 = digits.parse().map_err(|_| bad())?;
-    let multiplier: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KB" | "kB" => 1000,
-        "KiB" => 1 << 10,
-        "MB" => 1000 * 1000,
-        "MiB" => 1 << 20,
-        "GB" => 1000 * 1000 * 1000,
-        "GiB" => 1 << 30,
-        "TB" => 1000 * 1000 * 1000 * 1000,
-        "TiB" => 1 << 40,
-        _ => return Err(bad()),
-    };
-    number.checked_mul(multiplier).ok_or_else(bad)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,17 +94,6 @@ mod tests {
         let section: SpoolSection = sysmon_config::parse(text, []).unwrap();
         let mut errors = Vec::new();
         section.validate(&mut errors).ok_or_else(|| errors.iter().map(ToString::to_string).collect())
-    }
-
-    #[test]
-    fn sizes_parse_with_units() {
-        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
-        assert_eq!(parse_size("500MB"), Ok(500_000_000));
-        assert_eq!(parse_size("64KiB"), Ok(65536));
-        assert_eq!(parse_size("1048576"), Ok(1 << 20));
-        assert_eq!(parse_size("2 GiB"), Ok(2 << 30));
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("5 MiBs").is_err());
     }
 
     #[test]

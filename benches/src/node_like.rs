@@ -121,7 +121,7 @@ impl NodeLikeHost {
             strings: self.strings.clone(),
             series: self.series.clone(),
             samples: Some(samples),
-            events: Vec::new(),
+            ..Default::default()
         }
     }
 }

@@ -1,16 +1,27 @@
 //! sysmon federation: how aggregators find each other and how a fleet becomes one view
 //! (DESIGN.md, data path step 6).
 //!
-//! This crate will own three jobs, each in its own module:
+//! - [`replicate`]: a regional folds its raw samples into 1-minute rollups and streams
+//!   them, with its host registry and its replication frontier, to its master through an
+//!   uplink ([`sysmon_uplink`]: the agent's disk spool, seqs and durable acks);
+//! - [`fanout`]: a master reads raw samples from the aggregators below it for queries that
+//!   need raw resolution or minutes not replicated yet, and marks a result partial when a
+//!   region cannot answer;
+//! - [`wire`]: federation's messages to and from the engine's types.
 //!
-//! - **discovery**: one interface over a static list, mDNS (`_sysmon._tcp.local.`, only on
-//!   interfaces the config names), the Consul catalog and DNS SRV (a Kubernetes headless
-//!   service), used by agents to find a regional and by regionals to find their master;
-//! - **replication**: a regional streams its 1-minute rollups, host registry and alert
-//!   states to its master over the agent's protocol (own disk spool, seqs, durable acks);
-//! - **fan-out**: a master forwards raw-resolution queries to the regionals that own the
-//!   hosts and merges the answers, marking a result partial when a region cannot answer.
-//!
-//! It is empty until the federation issue (#5); the workspace carries it so that the
-//! layout of DESIGN.md holds from the start.
+//! The aggregator (`sysmon-aggregator`) wires these in by `role`; the crate never reads the
+//! aggregator's store itself but through [`replicate::ReplicationSource`] and
+//! [`fanout::RegionRoutes`]. It has no feature flags.
 #![warn(missing_docs, unreachable_pub)]
+
+mod error;
+pub mod fanout;
+pub mod replicate;
+pub mod wire;
+
+pub use error::{Error, Result};
+
+/// Wall-clock now, unix milliseconds.
+pub(crate) fn unix_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}

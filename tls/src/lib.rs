@@ -22,5 +22,5 @@ mod server;
 pub use ca::{CertFiles, FleetCa, IssuedCert};
 pub use client::client_config;
 pub use error::{Error, Result};
-pub use identity::peer_identity;
+pub use identity::{certificate_identity, is_aggregator_certificate, peer_identity};
 pub use server::server_config;

@@ -272,17 +272,21 @@ impl Tsdb {
     }
 
     /// Stores rollup points computed elsewhere (a regional's 1-minute tier, on its master),
-    /// replacing stored points of the same buckets, creating series as needed. The receiver
+    /// replacing stored points of the same buckets, creating series as needed. With a
+    /// `producer` (its name and the seq of what carried the points), the seq is committed
+    /// with the points, and a seq at or below the producer's committed one is a replay
+    /// ([`CommitOutcome::Replay`], nothing written), as for [`Tsdb::submit`]. The receiver
     /// answers once the points are durable, or with [`Error::TierDisabled`] when the engine
     /// does not keep `tier`.
     pub fn write_rollups(
         &self,
         tier: Tier,
         series: Vec<(Labels, Vec<crate::RollupPoint>)>,
-    ) -> oneshot::Receiver<Result<()>> {
+        producer: Option<(String, u64)>,
+    ) -> oneshot::Receiver<Result<CommitOutcome>> {
         let (reply, rx) = oneshot::channel();
         if let Err(TrySendError::Full(Request::Rollups { reply, .. })) =
-            self.writer_tx.try_send(Request::Rollups { tier, series, reply })
+            self.writer_tx.try_send(Request::Rollups { tier, series, producer, reply })
         {
             let limit = self.shared.config.max_queued_batches;
             let _ = reply.send(Err(Error::QueueFull {

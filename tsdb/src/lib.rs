@@ -53,7 +53,7 @@ pub use error::{Error, Result};
 pub use labels::{Labels, METRIC_NAME};
 pub use matcher::{MatchKind, Matcher};
 pub use read::{RollupSeries, SampleColumns, SeriesData};
-pub use rollup::{RollupPoint, STALE_MARKER_BITS, Tier, is_stale_marker};
+pub use rollup::{RollupPoint, STALE_MARKER_BITS, Tier, fold_samples, is_stale_marker};
 pub use stats::TsdbStats;
 
 /// The chunk codec, for the benches in `benches/`. Not part of the API.

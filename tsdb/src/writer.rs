@@ -36,7 +36,12 @@ pub(crate) enum Request {
     /// Store a batch.
     Batch { batch: PreparedBatch, reply: oneshot::Sender<Result<CommitOutcome>> },
     /// Store rollup points received from elsewhere.
-    Rollups { tier: Tier, series: Vec<(Labels, Vec<RollupPoint>)>, reply: oneshot::Sender<Result<()>> },
+    Rollups {
+        tier: Tier,
+        series: Vec<(Labels, Vec<RollupPoint>)>,
+        producer: Option<(String, u64)>,
+        reply: oneshot::Sender<Result<CommitOutcome>>,
+    },
     /// Remove series that retention found empty as of `cutoffs` (checked again here); `done`
     /// is told when that is over.
     RemoveSeries { ids: Vec<u64>, cutoffs: Cutoffs, done: Option<SyncSender<()>> },
@@ -140,8 +145,8 @@ impl Writer {
             }
             for request in others.drain(..) {
                 match request {
-                    Request::Rollups { tier, series, reply } => {
-                        let _ = reply.send(self.write_rollups(tier, series));
+                    Request::Rollups { tier, series, producer, reply } => {
+                        let _ = reply.send(self.write_rollups(tier, series, producer));
                     }
                     Request::RemoveSeries { ids, cutoffs, done } => {
                         if let Err(err) = self.remove_series(&ids, &cutoffs) {
@@ -368,8 +373,14 @@ impl Writer {
         Ok(out)
     }
 
-    /// Stores rollup points received from elsewhere, creating their series as needed.
-    fn write_rollups(&mut self, tier: Tier, series: Vec<(Labels, Vec<RollupPoint>)>) -> Result<()> {
+    /// Stores rollup points received from elsewhere, creating their series as needed, and
+    /// the producer's seq in the same transaction; a seq already committed is a replay.
+    fn write_rollups(
+        &mut self,
+        tier: Tier,
+        series: Vec<(Labels, Vec<RollupPoint>)>,
+        producer: Option<(String, u64)>,
+    ) -> Result<CommitOutcome> {
         if !self.shared.config.tier_enabled(tier) {
             return Err(Error::TierDisabled { tier });
         }
@@ -378,6 +389,11 @@ impl Writer {
             return Err(Error::InvalidBatch { reason: format!("rollup series {labels}: {reason}") });
         }
         let points: usize = series.iter().map(|(_, p)| p.len()).sum();
+        if let Some((name, seq)) = &producer
+            && *seq <= self.shared.producer_seqs.read().get(name).copied().unwrap_or(0)
+        {
+            return Ok(CommitOutcome::Replay);
+        }
         let saved = self.state.next_series_id;
         let err = |source: redb::Error| Error::WriteRollups { tier, points, source };
         type Written = (Vec<(u64, Option<String>)>, Vec<(u64, i64)>);
@@ -415,6 +431,9 @@ impl Writer {
                     }
                     extent_table.insert(*id, *last)?;
                 }
+                if let Some((name, seq)) = &producer {
+                    txn.open_table(PRODUCER_SEQ)?.insert(name.as_str(), *seq)?;
+                }
             }
             txn.commit()?;
             Ok((ids, extents))
@@ -431,11 +450,14 @@ impl Writer {
                 }
             }
         }
+        if let Some((name, seq)) = producer {
+            self.shared.producer_seqs.write().insert(name, seq);
+        }
         let mut heads = self.shared.heads.lock();
         for (id, last) in extents {
             heads.note_rollup_extent(id, last);
         }
-        Ok(())
+        Ok(CommitOutcome::Stored { appended: points, out_of_order: 0, duplicates: 0 })
     }
 
     /// Removes series that hold nothing anymore as of `cutoffs`: no unsealed sample, no chunk,

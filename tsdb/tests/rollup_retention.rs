@@ -122,13 +122,21 @@ fn rollups_from_elsewhere_are_stored_and_read_back() {
     let remote = labels(&[("__name__", "up"), ("region", "eu")]);
     let mut point = RollupPoint::new(Tier::Minute, T0 + 5_000, 1.0);
     point.push(T0 + 15_000, 0.0);
-    tsdb.write_rollups(Tier::Minute, vec![(remote.clone(), vec![point])]).blocking_recv().unwrap().unwrap();
+    let producer = Some(("regional-eu".to_string(), 7));
+    let outcome = tsdb.write_rollups(Tier::Minute, vec![(remote.clone(), vec![point])], producer.clone());
+    assert!(matches!(outcome.blocking_recv().unwrap().unwrap(), CommitOutcome::Stored { appended: 1, .. }));
     let got = tsdb.select_rollup(Tier::Minute, &[Matcher::equal("region", "eu")], T0, T0).unwrap();
     assert_eq!(got[0].labels, remote);
     assert_eq!(got[0].points, [point]);
+    // The same seq again is a replay: nothing is written, whatever it carries.
+    let mut other = point;
+    other.sum = 99.0;
+    let outcome = tsdb.write_rollups(Tier::Minute, vec![(remote.clone(), vec![other])], producer);
+    assert_eq!(outcome.blocking_recv().unwrap().unwrap(), CommitOutcome::Replay);
     tsdb.close().unwrap();
     let tsdb = open(dir.path(), small_config());
     assert_eq!(tsdb.select_rollup(Tier::Minute, &[], T0, T0).unwrap()[0].points, [point]);
+    assert_eq!(tsdb.producer_seq("regional-eu").unwrap(), 7);
     assert!(tsdb.select_rollup(Tier::Hour, &[], T0, T0).unwrap().is_empty());
 }
 
@@ -236,7 +244,8 @@ fn a_tier_with_zero_retention_is_not_kept_and_what_it_held_goes() {
     let hours = tsdb.select_rollup(Tier::Hour, &[], T0, T0).unwrap();
     assert_eq!(hours[0].points[0].count, 40);
     assert_eq!(tsdb.select(&[], T0, T0 + HOUR).unwrap()[0].samples.len(), 40);
-    let err = tsdb.write_rollups(Tier::Minute, vec![(s[0].clone(), hours[0].points.clone())]).blocking_recv().unwrap();
+    let err =
+        tsdb.write_rollups(Tier::Minute, vec![(s[0].clone(), hours[0].points.clone())], None).blocking_recv().unwrap();
     assert_eq!(err.unwrap_err().to_string(), "the 1m rollup tier is disabled (its retention is 0s)");
     tsdb.close().unwrap();
 }

@@ -196,7 +196,7 @@ mod tests {
                 timestamps_ms: samples.iter().map(|s| s.0).collect(),
                 values: samples.iter().map(|s| s.1).collect(),
             }),
-            events: Vec::new(),
+            ..Default::default()
         }
     }
 

@@ -102,7 +102,11 @@ impl RollupPoint {
 /// Folds samples (oldest first, after whatever `open` already holds) into tier buckets,
 /// leaving stale markers out. `open` is the bucket carried over from earlier samples; every
 /// bucket the samples close is handed to `emit`, and the last one is left in `open`.
-pub(crate) fn fold_samples(
+///
+/// This is the one fold: the tiers are written with it, the query planner folds raw samples
+/// with it where a tier is not complete, and a regional folds its samples with it for its
+/// master, so all three agree bucket for bucket.
+pub fn fold_samples(
     tier: Tier,
     ts: &[i64],
     values: &[f64],

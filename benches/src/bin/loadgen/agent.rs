@@ -228,6 +228,7 @@ impl Agent {
             }),
             highest_seq: self.in_flight.back().map_or(0, |q| q.seq),
             interval_ms: settings.step_ms as u64,
+            ..Default::default()
         }
     }
 

@@ -172,7 +172,7 @@ impl DatasetHost {
                 }
             }
         }
-        v1::Batch { seq: 0, strings: strings.strings, series, samples: Some(samples), events: Vec::new() }
+        v1::Batch { seq: 0, strings: strings.strings, series, samples: Some(samples), ..Default::default() }
     }
 }
 

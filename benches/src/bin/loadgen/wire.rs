@@ -114,7 +114,7 @@ mod tests {
             strings: vec!["__name__".into(), "up".into()],
             series: vec![v1::Series { labels: vec![0, 1] }],
             samples: Some(v1::Samples { series: vec![0], timestamps_ms: vec![1_700_000_000_000], values: vec![1.0] }),
-            events: Vec::new(),
+            ..Default::default()
         };
         let encoded = EncodedBatch::new(&batch);
         assert_eq!(encoded.samples, 1);

@@ -1,4 +1,4 @@
-//! The shipper: one long-lived mutual-TLS gRPC stream to an aggregator. It says Hello,
+//! The shipper: one long-lived mutual-TLS gRPC stream to an upstream aggregator. It says Hello,
 //! learns the aggregator's durable seq, sends spooled batches in order (a bounded window in
 //! flight), and acks them in the outbox as the aggregator's acks arrive. Which endpoint it
 //! connects to, and when it retries, fails over or moves back, is [`crate::failover`]'s policy.
@@ -16,12 +16,13 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tracing::{debug, error, info, warn};
 
-use crate::config::AgentSettings;
+use crate::chain;
 use crate::endpoints::EndpointSource;
 use crate::error::{Error, Result};
 use crate::failover::Failover;
+use crate::metrics::UplinkMetrics;
 use crate::outbox::Outbox;
-use crate::self_metrics::AgentMetrics;
+use crate::settings::UplinkSettings;
 use crate::tls_probe::certificate_refusal;
 
 /// Batches sent but not yet acked, at most.
@@ -31,19 +32,36 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a move back to a preferred endpoint waits for the batches in flight to be acked.
 const SWITCH_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What the shipper needs to say Hello.
-pub(crate) struct HelloInfo {
-    pub(crate) agent_id: String,
-    pub(crate) inventory: v1::HostInventory,
-    pub(crate) interval_ms: u64,
+/// Who the sender is, as its Hello tells the aggregator.
+#[derive(Debug, Clone, Default)]
+pub struct HelloInfo {
+    /// The sender's id: the common name of its certificate (an agent id, or an aggregator's name).
+    pub sender_id: String,
+    /// "" for an agent; "regional" or "master" for an aggregator reporting upward.
+    pub role: String,
+    /// A federating aggregator's region ("" for an agent).
+    pub region: String,
+    /// Where a federating aggregator serves drill-down queries ("" for an agent).
+    pub query_endpoint: String,
+    /// An agent's host inventory.
+    pub inventory: Option<v1::HostInventory>,
+    /// An agent's collection interval, or a federating aggregator's replication interval.
+    pub interval_ms: u64,
+}
+
+impl HelloInfo {
+    /// What the sender is called in log lines.
+    fn what(&self) -> &'static str {
+        if self.role.is_empty() { "agent" } else { "aggregator" }
+    }
 }
 
 /// Everything a stream needs.
 pub(crate) struct Shipper {
-    pub(crate) settings: Arc<AgentSettings>,
+    pub(crate) settings: Arc<UplinkSettings>,
     pub(crate) hello: HelloInfo,
     pub(crate) outbox: Arc<Outbox>,
-    pub(crate) metrics: Arc<AgentMetrics>,
+    pub(crate) metrics: Arc<UplinkMetrics>,
     pub(crate) endpoints: Arc<dyn EndpointSource>,
 }
 
@@ -126,7 +144,7 @@ impl Shipper {
 
     /// Logs why a connection or stream failed, in words an operator can act on.
     async fn report_failure(&self, endpoint: &str, welcomed: bool, error: Error, cancel: &CancellationToken) {
-        let mut explanation = explain(&error);
+        let mut explanation = explain(&error, self.hello.what());
         if !welcomed && !explanation.permanent {
             // A refused client certificate often shows up only as a closed connection.
             let refusal = tokio::select! {
@@ -134,11 +152,11 @@ impl Shipper {
                 refusal = certificate_refusal(&self.settings, endpoint) => refusal,
             };
             if let Some(alert) = refusal {
-                explanation = explain(&Error::Protocol(format!("{}; {alert}", explanation.text)));
+                explanation = explain(&Error::Protocol(format!("{}; {alert}", explanation.text)), self.hello.what());
             }
         }
         if explanation.permanent {
-            error!(%endpoint, reason = %explanation.text, "aggregator refused this agent");
+            error!(%endpoint, sender = self.hello.what(), reason = %explanation.text, "aggregator refused this sender");
         } else if welcomed {
             warn!(%endpoint, reason = %explanation.text, "connection to aggregator lost; retrying");
         } else {
@@ -163,11 +181,14 @@ impl Shipper {
         let (tx, rx) = mpsc::channel(WINDOW as usize + 1);
         let hello_message = v1::AgentMessage {
             kind: Some(agent_message::Kind::Hello(v1::Hello {
-                agent_id: self.hello.agent_id.clone(),
+                agent_id: self.hello.sender_id.clone(),
                 agent_version: env!("CARGO_PKG_VERSION").to_string(),
-                inventory: Some(self.hello.inventory.clone()),
+                inventory: self.hello.inventory.clone(),
                 highest_seq: self.outbox.highest_seq().await,
                 interval_ms: self.hello.interval_ms,
+                role: self.hello.role.clone(),
+                region: self.hello.region.clone(),
+                query_endpoint: self.hello.query_endpoint.clone(),
             })),
         };
         let _ = tx.send(hello_message).await;
@@ -275,7 +296,7 @@ impl Shipper {
 
 /// Tries `candidates` in order; the first that accepts a connection, with its channel.
 async fn probe_endpoints(
-    settings: &AgentSettings,
+    settings: &UplinkSettings,
     candidates: Vec<(usize, String)>,
 ) -> Option<(usize, String, Channel)> {
     for (index, endpoint) in candidates {
@@ -298,9 +319,9 @@ async fn sleep_or_cancel(delay: Duration, cancel: &CancellationToken) -> bool {
     }
 }
 
-async fn connect(settings: &AgentSettings, endpoint: &str) -> Result<Channel> {
+async fn connect(settings: &UplinkSettings, endpoint: &str) -> Result<Channel> {
     let read = |path: &std::path::Path| {
-        std::fs::read(path).map_err(|source| Error::ReadSource { path: path.to_path_buf(), source })
+        std::fs::read(path).map_err(|source| Error::ReadCertificate { path: path.to_path_buf(), source })
     };
     let mut tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(read(&settings.ca_cert)?))
@@ -330,7 +351,8 @@ struct Explanation {
 }
 
 /// Turns a stream failure into a sentence that tells the operator what to fix.
-fn explain(error: &Error) -> Explanation {
+/// `what` names the sender ("agent" or "aggregator").
+fn explain(error: &Error, what: &str) -> Explanation {
     let text = match error {
         // A status's own Display dumps its internals; its message and causes read better.
         Error::Refused(status) => match std::error::Error::source(status) {
@@ -350,7 +372,7 @@ fn explain(error: &Error) -> Explanation {
     if lower.contains("received fatal alert") {
         return Explanation {
             text: format!(
-                "the aggregator did not accept this agent's certificate; is it issued by the fleet CA the aggregator trusts? ({text})"
+                "the aggregator did not accept this {what}'s certificate; is it issued by the fleet CA the aggregator trusts? ({text})"
             ),
             permanent: true,
         };
@@ -358,26 +380,12 @@ fn explain(error: &Error) -> Explanation {
     if lower.contains("invalid peer certificate") || lower.contains("certificate") {
         return Explanation {
             text: format!(
-                "the aggregator's certificate is not trusted; check tls.ca_cert and aggregator.server_name ({text})"
+                "the aggregator's certificate is not trusted; check the fleet CA certificate and the server name setting ({text})"
             ),
             permanent: true,
         };
     }
     Explanation { text, permanent: false }
-}
-
-pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        let next = s.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]
@@ -387,7 +395,7 @@ mod tests {
     #[test]
     fn permission_denied_is_explained_verbatim() {
         let e = Error::Refused(tonic::Status::permission_denied("agent id \"a\" does not match"));
-        let ex = explain(&e);
+        let ex = explain(&e, "agent");
         assert!(ex.permanent);
         assert_eq!(ex.text, "agent id \"a\" does not match");
     }

@@ -1,4 +1,4 @@
-//! The agent's queue of batches not yet acknowledged, kept in the crash-safe disk spool
+//! The sender's queue of batches not yet acknowledged, kept in the crash-safe disk spool
 //! ([`sysmon_spool`]): a batch is appended, and synced, before it is sent; it is removed
 //! only when the aggregator acks it; after a restart the spooled batches are sent first and
 //! seqs go on after the spool's highest.
@@ -7,7 +7,7 @@
 //! with `seq` left 0 in the protobuf: the spool's key is the seq, set when it is sent.
 //!
 //! Drops (spool full, or damaged on disk) are counted and logged here, and reported to the
-//! aggregator as `spool_dropped` events riding on the next batch sent; the spool keeps them
+//! upstream aggregator as `spool_dropped` events riding on the next batch sent; the spool keeps them
 //! (across restarts) until the batch carrying them is acked. A batch the spool cannot take
 //! (a write error) is counted and logged too, and reported on the next batch that reaches the
 //! spool ([`lost`]).
@@ -24,9 +24,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::config::SpoolSettings;
 use crate::error::{Error, Result};
-use crate::self_metrics::AgentMetrics;
+use crate::metrics::UplinkMetrics;
+use crate::settings::SpoolSettings;
 use lost::LostLedger;
 
 /// The payload format of spooled batches.
@@ -48,7 +48,7 @@ pub(crate) struct Outbox {
     changed: Notify,
     /// Wakes a blocked [`Outbox::push`] when acks free room.
     room: Notify,
-    metrics: Arc<AgentMetrics>,
+    metrics: Arc<UplinkMetrics>,
     when_full: WhenFull,
     max_bytes: u64,
     dir: PathBuf,
@@ -74,8 +74,8 @@ impl Outbox {
     ///
     /// # Errors
     /// [`Error::OpenSpool`] naming the directory.
-    pub(crate) fn open(settings: &SpoolSettings, metrics: Arc<AgentMetrics>) -> Result<Outbox> {
-        let started_ms = crate::run::unix_ms();
+    pub(crate) fn open(settings: &SpoolSettings, metrics: Arc<UplinkMetrics>) -> Result<Outbox> {
+        let started_ms = crate::unix_ms();
         let config = SpoolConfig {
             max_bytes: settings.max_bytes,
             when_full: settings.when_full,
@@ -120,7 +120,7 @@ impl Outbox {
             out
         })
         .await
-        .expect("spool calls do not panic, and the runtime outlives the agent")
+        .expect("spool calls do not panic, and the runtime outlives the uplink")
     }
 
     /// Spools a batch under the next seq, once it is on disk. When the spool is full and
@@ -180,13 +180,13 @@ impl Outbox {
         }
     }
 
-    /// Aligns with an aggregator that holds everything up to `durable_seq` for this agent,
+    /// Aligns with an aggregator that holds everything up to `durable_seq` for this sender,
     /// on a new stream, and returns the seq after which sending resumes: `durable_seq`, or
     /// the spool's own ack cursor when that is ahead (another aggregator acked more, before
     /// a failover).
     ///
     /// Normally that acks what the aggregator already holds. If the aggregator holds seqs
-    /// this spool never issued (the spool directory was wiped, or the agent id reused), the
+    /// this spool never issued (the spool directory was wiped, or the sender's id reused), the
     /// spooled batches are renumbered to follow `durable_seq`, or the aggregator would drop
     /// them as replays.
     pub(crate) async fn welcome(&self, durable_seq: u64) -> u64 {
@@ -202,7 +202,7 @@ impl Outbox {
                         durable_seq,
                         spool_next_seq = inner.spool.next_seq(),
                         batches = inner.spool.len(),
-                        "the aggregator holds seqs this agent's spool never issued (spool wiped, or agent id reused); renumbering spooled batches after them"
+                        "the aggregator holds seqs this spool never issued (spool wiped, or the sender's id reused); renumbering spooled batches after them"
                     );
                     rebase(&mut inner.spool, durable_seq)?;
                 }
@@ -214,7 +214,7 @@ impl Outbox {
         match result {
             Ok(head) => head.max(durable_seq),
             Err(e) => {
-                error!(error = %crate::shipper::chain(&e), "cannot update the spool after connecting");
+                error!(error = %crate::chain(&e), "cannot update the spool after connecting");
                 durable_seq
             }
         }
@@ -234,7 +234,7 @@ impl Outbox {
             })
             .await;
         if let Err(e) = result {
-            error!(seq, error = %crate::shipper::chain(&e), "cannot remove acknowledged batches from the spool");
+            error!(seq, error = %crate::chain(&e), "cannot remove acknowledged batches from the spool");
         }
         self.room.notify_one();
     }
@@ -263,7 +263,7 @@ impl Outbox {
                     Ok(Some(entry)) => entry,
                     Ok(None) => return None,
                     Err(e) => {
-                        error!(after, error = %crate::shipper::chain(&e), "cannot read the spool");
+                        error!(after, error = %crate::chain(&e), "cannot read the spool");
                         return None;
                     }
                 };
@@ -303,7 +303,7 @@ impl Outbox {
     /// Writes the spool's state file now (at shutdown).
     pub(crate) async fn flush(&self) {
         if let Err(e) = self.with_spool(|inner| inner.spool.flush()).await {
-            warn!(error = %crate::shipper::chain(&e), "cannot write the spool state at shutdown; acked batches may be sent again");
+            warn!(error = %crate::chain(&e), "cannot write the spool state at shutdown; acked batches may be sent again");
         }
     }
 }
@@ -320,7 +320,7 @@ fn lock_lost(lost: &Mutex<LostLedger>) -> MutexGuard<'_, LostLedger> {
 }
 
 /// Logs and counts one drop (the same helper does both, so logs and metrics agree).
-fn count_drop(metrics: &AgentMetrics, d: &Dropped, max_bytes: u64) {
+fn count_drop(metrics: &UplinkMetrics, d: &Dropped, max_bytes: u64) {
     metrics.count_drop(d.reason, d.entries, d.bytes);
     match d.reason {
         DropReason::Full => warn!(

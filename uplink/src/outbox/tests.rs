@@ -18,8 +18,8 @@ fn batch(marker: &str) -> v1::Batch {
     v1::Batch { strings, ..Default::default() }
 }
 
-fn open(dir: &std::path::Path, max_bytes: u64, when_full: WhenFull) -> (Outbox, Arc<AgentMetrics>) {
-    let metrics = Arc::new(AgentMetrics::default());
+fn open(dir: &std::path::Path, max_bytes: u64, when_full: WhenFull) -> (Outbox, Arc<UplinkMetrics>) {
+    let metrics = Arc::new(UplinkMetrics::default());
     (Outbox::open(&settings(dir, max_bytes, when_full), metrics.clone()).unwrap(), metrics)
 }
 
@@ -60,7 +60,7 @@ async fn an_aggregator_ahead_of_the_spool_gets_renumbered_batches() {
     for m in ["a", "b"] {
         outbox.push(batch(m), 1, &cancel).await;
     }
-    // The aggregator already holds 500 batches of this agent id: a wiped spool.
+    // The aggregator already holds 500 batches of this sender's id: a wiped spool.
     assert_eq!(outbox.welcome(500).await, 500);
     assert_eq!(seqs(&outbox).await, [501, 502]);
     assert_eq!(outbox.next_after(500).await.unwrap().batch.strings[0], "a-0-0");
@@ -214,21 +214,19 @@ async fn a_batch_the_spool_cannot_write_is_counted_and_reported_on_the_next_one_
     let (outbox, metrics) = open(&spool_dir, 1 << 20, WhenFull::DropOldest);
     assert!(outbox.push(big_batch("a"), 1000, &cancel).await);
 
-    // The disk is full: the next two batches are lost, and the agent goes on.
+    // The disk is full: the next two batches are lost, and the sender goes on.
     let filler = tmpfs.fill();
     assert!(outbox.push(big_batch("b"), 2000, &cancel).await);
     assert!(outbox.push(big_batch("c"), 3000, &cancel).await);
     assert_eq!(seqs(&outbox).await, [1]);
     assert_eq!(metrics.dropped_batches(), 2);
-    let mut samples = Vec::new();
-    metrics.append_samples(&mut samples);
-    let lost = samples
-        .iter()
-        .find(|s| {
-            s.name == "sysmon_agent_spool_dropped_batches_total" && s.labels.iter().any(|(_, v)| v == "write_error")
-        })
-        .unwrap();
-    assert_eq!(lost.value, 2.0);
+    let mut lost = None;
+    metrics.visit(&mut |name, label, value| {
+        if name == "spool_dropped_batches_total" && label.is_some_and(|(_, v)| v == "write_error") {
+            lost = Some(value);
+        }
+    });
+    assert_eq!(lost, Some(2.0));
 
     // Room again: the next batch spooled carries one event about both.
     std::fs::remove_file(filler).unwrap();

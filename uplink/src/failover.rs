@@ -5,7 +5,7 @@
 //! - When a whole round fails, the next round waits a jittered exponential backoff
 //!   (0.5 s, 1 s, 2 s, ... up to 30 s, each 50-100 %) so a fleet does not reconnect in step.
 //! - When an established stream breaks, the next round starts from the preferred endpoint
-//!   after a short backoff: an agent never stays on a fallback just because it was there.
+//!   after a short backoff: a sender never stays on a fallback just because it was there.
 //! - While on a fallback (not the first endpoint), the shipper checks the more preferred
 //!   endpoints every `aggregator.failback_interval` (default 1 m) and moves back as soon as
 //!   one accepts a connection, after the batches in flight are acked. Resuming is always

@@ -4,7 +4,7 @@
 //! the aggregator then receives like any other spooled batch.
 //!
 //! The run is kept in memory only: the disk that could not take the batch is the one a
-//! record of it would go to. An agent stopped before any later batch is spooled has logged
+//! record of it would go to. A sender stopped before any later batch is spooled has logged
 //! the loss but cannot report it.
 
 use std::path::Path;
@@ -12,7 +12,7 @@ use std::path::Path;
 use sysmon_proto::v1;
 use tracing::{debug, error, info};
 
-use crate::self_metrics::AgentMetrics;
+use crate::metrics::UplinkMetrics;
 
 /// A run of batches the spool refused, not yet carried by a spooled batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +43,7 @@ impl LostLedger {
     /// and the OS error; the rest at `debug`, so a dead disk does not flood the log.
     pub(crate) fn record(
         &mut self,
-        metrics: &AgentMetrics,
+        metrics: &UplinkMetrics,
         spool_dir: &Path,
         error: &sysmon_spool::Error,
         collected_at_ms: i64,
@@ -51,7 +51,7 @@ impl LostLedger {
     ) {
         metrics.count_write_error(bytes);
         let path = error.path().unwrap_or(spool_dir).display().to_string();
-        let text = crate::shipper::chain(error);
+        let text = crate::chain(error);
         let os_error = error.io_error().map_or_else(|| "none".to_string(), ToString::to_string);
         let lost_total = metrics.dropped_batches();
         let changed = self.pending.as_ref().is_none_or(|p| p.error != text);
@@ -60,7 +60,7 @@ impl LostLedger {
         } else {
             debug!(path, os_error, collected_at_ms, lost_total, "cannot write the batch to the spool; it is lost");
         }
-        let now_ms = crate::run::unix_ms();
+        let now_ms = crate::unix_ms();
         let p = self.pending.get_or_insert_with(|| LostBatches {
             batches: 0,
             bytes: 0,

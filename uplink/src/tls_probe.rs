@@ -1,4 +1,4 @@
-//! Finds out whether an aggregator refuses this agent's certificate.
+//! Finds out whether an aggregator refuses this sender's certificate.
 //!
 //! In TLS 1.3 the client finishes its side of the handshake before the server has checked
 //! the client certificate, so when the aggregator refuses it, the refusal (a TLS alert)
@@ -15,19 +15,19 @@ use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::config::AgentSettings;
+use crate::settings::UplinkSettings;
 
 /// How long the probe may take in all.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The TLS alert the aggregator sends when it refuses this agent's certificate, e.g.
+/// The TLS alert the aggregator sends when it refuses this sender's certificate, e.g.
 /// "received fatal alert: UnknownCA"; `None` when it accepts the certificate or cannot be
 /// reached at all (then the original error says more).
-pub(crate) async fn certificate_refusal(settings: &AgentSettings, endpoint: &str) -> Option<String> {
+pub(crate) async fn certificate_refusal(settings: &UplinkSettings, endpoint: &str) -> Option<String> {
     tokio::time::timeout(PROBE_TIMEOUT, probe(settings, endpoint)).await.ok().flatten()
 }
 
-async fn probe(settings: &AgentSettings, endpoint: &str) -> Option<String> {
+async fn probe(settings: &UplinkSettings, endpoint: &str) -> Option<String> {
     let uri: tonic::transport::Uri = endpoint.parse().ok()?;
     let host = uri.host()?.trim_start_matches('[').trim_end_matches(']').to_string();
     let port = uri.port_u16().unwrap_or(443);
@@ -65,7 +65,7 @@ mod tests {
     use tokio_rustls::TlsAcceptor;
 
     use super::*;
-    use crate::collectors::SystemPaths;
+    use crate::settings::SpoolSettings;
 
     /// A fleet CA in `dir` with a server certificate for 127.0.0.1 and an agent "a1".
     fn fleet(dir: &Path) {
@@ -95,19 +95,14 @@ mod tests {
         format!("https://{address}")
     }
 
-    fn settings(certs: &Path, ca_dir: &Path) -> AgentSettings {
-        AgentSettings {
-            id: "a1".to_string(),
-            interval: Duration::from_secs(1),
-            spool: crate::config::SpoolSettings::in_dir(certs.join("spool")),
-            paths: SystemPaths::default(),
-            endpoints: vec![],
+    fn settings(certs: &Path, ca_dir: &Path) -> UplinkSettings {
+        UplinkSettings {
+            spool: SpoolSettings::in_dir(certs.join("spool")),
             server_name: Some("localhost".to_string()),
             failback_interval: Duration::from_secs(60),
             ca_cert: ca_dir.join("ca.pem"),
             cert: certs.join("a1.pem"),
             key: certs.join("a1-key.pem"),
-            collectors: Default::default(),
         }
     }
 
