@@ -61,12 +61,13 @@ pub enum Error {
         /// The start of the answer's body, Consul's explanation.
         body: String,
     },
-    /// The system's DNS configuration (/etc/resolv.conf) could not be read.
-    #[error("cannot read the system DNS configuration")]
-    ReadResolverConfig {
+    /// The DNS resolver could not be built: the system's configuration (/etc/resolv.conf)
+    /// could not be read, or names no nameserver.
+    #[error("cannot set up the DNS resolver")]
+    BuildResolver {
         /// The cause.
         #[source]
-        source: hickory_resolver::ResolveError,
+        source: hickory_resolver::net::NetError,
     },
     /// A DNS SRV lookup failed (no answer, NXDOMAIN, timeout).
     #[error("DNS SRV lookup of {name} failed")]
@@ -75,7 +76,7 @@ pub enum Error {
         name: String,
         /// The cause.
         #[source]
-        source: hickory_resolver::ResolveError,
+        source: hickory_resolver::net::NetError,
     },
     /// A lookup did not finish in time; the last good list stays in use.
     #[error("{mode} lookup did not answer within {timeout_ms} ms")]

@@ -8,11 +8,10 @@
 
 use std::time::Duration;
 
-use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
-use hickory_resolver::name_server::TokioConnectionProvider;
-use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::{ProtoError, ProtoErrorKind};
-use hickory_resolver::{ResolveError, Resolver, TokioResolver};
+use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::{Resolver, TokioResolver};
 
 use super::config::{DnsSrvSettings, Nameserver};
 use super::instance::{Instance, https_endpoint};
@@ -30,12 +29,15 @@ pub(crate) struct SrvLookup {
 impl SrvLookup {
     pub(crate) fn new(settings: &DnsSrvSettings) -> Result<Self> {
         let mut builder = match settings.nameserver {
-            Nameserver::System => Resolver::builder_tokio().map_err(|source| Error::ReadResolverConfig { source })?,
+            Nameserver::System => Resolver::builder_tokio().map_err(|source| Error::BuildResolver { source })?,
             Nameserver::At(addr) => {
                 // UDP first, TCP when the answer is truncated; nothing else is asked.
-                let servers = NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true);
-                let config = ResolverConfig::from_parts(None, Vec::new(), servers);
-                Resolver::builder_with_config(config, TokioConnectionProvider::default())
+                let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+                for connection in &mut server.connections {
+                    connection.port = addr.port();
+                }
+                let config = ResolverConfig::from_parts(None, Vec::new(), vec![server]);
+                Resolver::builder_with_config(config, TokioRuntimeProvider::default())
             }
         };
         let options: &mut ResolverOpts = builder.options_mut();
@@ -44,7 +46,8 @@ impl SrvLookup {
         // Every refresh asks the nameserver: the refresh interval is the only cache, so a
         // changed record shows at the next refresh whatever its TTL.
         options.cache_size = 0;
-        Ok(Self { resolver: builder.build(), name: settings.name.clone() })
+        let resolver = builder.build().map_err(|source| Error::BuildResolver { source })?;
+        Ok(Self { resolver, name: settings.name.clone() })
     }
 
     /// The SRV targets, in preference order. A name the nameserver says has no SRV
@@ -52,31 +55,25 @@ impl SrvLookup {
     pub(crate) async fn lookup(&self) -> Result<Vec<Instance>> {
         let answer = match self.resolver.srv_lookup(self.name.as_str()).await {
             Ok(answer) => answer,
-            Err(e) if says_none(&e) => return Ok(Vec::new()),
+            // NXDOMAIN or NOERROR without answers; failures (SERVFAIL, REFUSED, timeouts)
+            // are other errors.
+            Err(e) if e.is_no_records_found() => return Ok(Vec::new()),
             Err(source) => return Err(Error::LookupSrv { name: self.name.clone(), source }),
         };
         let records = answer
+            .answers()
             .iter()
-            .map(|srv| Target {
-                priority: srv.priority(),
-                weight: srv.weight(),
-                name: srv.target().to_utf8().trim_end_matches('.').to_string(),
-                port: srv.port(),
+            .filter_map(|record| match &record.data {
+                RData::SRV(srv) => Some(Target {
+                    priority: srv.priority,
+                    weight: srv.weight,
+                    name: srv.target.to_utf8().trim_end_matches('.').to_string(),
+                    port: srv.port,
+                }),
+                _ => None,
             })
             .collect();
         Ok(preference_order(records))
-    }
-}
-
-/// Whether `error` is the nameserver's word that the name has no SRV records (NXDOMAIN,
-/// or NOERROR with no answer), as opposed to a failure (SERVFAIL, REFUSED, a timeout),
-/// which hickory also reports as "no records found".
-fn says_none(error: &ResolveError) -> bool {
-    match error.proto().map(ProtoError::kind) {
-        Some(ProtoErrorKind::NoRecordsFound { response_code, .. }) => {
-            matches!(*response_code, ResponseCode::NXDomain | ResponseCode::NoError)
-        }
-        _ => false,
     }
 }
 
