@@ -87,7 +87,7 @@ pub enum Error {
         timeout_ms: u64,
     },
     /// The instance to announce has an endpoint that is not `https://host:port`.
-    #[error("cannot announce endpoint {endpoint:?}: {reason}")]
+    #[error("cannot announce: {reason}")]
     AnnounceEndpoint {
         /// The endpoint given.
         endpoint: String,

@@ -8,11 +8,13 @@
 //!  sm-a 10.77.N.1/24 <------>  sm-b 10.77.N.2/24
 //!  sm-d 10.78.N.1/24 <---------------------------------> sm-c1 10.78.N.2/24
 //!                              sm-e 10.79.N.1/24 <-----> sm-c2 10.79.N.2/24
+//!  sm-f 10.80.N.1/24 <---------------------------------> sm-c3 10.80.N.2/24 (added late)
 //! ```
 //!
 //! The announcer is configured with `interfaces = ["sm-a"]`, the browser with `["sm-b"]`;
-//! sm-d and sm-e are decoys, up and multicast-capable. A child in C captures every frame
-//! on its two interfaces (AF_PACKET) from before the daemons start until after they stop.
+//! sm-d and sm-e are decoys, up and multicast-capable, and sm-f a decoy that comes up
+//! while the daemons run. A child in C captures every frame on its interfaces (AF_PACKET)
+//! from before the daemons start until after they stop.
 //!
 //! Each role runs in this test binary itself, re-run under `ip netns exec` with
 //! `SYSMON_MDNS_CHILD` naming the role; children talk to the parent by lines on stdout,
@@ -202,7 +204,10 @@ impl Capture {
 
 /// Announces on `announce_on` in A, browses on sm-b in B, checks what B finds and that it
 /// sees the goodbye, and returns what the capture in C saw meanwhile.
-fn announce_browse_and_capture(tag: &str, announce_on: &str) -> Capture {
+///
+/// With `late_link`, a new link from A to C comes up once the daemons run, and the test
+/// waits past the daemon's next look at the interfaces (every 5 s) before withdrawing.
+fn announce_browse_and_capture(tag: &str, announce_on: &str, late_link: bool) -> Capture {
     let dir = tempfile::tempdir().unwrap();
     let ns = Namespaces::create(tag);
     let net = ns.net;
@@ -212,6 +217,7 @@ fn announce_browse_and_capture(tag: &str, announce_on: &str) -> Capture {
     let mut announcer = RoleChild::start(&ns.a, "announce", dir.path(), &[("SYSMON_MDNS_IF", announce_on.into())]);
     announcer.expect("ANNOUNCED");
     let mut browser = RoleChild::start(&ns.b, "browse", dir.path(), &[("SYSMON_MDNS_IF", "sm-b".into())]);
+    assert_eq!(browser.expect("DAEMONS"), "1", "mode = \"mdns\" runs one mdns-sd daemon");
 
     let found = browser.expect("FOUND");
     assert_eq!(
@@ -237,6 +243,25 @@ fn announce_browse_and_capture(tag: &str, announce_on: &str) -> Capture {
         }
     }
 
+    if late_link {
+        run(&["link", "add", "sm-f", "netns", &ns.a, "type", "veth", "peer", "name", "sm-c3", "netns", &ns.c]);
+        for (n, dev, addr) in
+            [(&ns.a, "sm-f", format!("10.80.{net}.1/24")), (&ns.c, "sm-c3", format!("10.80.{net}.2/24"))]
+        {
+            run(&["-n", n, "addr", "add", &addr, "dev", dev]);
+            run(&["-n", n, "link", "set", dev, "multicast", "on", "up"]);
+        }
+        // Proving that nothing happens needs time to pass: mdns-sd looks for new
+        // interfaces and addresses every 5 s, and announces on any it selects.
+        #[allow(clippy::disallowed_methods, reason = "waiting out the daemon's interface check is the test")]
+        std::thread::sleep(Duration::from_secs(7));
+        let joined = groups(&ns.a, "sm-f");
+        assert!(
+            !joined.contains("224.0.0.251") && !joined.contains("ff02::fb"),
+            "sm-f, up after start and not chosen, is in the mDNS group:\n{joined}"
+        );
+    }
+
     // The announcer withdraws (goodbye packets); the browser sees the instance go.
     announcer.stop();
     announcer.expect("WITHDRAWN");
@@ -252,7 +277,7 @@ fn announce_browse_and_capture(tag: &str, announce_on: &str) -> Capture {
 
 #[test]
 fn a_browser_finds_an_announcer_on_the_chosen_link_and_nothing_leaks_on_the_others() {
-    let capture = announce_browse_and_capture("only", "sm-a");
+    let capture = announce_browse_and_capture("only", "sm-a", true);
     assert_eq!(capture.count("mdns"), 0, "mDNS packets went out on a decoy interface: {}", capture.counts);
     // Known and documented (src/discovery/mdns.rs): mdns-sd's daemon joins the group on
     // every interface that is up before its interface selection runs, then leaves it on
@@ -265,7 +290,7 @@ fn a_browser_finds_an_announcer_on_the_chosen_link_and_nothing_leaks_on_the_othe
 /// zero above is a finding, not a blind capture.
 #[test]
 fn the_capture_sees_mdns_on_a_chosen_decoy() {
-    let capture = announce_browse_and_capture("control", "sm-a,sm-d");
+    let capture = announce_browse_and_capture("control", "sm-a,sm-d", false);
     assert!(capture.count("mdns") > 0, "the capture missed mDNS on a chosen interface: {}", capture.counts);
 }
 
@@ -332,6 +357,8 @@ async fn announce() {
 async fn browse() {
     let cancel = CancellationToken::new();
     let discovery = Discovery::start(mdns_settings(), cancel.clone()).unwrap();
+    // tests/modes.rs checks that no other mode starts this thread.
+    say(&format!("DAEMONS {}", mdns_daemon_threads()));
     let found = tokio::time::timeout(DEADLINE, discovery.wait_for(|list| !list.is_empty()))
         .await
         .expect("no instance found within the deadline")
@@ -356,6 +383,15 @@ async fn browse() {
     cancel.cancel();
     discovery.join().await;
     say("STOPPED");
+}
+
+/// Threads of this process named as mdns-sd names its daemon's.
+fn mdns_daemon_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
+        .filter(|name| name.trim() == "mDNS_daemon")
+        .count()
 }
 
 /// What one captured Ethernet frame is, as far as this test cares.

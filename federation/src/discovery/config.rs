@@ -256,6 +256,16 @@ impl DiscoveryConfig {
     /// Checks every value and returns the settings, or every problem at once. Each message
     /// starts with its key, `discovery.<key>`.
     ///
+    /// ```
+    /// let config: sysmon_federation::DiscoveryConfig = toml::from_str("mode = \"mdns\"").unwrap();
+    /// let errors = config.validate().unwrap_err();
+    /// assert_eq!(
+    ///     errors[0].to_string(),
+    ///     "discovery.mdns.interfaces: must name at least one interface when mode = \"mdns\": \
+    ///      mDNS never announces on an interface nobody chose"
+    /// );
+    /// ```
+    ///
     /// # Errors
     /// One [`ConfigError`] per bad key.
     pub fn validate(&self) -> Result<DiscoverySettings, Vec<ConfigError>> {

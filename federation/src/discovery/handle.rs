@@ -88,6 +88,18 @@ impl Discovery {
     /// order. Instances whose role the source does not say (static list, DNS SRV) are
     /// always included; a static list comes back exactly as configured. Empty means
     /// "none known yet".
+    ///
+    /// ```
+    /// use sysmon_federation::{Discovery, DiscoveryConfig, Role};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config: DiscoveryConfig =
+    ///     toml::from_str(r#"static_endpoints = ["https://b:9801", "https://a:9801"]"#).unwrap();
+    /// let cancel = tokio_util::sync::CancellationToken::new();
+    /// let discovery = Discovery::start(config.validate().unwrap(), cancel).unwrap();
+    /// assert_eq!(discovery.endpoints(Role::Master, Some("eu")), ["https://b:9801", "https://a:9801"]);
+    /// # }
+    /// ```
     pub fn endpoints(&self, want: Role, own_region: Option<&str>) -> Vec<String> {
         preference_order(&self.instances.borrow(), want, own_region)
     }

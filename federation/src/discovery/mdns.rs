@@ -5,10 +5,12 @@
 //! interface that is up before any interface can be deselected (the selection is a command
 //! the thread runs after that). So a daemon is created only when mode = "mdns", and its
 //! first commands, run in order before any browse or registration, deselect every
-//! interface and select the configured ones. What remains is the group join itself (an
-//! IGMP/MLD report on each interface that is up, at start); no mDNS query, answer or
-//! announcement goes out on an interface that was not chosen, which
-//! `tests/mdns.rs` checks by capturing on one.
+//! interface and select the configured ones. What remains is the group join itself, at
+//! start, and the leave right after: the kernel sends an IGMP/MLD membership report for
+//! 224.0.0.251 and ff02::fb on each interface that is up. No mDNS query, answer or
+//! announcement goes out on an interface that was not chosen, and the daemon applies the
+//! same selection to interfaces and addresses that appear later (it looks every 5 s);
+//! `tests/mdns.rs` checks both by capturing on decoy links.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -30,6 +32,13 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A daemon that uses only `settings.interfaces`.
 fn restricted_daemon(settings: &MdnsSettings) -> Result<ServiceDaemon> {
+    for interface in &settings.interfaces {
+        // Not an error: an interface may come up later, and the daemon looks for new
+        // addresses every few seconds, applying the same selection.
+        if !std::path::Path::new("/sys/class/net").join(interface).exists() {
+            warn!(%interface, "mDNS interface not found; it will be used once it appears");
+        }
+    }
     let start_error = |source| Error::StartMdns { interfaces: settings.interfaces.clone(), source };
     let daemon = ServiceDaemon::new().map_err(start_error)?;
     let chosen: Vec<IfKind> = settings.interfaces.iter().map(|name| IfKind::Name(name.clone())).collect();
