@@ -49,7 +49,7 @@ pub struct DiscoveryConfig {
     #[serde(default)]
     pub mode: DiscoveryMode,
     /// With mode = "static": gRPC endpoints, preferred first, like
-    /// "https://agg-1.example.com:9801". A static list says nothing of role or region, so
+    /// `"https://agg-1.example.com:9801"`. A static list says nothing of role or region, so
     /// every entry is tried, in this order. Empty finds nothing (an aggregator with no
     /// upstream); whether a peer is required is for the caller to say. Must be empty with
     /// any other mode. Default [].

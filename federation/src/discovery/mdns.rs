@@ -160,11 +160,14 @@ pub(crate) struct Announcement {
 
 impl Announcement {
     /// Registers `me` as `<instance>.<service>`, where the instance name is
-    /// `sysmon-<host>-<port>` (dots and colons made dashes); its addresses are those of the
+    /// `sysmon-<host>-<port>` (every character but letters and digits made a dash, at most
+    /// 63 bytes); its host name is `<instance>.local.` and its addresses those of the
     /// configured interfaces.
     pub(crate) fn register(settings: &MdnsSettings, me: &Instance, host: &str, port: u16) -> Result<Self> {
-        let instance: String =
+        let mut instance: String =
             format!("sysmon-{host}-{port}").chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        // A DNS label (instance name, and host name label) holds at most 63 bytes; all ASCII.
+        instance.truncate(63);
         let register_error = |source| Error::RegisterMdns { instance: instance.clone(), source };
         let mut properties = announced_meta(me);
         properties.insert("grpc_port".to_string(), port.to_string());
