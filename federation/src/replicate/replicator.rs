@@ -134,7 +134,7 @@ impl Replicator {
         info!(region = %self.config.region, interval_ms = self.config.interval.as_millis() as u64, "replication to the master started");
         loop {
             if let Err(err) = self.pass(&cancel).await {
-                warn!(error = %crate::error::chain(&err), "replication pass failed; retrying at the next one");
+                warn!(error = %crate::error::DisplayChain(&err), "replication pass failed; retrying at the next one");
             }
             let wait = until_next_pass(crate::unix_ms(), self.config.interval, self.config.delay);
             tokio::select! {
