@@ -123,7 +123,7 @@ pub(crate) fn table(comparison: &Comparison) -> String {
 fn cell(unit: Unit, value: f64) -> String {
     match unit {
         Unit::Percent => format!("{value:.1}"),
-        Unit::None => format!("{value:.2}"),
+        Unit::Plain => format!("{value:.2}"),
         Unit::BytesPerSecond => bytes_per_second(value),
     }
 }
@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn cells_carry_units() {
         assert_eq!(cell(Unit::Percent, 12.345), "12.3");
-        assert_eq!(cell(Unit::None, 0.5), "0.50");
+        assert_eq!(cell(Unit::Plain, 0.5), "0.50");
         assert_eq!(cell(Unit::BytesPerSecond, 0.0), "0 B/s");
         assert_eq!(cell(Unit::BytesPerSecond, 1023.0), "1023 B/s");
         assert_eq!(cell(Unit::BytesPerSecond, 1024.0), "1.0 KiB/s");

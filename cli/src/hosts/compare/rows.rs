@@ -93,7 +93,8 @@ pub(crate) enum Unit {
     Percent,
     BytesPerSecond,
     /// A plain number (load averages).
-    None,
+    #[serde(rename = "none")]
+    Plain,
 }
 
 /// One measured quantity: shown as a row per [`Stat`].
@@ -190,14 +191,14 @@ const QUANTITIES: [Quantity; 8] = [
         metric: CompareMetric::Load,
         name: "load1",
         label: "load1",
-        unit: Unit::None,
+        unit: Unit::Plain,
         expr: |h, _| format!("max by (host) (node_load1{{{h}}})"),
     },
     Quantity {
         metric: CompareMetric::Load,
         name: "load1_per_core",
         label: "load1 per core",
-        unit: Unit::None,
+        unit: Unit::Plain,
         expr: |h, _| {
             format!(
                 "max by (host) (node_load1{{{h}}}) / count by (host) (node_cpu_seconds_total{{mode=\"idle\",{h}}})"
