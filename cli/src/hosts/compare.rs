@@ -173,9 +173,9 @@ mod tests {
             {"host": "web-01", "region": "eu"}, {"host": "web-02", "region": "eu"}, {"host": "db-01", "region": ""}
         ]});
         let asked = ["web-01".to_string(), "db-01".to_string()];
-        let columns = columns(&asked, &known, "http://agg:9800").unwrap();
-        assert_eq!(columns[0].region.as_deref(), Some("eu"));
-        assert_eq!(columns[1].region, None);
+        let found = columns(&asked, &known, "http://agg:9800").unwrap();
+        assert_eq!(found[0].region.as_deref(), Some("eu"));
+        assert_eq!(found[1].region, None);
 
         let asked = ["web-03".to_string(), "nope".to_string(), "db-1".to_string()];
         let err = columns(&asked, &known, "http://agg:9800").unwrap_err();

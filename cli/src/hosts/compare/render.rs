@@ -178,8 +178,8 @@ mod tests {
     fn a_column_per_host_and_a_region_row() {
         let table = table(&comparison());
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines[0], "METRIC        STAT     web-01  db-01");
-        assert_eq!(lines[1], "region                     eu     us");
+        assert_eq!(lines[0], "METRIC        STAT     web-01   db-01");
+        assert_eq!(lines[1], "region                     eu      us");
         assert_eq!(lines[2], "net receive   avg   1.5 KiB/s  12 B/s");
         assert_eq!(lines[3], "net receive   p95           -       -");
         assert_eq!(lines[4], "net receive   max   3.5 MiB/s       -");
