@@ -105,7 +105,9 @@ fn now_secs() -> u64 {
 
 fn compare_json(server: &str, end: u64) -> Value {
     let end = end.to_string();
-    let out = run_ok(&["hosts", "compare", HOSTS[0], HOSTS[1], "--range", "5m", "--end", &end, "--server", server, "-o", "json"]);
+    let out = run_ok(&[
+        "hosts", "compare", HOSTS[0], HOSTS[1], "--range", "5m", "--end", &end, "--server", server, "-o", "json",
+    ]);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("hosts compare is not JSON ({e}): {out}"))
 }
 
@@ -155,8 +157,10 @@ fn compares_hosts_with_the_aggregators_own_figures() {
     let aggregator = fleet.start_aggregator("aggregator");
     fleet.issue_agent("web-01");
     fleet.issue_agent("web-02");
-    let _agents =
-        [fleet.start_agent("web-01", "web-01", aggregator.grpc, "1s"), fleet.start_agent_with("web-02", aggregator.grpc, "1s", WEB_02_COLLECTORS)];
+    let _agents = [
+        fleet.start_agent("web-01", "web-01", aggregator.grpc, "1s"),
+        fleet.start_agent_with("web-02", aggregator.grpc, "1s", WEB_02_COLLECTORS),
+    ];
     let server = aggregator.url();
 
     // Rates need two samples in their window, and distinct avg, p95 and max need a few steps
@@ -190,7 +194,10 @@ fn compares_hosts_with_the_aggregators_own_figures() {
     assert_eq!(json["range_seconds"], 300);
     assert_eq!(json["step_seconds"], 10);
     assert_eq!(json["end"].as_f64(), Some(end as f64));
-    assert_eq!(json["hosts"], serde_json::json!([{"host": "web-01", "region": "test"}, {"host": "web-02", "region": "test"}]));
+    assert_eq!(
+        json["hosts"],
+        serde_json::json!([{"host": "web-01", "region": "test"}, {"host": "web-02", "region": "test"}])
+    );
 
     let rows = json["rows"].as_array().unwrap();
     assert_eq!(rows.len(), QUANTITIES.len() * 3, "{json:#}");
@@ -206,7 +213,11 @@ fn compares_hosts_with_the_aggregators_own_figures() {
         let values = row_values(row);
         assert_eq!(row["values"].as_object().unwrap().len(), HOSTS.len(), "every host, null or not: {row}");
         let query = expected_query(expr, stat);
-        assert_eq!(values, direct(&aggregator, &query, end), "{name} {stat}: the CLI's values are not those of {query}");
+        assert_eq!(
+            values,
+            direct(&aggregator, &query, end),
+            "{name} {stat}: the CLI's values are not those of {query}"
+        );
         for host in HOSTS {
             assert!(!must_have(host, name) || values.contains_key(host), "{host} has no {name} {stat}: {row}");
             assert!(may_have(host, name) || !values.contains_key(host), "{host} has {name} {stat}: {row}");
@@ -252,13 +263,18 @@ fn compares_hosts_with_the_aggregators_own_figures() {
             .unwrap_or_else(|| panic!("line {} is not {label} {stat}:\n{table}", 2 + i));
         let values = &by_name[&(name, stat)];
         let expected: Vec<String> = HOSTS.iter().map(|h| cell(unit, values.get(*h).copied())).collect();
-        assert_eq!(cells.split_whitespace().collect::<Vec<_>>().join(" "), expected.join(" "), "{label} {stat}:\n{table}");
+        assert_eq!(
+            cells.split_whitespace().collect::<Vec<_>>().join(" "),
+            expected.join(" "),
+            "{label} {stat}:\n{table}"
+        );
     }
     assert_eq!(lines[2 + rows.len()], "", "{table}");
     assert!(lines[3 + rows.len()].starts_with("over 5m to "), "{table}");
 
     // --metric picks rows.
-    let picked = run_ok(&["hosts", "compare", "web-01", "web-02", "--metric", "load,cpu", "--server", &server, "-o", "json"]);
+    let picked =
+        run_ok(&["hosts", "compare", "web-01", "web-02", "--metric", "load,cpu", "--server", &server, "-o", "json"]);
     let picked: Value = serde_json::from_str(&picked).unwrap();
     let names: Vec<&str> = picked["rows"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["cpu_busy"; 3].into_iter().chain(["load1"; 3]).chain(["load1_per_core"; 3]).collect::<Vec<_>>());

@@ -262,10 +262,11 @@ fn parse_compare_range(text: &str) -> Result<CompareRange, String> {
 
 /// Unix seconds (fractions allowed) or RFC 3339, as unix milliseconds.
 fn parse_time_ms(text: &str) -> Result<i64, String> {
-    if let Ok(seconds) = text.parse::<f64>() {
-        if seconds.is_finite() && seconds >= 0.0 {
-            return Ok((seconds * 1000.0).round() as i64);
-        }
+    if let Ok(seconds) = text.parse::<f64>()
+        && seconds.is_finite()
+        && seconds >= 0.0
+    {
+        return Ok((seconds * 1000.0).round() as i64);
     }
     let time = humantime::parse_rfc3339_weak(text)
         .map_err(|_| "expected RFC 3339 (2026-11-23T10:00:00Z) or unix seconds".to_string())?;

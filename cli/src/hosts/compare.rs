@@ -101,9 +101,8 @@ async fn query_rows(server: &str, rows: &[Row], end_ms: i64) -> anyhow::Result<V
         let Some(done) = in_flight.join_next().await else { break };
         let (i, answer) = done.context("a row's query task failed")?;
         let row = &rows[i];
-        let answer = answer.with_context(|| {
-            format!("{} {} (PromQL: {})", row.quantity.label, row.stat.name(), row.query)
-        })?;
+        let answer =
+            answer.with_context(|| format!("{} {} (PromQL: {})", row.quantity.label, row.stat.name(), row.query))?;
         values[i] = answer.values;
         for warning in answer.warnings {
             if !warnings.contains(&warning) {
@@ -157,7 +156,8 @@ fn parse_vector(body: &Value) -> anyhow::Result<Answer> {
             values.insert(host.to_string(), value);
         }
     }
-    let warnings = body["warnings"].as_array().into_iter().flatten().filter_map(Value::as_str).map(String::from).collect();
+    let warnings =
+        body["warnings"].as_array().into_iter().flatten().filter_map(Value::as_str).map(String::from).collect();
     Ok(Answer { values, warnings })
 }
 

@@ -102,7 +102,10 @@ pub(crate) fn table(comparison: &Comparison) -> String {
     for (row, values) in comparison.rows.iter().zip(&comparison.values) {
         let mut cells = vec![row.quantity.label.to_string(), row.stat.name().to_string()];
         cells.extend(
-            comparison.hosts.iter().map(|h| values.get(&h.host).map_or_else(|| "-".into(), |&v| cell(row.quantity.unit, v))),
+            comparison
+                .hosts
+                .iter()
+                .map(|h| values.get(&h.host).map_or_else(|| "-".into(), |&v| cell(row.quantity.unit, v))),
         );
         rows.push(cells);
     }
@@ -149,9 +152,9 @@ fn rfc3339(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::rows::plan;
     use super::*;
     use crate::cli::CompareMetric;
-    use super::super::rows::plan;
 
     fn comparison() -> Comparison {
         let hosts = vec!["web-01".to_string(), "db-01".to_string()];

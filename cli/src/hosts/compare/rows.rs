@@ -200,9 +200,7 @@ const QUANTITIES: [Quantity; 8] = [
         label: "load1 per core",
         unit: Unit::Plain,
         expr: |h, _| {
-            format!(
-                "max by (host) (node_load1{{{h}}}) / count by (host) (node_cpu_seconds_total{{mode=\"idle\",{h}}})"
-            )
+            format!("max by (host) (node_load1{{{h}}}) / count by (host) (node_cpu_seconds_total{{mode=\"idle\",{h}}})")
         },
     },
 ];

@@ -10,7 +10,8 @@ pub(crate) fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> V
     let mut close: Vec<(usize, &str)> = known
         .filter_map(|candidate| {
             let distance = edit_distance(name, candidate);
-            let within = distance <= limit || (!name.is_empty() && (candidate.contains(name) || name.contains(candidate)));
+            let within =
+                distance <= limit || (!name.is_empty() && (candidate.contains(name) || name.contains(candidate)));
             within.then_some((distance, candidate))
         })
         .collect();
