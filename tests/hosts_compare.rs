@@ -2,7 +2,9 @@
 //! avg, p95 and max rows for every metric, each value what the aggregator itself answers to
 //! the row's PromQL at the same time (so rows wired to the wrong query, host or stat fail),
 //! within sane bounds; the table shows the same figures; and the exact errors for an unknown
-//! host, a repeated host, a bad --range and a single host.
+//! host, a repeated host, a bad --range and a single host. web-02 runs without the filesystem,
+//! diskstats and netdev collectors, so that its column differs from web-01's (both agents read
+//! the same machine) and a value in the wrong column shows.
 
 mod util;
 
