@@ -21,7 +21,7 @@ pub(crate) enum Command {
     Agent(AgentArgs),
     /// Run an aggregator: receive agents' batches, store them, serve the API and dashboard.
     Aggregator(AggregatorArgs),
-    /// The fleet: list hosts, show one.
+    /// The fleet: list hosts, show one, compare several.
     #[command(subcommand)]
     Hosts(HostsCommand),
     /// Agent events (heavy users, spool drops, ...), newest first.
@@ -162,6 +162,118 @@ pub(crate) enum HostsCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Hosts side by side: average, p95 and max of CPU, memory, disk, network and load over a range.
+    #[command(long_about = COMPARE_ABOUT, after_help = COMPARE_EXAMPLES)]
+    Compare(CompareArgs),
+}
+
+const COMPARE_ABOUT: &str = r#"Hosts side by side: a column per host and, for each metric, a row for the average (avg), the
+95th percentile (p95) and the maximum (max) over --range, ending at --end.
+
+Every figure is computed by the aggregator from its Prometheus query API (/api/v1/query) and
+the hosts are checked against /api/hosts, so this works against a regional aggregator and
+against a master (hosts of every region). The range is sampled every range/1440 (at least
+10s; from 6h on, whole minutes, so that a master answers from its 1-minute rollups; beyond
+90d, whole hours); rates are taken over twice that step, at least 1m. avg, p95 and max are
+avg_over_time, quantile_over_time(0.95, ...) and max_over_time of those samples.
+
+Metrics (--metric; default: all):
+  cpu      cpu busy %: share of all the host's CPU time that is not idle (iowait and steal
+           count as busy)
+  memory   memory used %: 100 * (1 - MemAvailable / MemTotal)
+  disk     fullest fs used %: the host's fullest filesystem at each step, used as df
+           computes it; disk I/O: bytes read plus written per second over its disks
+           (device-mapper, md, drbd and zram devices left out: their I/O is counted again
+           on the disks under them, or is memory)
+  network  net receive, net transmit: bytes per second over the host's interfaces, except
+           lo and those that relay its own traffic again (veth*, docker*, br-*, virbr*,
+           cni*, flannel.*, cali*, ifb*)
+  load     load1: the 1-minute load average; load1 per core: load1 / the host's CPUs
+
+A host without data for a row shows '-' (null in JSON). A region row names each host's
+region. --output json prints one object:
+  {"range": "24h", "range_seconds": 86400, "step_seconds": 60, "end": 1763892000.0,
+   "hosts": [{"host": "web-01", "region": "eu"}, ...],
+   "rows": [{"metric": "cpu", "name": "cpu_busy", "stat": "p95", "unit": "percent",
+             "query": "quantile_over_time(0.95, (...)[1d:1m])",
+             "values": {"web-01": 12.3, "web-02": null}}, ...]}
+where unit is percent, bytes_per_second or none, and query is the row's PromQL, evaluated
+at end (unix seconds)."#;
+
+const COMPARE_EXAMPLES: &str = "\
+Examples:
+  sysmon hosts compare web-01 web-02
+  sysmon hosts compare web-01 web-02 db-01 --metric cpu,memory --range 7d
+  sysmon hosts compare web-01 web-02 --range 1h --end 2026-11-23T10:00:00Z --output json";
+
+#[derive(Debug, Args)]
+pub(crate) struct CompareArgs {
+    /// The hosts (agent ids), two or more, in column order.
+    #[arg(value_name = "HOST", num_args = 2.., required = true)]
+    pub(crate) hosts: Vec<String>,
+    /// Only these metrics (repeat the flag or separate with commas) [default: all].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub(crate) metric: Vec<CompareMetric>,
+    /// How long a window, ending at --end (e.g. 1h, 24h, 7d; 1m to 730d).
+    #[arg(long, default_value = "24h", value_parser = parse_compare_range)]
+    pub(crate) range: CompareRange,
+    /// End of the window (RFC 3339 or unix seconds) [default: now].
+    #[arg(long, value_parser = parse_time_ms)]
+    pub(crate) end: Option<i64>,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+/// The metrics `sysmon hosts compare` can show, each as one or more rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CompareMetric {
+    /// CPU busy %.
+    Cpu,
+    /// Memory used %.
+    Memory,
+    /// Fullest filesystem used % and disk I/O bytes/s.
+    Disk,
+    /// Received and transmitted bytes/s.
+    Network,
+    /// load1 and load1 per core.
+    Load,
+}
+
+/// `--range` of `sysmon hosts compare`: as given, and in whole seconds.
+#[derive(Debug, Clone)]
+pub(crate) struct CompareRange {
+    pub(crate) text: String,
+    pub(crate) seconds: u64,
+}
+
+/// Shortest and longest `--range` of `sysmon hosts compare`: below a minute there are too few
+/// steps to take a p95 of; beyond the 1-hour rollups' default retention there is no data.
+const COMPARE_RANGE_SECS: std::ops::RangeInclusive<u64> = 60..=730 * 86_400;
+
+fn parse_compare_range(text: &str) -> Result<CompareRange, String> {
+    let duration =
+        humantime::parse_duration(text).map_err(|_| "expected a duration such as 30m, 24h or 7d".to_string())?;
+    let seconds = duration.as_secs();
+    if !COMPARE_RANGE_SECS.contains(&seconds) {
+        return Err("must be between 1m and 730d".into());
+    }
+    Ok(CompareRange { text: text.to_string(), seconds })
+}
+
+/// Unix seconds (fractions allowed) or RFC 3339, as unix milliseconds.
+fn parse_time_ms(text: &str) -> Result<i64, String> {
+    if let Ok(seconds) = text.parse::<f64>()
+        && seconds.is_finite()
+        && seconds >= 0.0
+    {
+        return Ok((seconds * 1000.0).round() as i64);
+    }
+    let time = humantime::parse_rfc3339_weak(text)
+        .map_err(|_| "expected RFC 3339 (2026-11-23T10:00:00Z) or unix seconds".to_string())?;
+    time.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .ok_or_else(|| "must not be before 1970".to_string())
 }
 
 #[derive(Debug, Subcommand)]

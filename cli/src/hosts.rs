@@ -1,4 +1,6 @@
-//! `sysmon hosts list / show`: the fleet from any aggregator's HTTP API.
+//! `sysmon hosts list / show / compare`: the fleet from any aggregator's HTTP API.
+
+mod compare;
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
@@ -22,6 +24,7 @@ pub(crate) async fn run(command: HostsCommand) -> anyhow::Result<()> {
                 Output::Table => print(&host_details(&body)),
             }
         }
+        HostsCommand::Compare(args) => compare::run(args).await?,
     }
     Ok(())
 }

@@ -472,3 +472,29 @@ impl Drop for Tmpfs {
         let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
     }
 }
+
+/// `text` percent-encoded for a URL query string or form body (RFC 3986 unreserved characters
+/// kept).
+pub fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `POST /api/v1/query` of `query` at `time` (unix seconds); panics (with the aggregator's log)
+/// unless the answer is a success. Returns the API's `data`.
+pub fn instant_query(aggregator: &Aggregator, query: &str, time: &str) -> Value {
+    let url = format!("{}/api/v1/query", aggregator.url());
+    let form = format!("query={}&time={}", url_encode(query), url_encode(time));
+    let (status, body) = http_post(&url, "application/x-www-form-urlencoded", form.as_bytes())
+        .unwrap_or_else(|e| panic!("{url}: {e}\n{}", aggregator.process.log()));
+    let body: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: not JSON ({e}): {body}"));
+    assert!(status == 200 && body["status"] == "success", "{url} {query}: {status} {body}");
+    body["data"].clone()
+}
