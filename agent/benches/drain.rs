@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use sysmon_agent::{AgentSettings, SpoolSettings, SystemPaths, bench_support};
-use sysmon_aggregator::{Limits, QueryLimits, Retention, Settings};
+use sysmon_aggregator::{DiscoverySettings, FederationSettings, Limits, QueryLimits, Retention, Role, Settings};
 use sysmon_tls::FleetCa;
 
 const BACKLOG: u64 = 3600;
@@ -60,6 +60,9 @@ fn main() {
             retention: Retention::default(),
             query: QueryLimits::default(),
             max_concurrent_queries: 4,
+            role: Role::Regional,
+            discovery: DiscoverySettings::static_list(Vec::new()),
+            federation: FederationSettings::default(),
         };
         let aggregator = sysmon_aggregator::start(settings, axum::Router::new()).await.expect("aggregator starts");
         let agent_settings = AgentSettings {

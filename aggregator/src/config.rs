@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use sysmon_config::ConfigError;
+use sysmon_federation::{DiscoveryConfig, DiscoverySettings, Role};
+
+use crate::federation_config::{FederationSection, FederationSettings};
 
 /// `aggregator.toml` as written. Every key is documented in `deploy/aggregator.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -26,6 +29,12 @@ pub struct AggregatorConfig {
     /// `[query]`: what one PromQL query may cost.
     #[serde(default)]
     pub query: QuerySection,
+    /// `[discovery]`: how this aggregator finds its master, and how it makes itself findable.
+    #[serde(default)]
+    pub discovery: DiscoveryConfig,
+    /// `[federation]`: replication to the master, and the regions below a master.
+    #[serde(default)]
+    pub federation: FederationSection,
 }
 
 /// `[storage]`.
@@ -73,6 +82,11 @@ pub struct QuerySection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AggregatorSection {
+    /// "regional": agents report to it, and it replicates to a master when `[discovery]`
+    /// names one; "master": regionals (and masters below it) report to it, agents do not.
+    /// Default "regional".
+    #[serde(default = "default_role")]
+    pub role: String,
     /// The region this aggregator serves; stamped on every series as `region`. Default "default".
     #[serde(default = "default_region")]
     pub region: String,
@@ -167,6 +181,9 @@ impl Default for QuerySection {
     }
 }
 
+fn default_role() -> String {
+    "regional".into()
+}
 fn default_region() -> String {
     "default".into()
 }
@@ -201,6 +218,7 @@ fn default_max_future_skew() -> String {
 impl Default for AggregatorSection {
     fn default() -> Self {
         Self {
+            role: default_role(),
             region: default_region(),
             data_dir: default_data_dir(),
             grpc_listen: default_grpc_listen(),
@@ -225,6 +243,8 @@ impl Default for LimitsSection {
 /// A checked configuration: everything the aggregator needs, nothing optional.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// See [`AggregatorSection::role`].
+    pub role: Role,
     /// See [`AggregatorSection::region`].
     pub region: String,
     /// See [`AggregatorSection::data_dir`].
@@ -249,6 +269,10 @@ pub struct Settings {
     pub query: sysmon_promql::QueryLimits,
     /// See [`QuerySection::max_concurrent`].
     pub max_concurrent_queries: usize,
+    /// Where the master is (static endpoints: none means no master), and how to announce.
+    pub discovery: DiscoverySettings,
+    /// Replication and region settings.
+    pub federation: FederationSettings,
 }
 
 /// Checked retention per tier.
@@ -317,6 +341,13 @@ impl AggregatorConfig {
     pub fn validate(self) -> Result<Settings, Vec<ConfigError>> {
         let mut errors = Vec::new();
         let a = &self.aggregator;
+        let role = match a.role.parse::<Role>() {
+            Ok(role) => Some(role),
+            Err(reason) => {
+                errors.push(ConfigError::key("aggregator.role", reason.replace("role must", "must")));
+                None
+            }
+        };
         if a.region.is_empty() || a.region.contains('\0') {
             errors.push(ConfigError::key("aggregator.region", "must be a non-empty name"));
         }
@@ -414,6 +445,14 @@ impl AggregatorConfig {
                 errors.push(ConfigError::key(key, "must be at least 1"));
             }
         }
+        let discovery = match self.discovery.validate() {
+            Ok(discovery) => Some(discovery),
+            Err(discovery_errors) => {
+                errors.extend(discovery_errors);
+                None
+            }
+        };
+        let federation = self.federation.validate(grpc_listen, &mut errors);
         for (key, path) in
             [("tls.ca_cert", &self.tls.ca_cert), ("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)]
         {
@@ -421,35 +460,45 @@ impl AggregatorConfig {
                 errors.push(ConfigError::key(key, format!("no such file: {}", path.display())));
             }
         }
-        match (grpc_listen, http_listen, skew, raw, minute, hour, timeout) {
-            (Some(grpc_listen), Some(http_listen), Some(skew), Some(raw), Some(minute), Some(hour), Some(timeout))
-                if errors.is_empty() =>
-            {
-                Ok(Settings {
-                    region: self.aggregator.region,
-                    data_dir: self.aggregator.data_dir,
-                    grpc_listen,
-                    http_listen,
-                    max_group_batches: self.aggregator.max_group_batches,
-                    ca_cert: self.tls.ca_cert,
-                    cert: self.tls.cert,
-                    key: self.tls.key,
-                    limits: Limits {
-                        max_batch_samples: l.max_batch_samples,
-                        max_batch_series: l.max_batch_series,
-                        max_labels_per_series: l.max_labels_per_series,
-                        max_label_value_bytes: l.max_label_value_bytes,
-                        max_future_skew_ms: duration_ms(skew),
-                    },
-                    retention: Retention { raw, rollup_after, minute, hour },
-                    query: sysmon_promql::QueryLimits {
-                        max_samples: q.max_samples,
-                        max_series_per_selector: q.max_series_per_selector,
-                        timeout,
-                    },
-                    max_concurrent_queries: q.max_concurrent,
-                })
-            }
+        match (grpc_listen, http_listen, skew, raw, minute, hour, timeout, role, discovery, federation) {
+            (
+                Some(grpc_listen),
+                Some(http_listen),
+                Some(skew),
+                Some(raw),
+                Some(minute),
+                Some(hour),
+                Some(timeout),
+                Some(role),
+                Some(discovery),
+                Some(federation),
+            ) if errors.is_empty() => Ok(Settings {
+                role,
+                region: self.aggregator.region,
+                data_dir: self.aggregator.data_dir,
+                grpc_listen,
+                http_listen,
+                max_group_batches: self.aggregator.max_group_batches,
+                ca_cert: self.tls.ca_cert,
+                cert: self.tls.cert,
+                key: self.tls.key,
+                limits: Limits {
+                    max_batch_samples: l.max_batch_samples,
+                    max_batch_series: l.max_batch_series,
+                    max_labels_per_series: l.max_labels_per_series,
+                    max_label_value_bytes: l.max_label_value_bytes,
+                    max_future_skew_ms: duration_ms(skew),
+                },
+                retention: Retention { raw, rollup_after, minute, hour },
+                query: sysmon_promql::QueryLimits {
+                    max_samples: q.max_samples,
+                    max_series_per_selector: q.max_series_per_selector,
+                    timeout,
+                },
+                max_concurrent_queries: q.max_concurrent,
+                discovery,
+                federation,
+            }),
             _ => Err(errors),
         }
     }

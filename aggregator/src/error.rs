@@ -85,6 +85,15 @@ pub enum Error {
     /// A request parameter is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// Federation could not start: discovery, announcement, or the replication state.
+    #[error("cannot start federation")]
+    StartFederation(#[source] sysmon_federation::Error),
+    /// The uplink to the master could not be opened (its spool).
+    #[error("cannot open the uplink to the master")]
+    OpenUplink(#[source] sysmon_uplink::Error),
+    /// Federation is configured in a way that cannot work; the message says what to change.
+    #[error("{0}")]
+    Federation(String),
 }
 
 /// Result with the aggregator's [`Error`].

@@ -12,6 +12,8 @@
 
 mod config;
 mod error;
+mod federation;
+mod federation_config;
 mod http;
 mod ingest;
 mod metrics;
@@ -25,5 +27,7 @@ pub use config::{
     TlsSection,
 };
 pub use error::{Error, Result};
+pub use federation_config::{FederationSection, FederationSettings};
 pub use server::{RunningAggregator, start};
+pub use sysmon_federation::{DiscoveryConfig, DiscoverySettings, Role};
 pub use sysmon_promql::QueryLimits;

@@ -65,3 +65,62 @@ impl IngestMetrics {
         self.agent_events.register(registry);
     }
 }
+
+/// A federating aggregator's uplink figures at `/metrics`, as `sysmon_federation_*`: its
+/// spool of rollups not yet acknowledged by the master, what it sent, and its connection
+/// (see [`sysmon_uplink::UplinkMetrics`] for each figure; the ack latency histogram is left
+/// out here).
+pub(crate) struct UplinkCollector(pub(crate) std::sync::Arc<sysmon_uplink::UplinkMetrics>);
+
+impl std::fmt::Debug for UplinkCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UplinkCollector")
+    }
+}
+
+impl prometheus_client::collector::Collector for UplinkCollector {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric as _;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+
+        // Figures in visiting order, those of one name together.
+        let mut figures: Vec<(&'static str, Vec<(Option<(&'static str, String)>, f64)>)> = Vec::new();
+        self.0.visit(&mut |name, label, value| {
+            if name.starts_with("send_latency_seconds") {
+                return;
+            }
+            match figures.last_mut() {
+                Some((last, values)) if *last == name => values.push((label, value)),
+                _ => figures.push((name, vec![(label, value)])),
+            }
+        });
+        for (name, values) in figures {
+            let counter = name.strip_suffix("_total");
+            let full = format!("sysmon_federation_{}", counter.unwrap_or(name));
+            let help = "The uplink to the master (see the sysmon-uplink crate docs)";
+            if let Some(_counter) = counter {
+                let mut family =
+                    encoder.encode_descriptor(&full, help, None, prometheus_client::metrics::MetricType::Counter)?;
+                for (label, value) in values {
+                    let metric = ConstCounter::new(value as u64);
+                    match label {
+                        Some((k, v)) => metric.encode(family.encode_family(&[(k, v)])?)?,
+                        None => metric.encode(family.encode_family(&Vec::<(String, String)>::new())?)?,
+                    }
+                }
+            } else {
+                let mut family =
+                    encoder.encode_descriptor(&full, help, None, prometheus_client::metrics::MetricType::Gauge)?;
+                for (label, value) in values {
+                    let metric = ConstGauge::new(value as i64);
+                    match label {
+                        Some((k, v)) => metric.encode(family.encode_family(&[(k, v)])?)?,
+                        None => metric.encode(family.encode_family(&Vec::<(String, String)>::new())?)?,
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

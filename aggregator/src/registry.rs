@@ -82,6 +82,42 @@ impl From<v1::HostInventory> for Inventory {
     }
 }
 
+impl From<Inventory> for v1::HostInventory {
+    fn from(inv: Inventory) -> Self {
+        Self {
+            hostname: inv.hostname,
+            os_name: inv.os_name,
+            kernel_release: inv.kernel_release,
+            architecture: inv.architecture,
+            cpu_model: inv.cpu_model,
+            cpu_cores: inv.cpu_cores,
+            memory_bytes: inv.memory_bytes,
+            disks: inv
+                .disks
+                .into_iter()
+                .map(|d| v1::Disk {
+                    device: d.device,
+                    size_bytes: d.size_bytes,
+                    model: d.model,
+                    rotational: d.rotational,
+                })
+                .collect(),
+            interfaces: inv
+                .interfaces
+                .into_iter()
+                .map(|i| v1::NetworkInterface {
+                    name: i.name,
+                    mac_address: i.mac_address,
+                    addresses: i.addresses,
+                    speed_bps: i.speed_bps,
+                    mtu: i.mtu,
+                })
+                .collect(),
+            boot_time_ms: inv.boot_time_ms,
+        }
+    }
+}
+
 /// Whether a host is reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -92,6 +128,8 @@ pub(crate) enum HostStatus {
     Stale,
     /// Silent for ten intervals (at least 60 s) or more.
     Down,
+    /// Its region is unreachable from this master: nobody knows.
+    Unknown,
 }
 
 impl HostStatus {

@@ -14,11 +14,12 @@ use tracing::{info, warn};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::federation::Started;
 use crate::http::prometheus::PromApi;
 use crate::http::{AppState, router};
 use crate::ingest::{IngestService, accept_loop};
 use crate::metrics::IngestMetrics;
-use crate::store::{Store, TsdbCatalog, TsdbCollector, expire_events_periodically};
+use crate::store::{Store, TsdbCollector, expire_events_periodically};
 
 /// How long open agent streams get to finish when the aggregator stops.
 const STREAM_DRAIN: Duration = Duration::from_secs(3);
@@ -72,6 +73,16 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
 
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    let Started { context, catalogs, select, uplink_metrics, tasks: federation_tasks } =
+        crate::federation::start(&settings, &store, &cancel).await?;
+    for task in federation_tasks {
+        tasks.spawn(async move {
+            let _ = task.await;
+        });
+    }
+    if let Some(uplink_metrics) = uplink_metrics {
+        registry.register_collector(Box::new(crate::metrics::UplinkCollector(uplink_metrics)));
+    }
 
     let (conns_tx, conns_rx) = mpsc::channel(64);
     tasks.spawn(accept_loop(grpc, Arc::new(tls), conns_tx, cancel.clone()));
@@ -80,6 +91,7 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
         region: settings.region.clone(),
         limits: Arc::new(settings.limits.clone()),
         metrics: metrics.clone(),
+        federation: context.clone(),
     };
     let grpc_server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -87,6 +99,10 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
         .add_service(
             sysmon_proto::ingest_server::IngestServer::new(service)
                 .max_decoding_message_size(sysmon_proto::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(sysmon_proto::MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            sysmon_proto::federation_server::FederationServer::new(select)
                 .max_encoding_message_size(sysmon_proto::MAX_MESSAGE_BYTES),
         );
     let grpc_cancel = cancel.clone();
@@ -99,13 +115,18 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
 
     let limits = Arc::new(settings.limits.clone());
     let prometheus_api = PromApi {
-        catalog: Arc::new(TsdbCatalog(store.tsdb().clone())),
+        catalogs,
         engine: sysmon_promql::Engine::new(settings.query.clone()),
         query_permits: Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_queries)),
         max_concurrent_queries: settings.max_concurrent_queries,
     };
-    let state =
-        AppState { store: store.clone(), registry: Arc::new(registry), limits, ingest_metrics: metrics.clone() };
+    let state = AppState {
+        store: store.clone(),
+        registry: Arc::new(registry),
+        limits,
+        ingest_metrics: metrics.clone(),
+        federation: context,
+    };
     let app = router(state, prometheus_api).merge(extra_routes);
     let persist_store = store.clone();
     let persist_cancel = cancel.clone();
@@ -141,7 +162,7 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
         }
     });
 
-    info!(grpc = %grpc_addr, http = %http_addr, region = %settings.region, data_dir = %settings.data_dir.display(), "aggregator started");
+    info!(grpc = %grpc_addr, http = %http_addr, role = %settings.role, region = %settings.region, data_dir = %settings.data_dir.display(), "aggregator started");
     Ok(RunningAggregator { grpc_addr, http_addr, cancel, tasks, store })
 }
 

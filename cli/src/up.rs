@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use sysmon_agent::{AgentSettings, CollectorSettings, SpoolSettings, SystemPaths, UsersSettings};
-use sysmon_aggregator::{Limits, QueryLimits, Retention, Settings};
+use sysmon_aggregator::{DiscoverySettings, FederationSettings, Limits, QueryLimits, Retention, Role, Settings};
 use sysmon_tls::{CertFiles, FleetCa};
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +39,9 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         retention: Retention { raw: args.raw_retention, ..Retention::default() },
         query: QueryLimits::default(),
         max_concurrent_queries: 20,
+        role: Role::Regional,
+        discovery: DiscoverySettings::static_list(Vec::new()),
+        federation: FederationSettings::default(),
     };
     let aggregator = sysmon_aggregator::start(settings, sysmon_dashboard::router())
         .await

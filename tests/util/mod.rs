@@ -90,6 +90,38 @@ impl Fleet {
     /// Starts an aggregator like [`Fleet::start_aggregator_on`], with `extra` appended to its
     /// config file (e.g. a `[storage]` section).
     pub fn start_aggregator_with(&self, name: &str, grpc: SocketAddr, http: SocketAddr, extra: &str) -> Aggregator {
+        self.start_aggregator_as(name, grpc, http, "region = \"test\"", "localhost", extra)
+    }
+
+    /// Issues an aggregator certificate for `name` (`certs/server-NAME.pem`), valid for
+    /// 127.0.0.1 and for "localhost" (the name the test agents check).
+    pub fn issue_server(&self, name: &str) {
+        let dir = self.certs();
+        run_ok(&[
+            "certs",
+            "issue",
+            "--server",
+            name,
+            "--san",
+            "127.0.0.1",
+            "--san",
+            "localhost",
+            "--dir",
+            dir.to_str().unwrap(),
+        ]);
+    }
+
+    /// Starts an aggregator with `aggregator_keys` in its `[aggregator]` section (role,
+    /// region), the certificate `server-CERT.pem`, and `extra` at the end of its config.
+    pub fn start_aggregator_as(
+        &self,
+        name: &str,
+        grpc: SocketAddr,
+        http: SocketAddr,
+        aggregator_keys: &str,
+        cert: &str,
+        extra: &str,
+    ) -> Aggregator {
         let data = self.path().join(format!("{name}-data"));
         let config = self.path().join(format!("{name}.toml"));
         let certs = self.certs();
@@ -97,15 +129,15 @@ impl Fleet {
             &config,
             format!(
                 r#"[aggregator]
-region = "test"
+{aggregator_keys}
 data_dir = "{data}"
 grpc_listen = "{grpc}"
 http_listen = "{http}"
 
 [tls]
 ca_cert = "{certs}/ca.pem"
-cert = "{certs}/server-localhost.pem"
-key = "{certs}/server-localhost-key.pem"
+cert = "{certs}/server-{cert}.pem"
+key = "{certs}/server-{cert}-key.pem"
 {extra}"#,
                 data = data.display(),
                 certs = certs.display()

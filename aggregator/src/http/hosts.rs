@@ -1,5 +1,6 @@
-//! `/api/hosts`: the host list, one host's inventory, latest values and recent events, and
-//! one metric of one host over a time range.
+//! `/api/hosts`: the host list (filtered by region and status), one host's inventory,
+//! latest values and recent events, and one metric of one host over a time range;
+//! `/api/regions`: the regions this aggregator sees and whether they are reachable.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,8 @@ use sysmon_tsdb::Labels;
 
 use super::AppState;
 use crate::error::{Error, Result};
-use crate::registry::HostRecord;
+use crate::federation::{FederationContext, Reachability};
+use crate::registry::{HostRecord, HostStatus};
 use crate::registry::{Inventory, now_ms};
 use crate::store::Store;
 use crate::summary::{HostSummary, LatestSamples, summarize};
@@ -26,15 +28,53 @@ pub(super) struct HostList {
     hosts: Vec<HostSummary>,
 }
 
-pub(super) async fn list_hosts(State(state): State<AppState>) -> Result<Json<HostList>> {
+#[derive(Deserialize)]
+pub(super) struct HostFilter {
+    /// Only hosts of this region.
+    region: Option<String>,
+    /// Only hosts with one of these statuses, comma-separated.
+    status: Option<String>,
+}
+
+pub(super) async fn list_hosts(
+    State(state): State<AppState>,
+    Query(filter): Query<HostFilter>,
+) -> Result<Json<HostList>> {
+    let statuses = match &filter.status {
+        Some(text) => Some(
+            text.split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| match s {
+                    "up" => Ok(HostStatus::Up),
+                    "stale" => Ok(HostStatus::Stale),
+                    "down" => Ok(HostStatus::Down),
+                    "unknown" => Ok(HostStatus::Unknown),
+                    other => {
+                        Err(Error::BadRequest(format!("status must be up, stale, down or unknown, got {other:?}")))
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+        None => None,
+    };
+    let federation = state.federation.clone();
     let hosts = state
         .store
-        .read(|store| {
+        .read(move |store| {
             let now = now_ms();
             let mut rows = Vec::new();
             for (record, last_seen) in store.hosts()? {
-                let latest = latest_samples(store, &record, last_seen, now)?;
-                rows.push(summarize(&record, last_seen, &latest, now));
+                if filter.region.as_ref().is_some_and(|r| *r != record.region) {
+                    continue;
+                }
+                let status = host_status(&federation, &record, last_seen, now);
+                if statuses.as_ref().is_some_and(|s| !s.contains(&status)) {
+                    continue;
+                }
+                let latest = latest_samples(store, &federation, &record, last_seen, now)?;
+                let mut row = summarize(&record, last_seen, &latest, now);
+                row.status = status;
+                rows.push(row);
             }
             rows.sort_by(|a, b| a.host.cmp(&b.host));
             Ok(rows)
@@ -43,12 +83,90 @@ pub(super) async fn list_hosts(State(state): State<AppState>) -> Result<Json<Hos
     Ok(Json(HostList { hosts }))
 }
 
+/// A host's status: from when it was last seen, as of now for this aggregator's own hosts;
+/// at a master, as of when the host's region last spoke, and unknown when the region is
+/// unreachable (nobody here can say whether the host is down).
+fn host_status(federation: &FederationContext, record: &HostRecord, last_seen: i64, now: i64) -> HostStatus {
+    let Some(regions) = &federation.regions else { return HostStatus::of(last_seen, record.interval_ms, now) };
+    match regions.region(&record.region, now) {
+        Some((state, Reachability::Reachable)) => {
+            // The host's last-seen time is as fresh as the region's last batch: judge it then.
+            HostStatus::of(last_seen, record.interval_ms, state.last_heard_ms.max(last_seen))
+        }
+        Some((_, Reachability::Unreachable | Reachability::Local)) | None => HostStatus::Unknown,
+    }
+}
+
 /// The newest samples of each series of a host, looking back from when it was last seen
-/// (so a host that went down still shows its last values).
-fn latest_samples(store: &Store, record: &HostRecord, last_seen: i64, now: i64) -> Result<LatestSamples> {
+/// (so a host that went down still shows its last values). At a master, which holds other
+/// aggregators' hosts as 1-minute rollups, each bucket's last sample stands for it.
+fn latest_samples(
+    store: &Store,
+    federation: &FederationContext,
+    record: &HostRecord,
+    last_seen: i64,
+    now: i64,
+) -> Result<LatestSamples> {
     let lookback = (3 * record.interval_ms as i64).max(LATEST_LOOKBACK_MS);
-    let series = store.host_series(&record.host, None, last_seen - lookback, last_seen.max(now))?;
+    let (start, end) = (last_seen - lookback, last_seen.max(now));
+    let series = if federation.regions.is_some() {
+        store.host_rollup_series(&record.host, start, end)?
+    } else {
+        store.host_series(&record.host, None, start, end)?
+    };
     Ok(LatestSamples::from_series(series))
+}
+
+#[derive(Serialize)]
+pub(super) struct RegionList {
+    role: &'static str,
+    regions: Vec<RegionRow>,
+}
+
+#[derive(Serialize)]
+struct RegionRow {
+    region: String,
+    status: Reachability,
+    last_heard_ms: i64,
+    complete_before_ms: Option<i64>,
+    hosts: usize,
+    via: Option<String>,
+}
+
+pub(super) async fn list_regions(State(state): State<AppState>) -> Result<Json<RegionList>> {
+    let federation = state.federation.clone();
+    let list = state
+        .store
+        .read(move |store| {
+            let now = now_ms();
+            let hosts = store.hosts()?;
+            let count = |region: &str| hosts.iter().filter(|(r, _)| r.region == region).count();
+            let regions = match &federation.regions {
+                Some(directory) => directory
+                    .regions(now)
+                    .into_iter()
+                    .map(|(s, status)| RegionRow {
+                        hosts: count(&s.region),
+                        region: s.region,
+                        status,
+                        last_heard_ms: s.last_heard_ms,
+                        complete_before_ms: Some(s.complete_before_ms),
+                        via: Some(s.via),
+                    })
+                    .collect(),
+                None => vec![RegionRow {
+                    hosts: count(&federation.region),
+                    region: federation.region.clone(),
+                    status: Reachability::Local,
+                    last_heard_ms: now,
+                    complete_before_ms: None,
+                    via: None,
+                }],
+            };
+            Ok(RegionList { role: federation.role.as_str(), regions })
+        })
+        .await?;
+    Ok(Json(list))
 }
 
 #[derive(Serialize)]
@@ -69,13 +187,15 @@ struct LatestValue {
 }
 
 pub(super) async fn show_host(State(state): State<AppState>, Path(host): Path<String>) -> Result<Json<HostDetail>> {
+    let federation = state.federation.clone();
     let detail = state
         .store
         .read(move |store| {
             let (record, last_seen) = store.host(&host)?.ok_or_else(|| Error::UnknownHost(host.clone()))?;
             let now = now_ms();
-            let latest = latest_samples(store, &record, last_seen, now)?;
-            let summary = summarize(&record, last_seen, &latest, now);
+            let latest = latest_samples(store, &federation, &record, last_seen, now)?;
+            let mut summary = summarize(&record, last_seen, &latest, now);
+            summary.status = host_status(&federation, &record, last_seen, now);
             let mut values: Vec<LatestValue> = latest
                 .series
                 .into_iter()

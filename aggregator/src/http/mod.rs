@@ -29,6 +29,8 @@ pub(crate) struct AppState {
     pub(crate) registry: Arc<Registry>,
     pub(crate) limits: Arc<Limits>,
     pub(crate) ingest_metrics: Arc<IngestMetrics>,
+    /// This aggregator's role, region and (a master's) regions below it.
+    pub(crate) federation: Arc<crate::federation::FederationContext>,
 }
 
 /// The API routes.
@@ -40,6 +42,7 @@ pub(crate) fn router(state: AppState, prometheus_api: prometheus::PromApi) -> Ro
         )
         .route("/api/events", get(events::list_events))
         .route("/api/hosts", get(hosts::list_hosts))
+        .route("/api/regions", get(hosts::list_regions))
         .route("/api/hosts/{host}", get(hosts::show_host))
         .route("/api/hosts/{host}/series", get(hosts::host_series))
         .route("/healthz", get(health::healthz))

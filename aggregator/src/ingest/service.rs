@@ -24,6 +24,7 @@ use super::series_cache::SeriesCache;
 use super::tls::PeerIdentity;
 use crate::config::Limits;
 use crate::error::{DisplayChain, Error, Result};
+use crate::federation::FederationContext;
 use crate::metrics::IngestMetrics;
 use crate::registry::{HostRecord, now_ms};
 use crate::store::Store;
@@ -43,6 +44,7 @@ pub(crate) struct IngestService {
     pub(crate) region: String,
     pub(crate) limits: Arc<Limits>,
     pub(crate) metrics: Arc<IngestMetrics>,
+    pub(crate) federation: Arc<FederationContext>,
 }
 
 /// A batch on its way to disk, or already answered.
@@ -52,6 +54,8 @@ enum Pending {
         reply: oneshot::Receiver<sysmon_tsdb::Result<CommitOutcome>>,
         /// Reported once the batch is durable.
         events: Vec<v1::Event>,
+        /// The batch's oldest sample (unix ms), `i64::MAX` when it has none.
+        oldest_ms: i64,
     },
     Rejected {
         seq: u64,
@@ -82,6 +86,32 @@ impl Ingest for IngestService {
             Ok(Err(status)) => return Err(status),
             Err(_) => return Err(Status::deadline_exceeded("no Hello within 30 s of connecting")),
         };
+        if !hello.role.is_empty() {
+            if hello.agent_id != peer.name {
+                self.metrics.refused_streams.inc();
+                return Err(Status::permission_denied(format!(
+                    "aggregator name {:?} in Hello does not match the identity {:?} of its certificate",
+                    hello.agent_id, peer.name
+                )));
+            }
+            return crate::federation::accept_stream(
+                self.federation.clone(),
+                self.store.clone(),
+                self.limits.clone(),
+                peer,
+                hello,
+                inbound,
+            )
+            .await;
+        }
+        if self.federation.role == sysmon_federation::Role::Master {
+            self.metrics.refused_streams.inc();
+            warn!(peer = %peer.addr, agent_id = %hello.agent_id, "agent connected to a master; refused");
+            return Err(Status::failed_precondition(format!(
+                "this aggregator is a master (aggregator.role = \"master\"): agents report to a regional aggregator, not to {:?}",
+                self.region
+            )));
+        }
         if hello.agent_id != peer.name {
             self.metrics.refused_streams.inc();
             warn!(peer = %peer.addr, certificate = %peer.name, claimed = %hello.agent_id, "agent id does not match its certificate; stream refused");
@@ -113,10 +143,13 @@ impl Ingest for IngestService {
                 .read_batches(inbound, hello.agent_id.clone(), pending_tx, outbound.clone())
                 .instrument(span.clone()),
         );
-        tokio::spawn(
-            send_acks(pending_rx, outbound, self.store.clone(), hello.agent_id.clone(), self.metrics.clone())
-                .instrument(span),
-        );
+        let acker = Acker {
+            store: self.store.clone(),
+            agent_id: hello.agent_id.clone(),
+            metrics: self.metrics.clone(),
+            federation: self.federation.clone(),
+        };
+        tokio::spawn(acker.send_acks(pending_rx, outbound).instrument(span));
         Ok(Response::new(ReceiverStream::new(outbound_rx)))
     }
 }
@@ -162,7 +195,8 @@ impl IngestService {
                         self.metrics.backpressure_waits.inc();
                         debug!(seq, "held back until the storage engine had room");
                     }
-                    Pending::Commit { seq, reply: self.store.commit_batch(accepted), events }
+                    let oldest_ms = accepted.samples.iter().map(|s| s.1).min().unwrap_or(i64::MAX);
+                    Pending::Commit { seq, reply: self.store.commit_batch(accepted), events, oldest_ms }
                 }
                 Err(err) => {
                     self.metrics.rejected_batches.inc();
@@ -177,64 +211,89 @@ impl IngestService {
     }
 }
 
-/// Answers each pending batch, in the order they arrived.
-async fn send_acks(
-    mut pending: mpsc::Receiver<Pending>,
-    outbound: Outbound,
+/// What answering a stream's batches needs.
+struct Acker {
     store: Store,
     agent_id: String,
     metrics: Arc<IngestMetrics>,
-) {
-    while let Some(item) = pending.recv().await {
-        let message = match item {
-            Pending::Rejected { seq, reason } => v1::AggregatorMessage {
-                kind: Some(aggregator_message::Kind::Rejected(v1::BatchRejected { seq, reason })),
-            },
-            Pending::End(status) => {
-                let _ = outbound.send(Err(status)).await;
+    federation: Arc<FederationContext>,
+}
+
+impl Acker {
+    /// Answers each pending batch, in the order they arrived.
+    async fn send_acks(self, mut pending: mpsc::Receiver<Pending>, outbound: Outbound) {
+        let Acker { store, agent_id, metrics, federation } = &self;
+        while let Some(item) = pending.recv().await {
+            let message = match item {
+                Pending::Rejected { seq, reason } => v1::AggregatorMessage {
+                    kind: Some(aggregator_message::Kind::Rejected(v1::BatchRejected { seq, reason })),
+                },
+                Pending::End(status) => {
+                    let _ = outbound.send(Err(status)).await;
+                    return;
+                }
+                Pending::Commit { seq, reply, events, oldest_ms } => match reply.await {
+                    // The batch's events are stored before its ack, for a replay too: if the
+                    // aggregator stopped between committing a batch and storing its events, the
+                    // resent batch brings them (an event already stored is not stored again).
+                    Ok(Ok(_)) if let Err(err) = store.put_agent_events(agent_id, seq, &events).await => {
+                        warn!(seq, error = %DisplayChain(&err), "batch events not stored; the agent will resend the batch");
+                        let _ = outbound.send(Err(err.into())).await;
+                        return;
+                    }
+                    // Samples for minutes already replicated to the master are noted before the
+                    // ack, so they are replicated again even if this aggregator crashes now.
+                    Ok(Ok(_)) if let Err(err) = note_late(federation, agent_id, oldest_ms).await => {
+                        warn!(seq, error = %DisplayChain(&err), "late samples not noted for replication; the agent will resend the batch");
+                        let _ = outbound.send(Err(err.into())).await;
+                        return;
+                    }
+                    Ok(Ok(CommitOutcome::Stored { appended, out_of_order, duplicates })) => {
+                        metrics.stored_samples.inc_by(appended as u64);
+                        metrics.agent_events.record(agent_id, seq, &events);
+                        store.touch(agent_id);
+                        if out_of_order > 0 {
+                            metrics.out_of_order_samples.inc_by(out_of_order as u64);
+                            warn!(seq, out_of_order, "samples older than their series' newest sample were dropped");
+                        }
+                        debug!(seq, appended, duplicates, "batch durable");
+                        ack(seq)
+                    }
+                    Ok(Ok(CommitOutcome::Replay)) => {
+                        metrics.replayed_batches.inc();
+                        debug!(seq, "batch was a replay; already durable");
+                        ack(seq)
+                    }
+                    Ok(Err(err)) => {
+                        let err = Error::StoreBatch(Box::new(err));
+                        warn!(seq, error = %DisplayChain(&err), "batch not stored; the agent will resend it");
+                        let _ = outbound.send(Err(err.into())).await;
+                        return;
+                    }
+                    Err(_) => {
+                        let _ = outbound.send(Err(Status::unavailable("the aggregator is shutting down"))).await;
+                        return;
+                    }
+                },
+            };
+            if outbound.send(Ok(message)).await.is_err() {
                 return;
             }
-            Pending::Commit { seq, reply, events } => match reply.await {
-                // The batch's events are stored before its ack, for a replay too: if the
-                // aggregator stopped between committing a batch and storing its events, the
-                // resent batch brings them (an event already stored is not stored again).
-                Ok(Ok(_)) if let Err(err) = store.put_agent_events(&agent_id, seq, &events).await => {
-                    warn!(seq, error = %DisplayChain(&err), "batch events not stored; the agent will resend the batch");
-                    let _ = outbound.send(Err(err.into())).await;
-                    return;
-                }
-                Ok(Ok(CommitOutcome::Stored { appended, out_of_order, duplicates })) => {
-                    metrics.stored_samples.inc_by(appended as u64);
-                    metrics.agent_events.record(&agent_id, seq, &events);
-                    store.touch(&agent_id);
-                    if out_of_order > 0 {
-                        metrics.out_of_order_samples.inc_by(out_of_order as u64);
-                        warn!(seq, out_of_order, "samples older than their series' newest sample were dropped");
-                    }
-                    debug!(seq, appended, duplicates, "batch durable");
-                    ack(seq)
-                }
-                Ok(Ok(CommitOutcome::Replay)) => {
-                    metrics.replayed_batches.inc();
-                    debug!(seq, "batch was a replay; already durable");
-                    ack(seq)
-                }
-                Ok(Err(err)) => {
-                    let err = Error::StoreBatch(Box::new(err));
-                    warn!(seq, error = %DisplayChain(&err), "batch not stored; the agent will resend it");
-                    let _ = outbound.send(Err(err.into())).await;
-                    return;
-                }
-                Err(_) => {
-                    let _ = outbound.send(Err(Status::unavailable("the aggregator is shutting down"))).await;
-                    return;
-                }
-            },
-        };
-        if outbound.send(Ok(message)).await.is_err() {
-            return;
         }
     }
+}
+
+/// Notes `host`'s samples from `oldest_ms` on as late for its master, when they are.
+async fn note_late(federation: &FederationContext, host: &str, oldest_ms: i64) -> Result<()> {
+    let Some(replicator) = federation.replicator.clone() else { return Ok(()) };
+    if !replicator.is_late(oldest_ms) {
+        return Ok(());
+    }
+    let host = host.to_string();
+    tokio::task::spawn_blocking(move || replicator.note_late(&host, oldest_ms))
+        .await
+        .map_err(|_| Error::WriterStopped)?
+        .map_err(Error::StartFederation)
 }
 
 fn ack(durable_seq: u64) -> v1::AggregatorMessage {

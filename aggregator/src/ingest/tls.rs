@@ -23,8 +23,10 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Who is on the other end of a connection, as its certificate proves.
 #[derive(Debug, Clone)]
 pub(crate) struct PeerIdentity {
-    /// The certificate's common name (an agent's id).
+    /// The certificate's common name (an agent's id, or an aggregator's name).
     pub(crate) name: String,
+    /// Whether the certificate is an aggregator's (it may federate), not an agent's.
+    pub(crate) aggregator: bool,
     /// The peer's address.
     pub(crate) addr: SocketAddr,
 }
@@ -99,9 +101,10 @@ pub(crate) async fn accept_loop(
         tokio::spawn(async move {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => match identity_of(&stream) {
-                    Some(name) => {
-                        debug!(peer = %addr, identity = %name, "TLS client authenticated");
-                        let _ = conns.send(Ok(AuthenticatedConn { stream, peer: PeerIdentity { name, addr } })).await;
+                    Some((name, aggregator)) => {
+                        debug!(peer = %addr, identity = %name, aggregator, "TLS client authenticated");
+                        let peer = PeerIdentity { name, aggregator, addr };
+                        let _ = conns.send(Ok(AuthenticatedConn { stream, peer })).await;
                     }
                     None => warn!(peer = %addr, "TLS client certificate has no common name; connection refused"),
                 },
@@ -112,8 +115,9 @@ pub(crate) async fn accept_loop(
     }
 }
 
-fn identity_of(stream: &TlsStream<TcpStream>) -> Option<String> {
+/// The peer certificate's common name, and whether it is an aggregator's.
+fn identity_of(stream: &TlsStream<TcpStream>) -> Option<(String, bool)> {
     let (_, conn) = stream.get_ref();
     let cert = conn.peer_certificates()?.first()?;
-    sysmon_tls::peer_identity(cert).ok()
+    Some((sysmon_tls::peer_identity(cert).ok()?, sysmon_tls::is_aggregator_certificate(cert)))
 }

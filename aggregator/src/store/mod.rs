@@ -118,6 +118,48 @@ impl Store {
         self.tsdb.submit(WriteBatch { producer: None, series, samples })
     }
 
+    /// Records hosts another aggregator owns, as its federation stream describes them: a
+    /// host without an inventory keeps the one stored. Blocking.
+    pub(crate) fn put_federated_hosts(&self, hosts: &[sysmon_proto::v1::HostState]) -> Result<()> {
+        if hosts.is_empty() {
+            return Ok(());
+        }
+        let known: HashMap<String, HostRecord> =
+            registry_tables::hosts(&self.db)?.into_iter().map(|(r, _)| (r.host.clone(), r)).collect();
+        let mut records = Vec::with_capacity(hosts.len());
+        for h in hosts {
+            let previous = known.get(&h.host);
+            let inventory = match (&h.inventory, previous) {
+                (Some(inventory), _) => inventory.clone().into(),
+                (None, Some(previous)) => previous.inventory.clone(),
+                (None, None) => Default::default(),
+            };
+            let record = HostRecord {
+                host: h.host.clone(),
+                region: h.region.clone(),
+                agent_version: h.agent_version.clone(),
+                interval_ms: h.interval_ms,
+                inventory,
+                first_seen_ms: previous.map_or(h.first_seen_ms, |p| p.first_seen_ms.min(h.first_seen_ms)),
+            };
+            if previous != Some(&record) {
+                records.push(record);
+            }
+        }
+        registry_tables::put_hosts(&self.db, &records)?;
+        let mut last_seen = self.last_seen.lock().expect("last-seen map lock poisoned");
+        for h in hosts {
+            let seen = last_seen.entry(h.host.clone()).or_insert(h.last_seen_ms);
+            *seen = (*seen).max(h.last_seen_ms);
+        }
+        Ok(())
+    }
+
+    /// The raw database, for the federation tables kept beside the others.
+    pub(crate) fn db(&self) -> &Arc<redb::Database> {
+        &self.db
+    }
+
     /// Notes that a batch of `host` was just committed.
     pub(crate) fn touch(&self, host: &str) {
         self.last_seen.lock().expect("last-seen map lock poisoned").insert(host.to_string(), now_ms());
@@ -171,6 +213,21 @@ impl Store {
             matchers.push(Matcher::equal(sysmon_tsdb::METRIC_NAME, metric));
         }
         self.tsdb.select(&matchers, start_ms, end_ms).map_err(|e| Error::ReadSeries(Box::new(e)))
+    }
+
+    /// The series of `host` in the 1-minute tier with buckets in `start_ms..=end_ms`, each
+    /// bucket's last sample standing for it: a master's view of another aggregator's host,
+    /// which it holds as rollups only. Blocking.
+    pub(crate) fn host_rollup_series(&self, host: &str, start_ms: i64, end_ms: i64) -> Result<Vec<SeriesData>> {
+        let matchers = [Matcher::equal("host", host)];
+        let series = self
+            .tsdb
+            .select_rollup(sysmon_tsdb::Tier::Minute, &matchers, start_ms, end_ms)
+            .map_err(|e| Error::ReadSeries(Box::new(e)))?;
+        Ok(series
+            .into_iter()
+            .map(|s| SeriesData { labels: s.labels, samples: s.points.iter().map(|p| (p.last_ts, p.last_v)).collect() })
+            .collect())
     }
 
     /// Runs a blocking read on a blocking thread.

@@ -44,6 +44,23 @@ pub(super) fn put_host(db: &redb::Database, mut record: HostRecord, now_ms: i64)
     txn.commit().map_err(|e| store_err("commit")(e.into()))
 }
 
+/// Stores records as they are (another aggregator's hosts: their first-seen time is its).
+pub(super) fn put_hosts(db: &redb::Database, records: &[HostRecord]) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let write = |e: redb::StorageError| store_err("write host")(e.into());
+    let txn = db.begin_write().map_err(|e| store_err("begin write")(e.into()))?;
+    {
+        let mut hosts = txn.open_table(HOSTS).map_err(|e| store_err("open table")(e.into()))?;
+        for record in records {
+            let json = serde_json::to_vec(record).expect("a HostRecord always serializes to JSON");
+            hosts.insert(record.host.as_str(), json.as_slice()).map_err(write)?;
+        }
+    }
+    txn.commit().map_err(|e| store_err("commit")(e.into()))
+}
+
 /// Writes last-seen times.
 pub(super) fn put_last_seen(db: &redb::Database, seen: &[(String, i64)]) -> Result<()> {
     let write = |e: redb::StorageError| store_err("write last seen")(e.into());

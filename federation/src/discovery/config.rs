@@ -199,6 +199,19 @@ impl DiscoverySettings {
     pub fn refresh_interval(&self) -> Duration {
         self.refresh_interval
     }
+
+    /// A static list of endpoints, preferred first (none: nothing to find).
+    pub fn static_list(endpoints: Vec<String>) -> DiscoverySettings {
+        DiscoverySettings { source: Source::Static(endpoints), refresh_interval: Duration::from_secs(30) }
+    }
+
+    /// The static endpoints, when the mode is "static".
+    pub fn static_endpoints(&self) -> Option<&[String]> {
+        match &self.source {
+            Source::Static(list) => Some(list),
+            _ => None,
+        }
+    }
 }
 
 /// Where instances come from, with that mode's checked settings.

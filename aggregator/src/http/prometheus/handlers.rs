@@ -95,10 +95,12 @@ where
             ))
         })?
         .map_err(|_| ApiError::unavailable("the aggregator is shutting down"))?;
-    let catalog = api.catalog.clone();
+    let catalog = api.catalogs.catalog();
     let result = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        evaluate(catalog.as_ref())
+        let mut result = evaluate(catalog.as_ref())?;
+        result.warnings.extend(catalog.warnings());
+        Ok::<_, sysmon_promql::Error>(result)
     })
     .await
     .map_err(|e| ApiError::internal(format!("query evaluation failed: {e}")))?;
@@ -193,7 +195,7 @@ async fn catalog_call<F>(api: &PromApi, call: F) -> Result<String, ApiError>
 where
     F: FnOnce(&dyn SeriesCatalog) -> Result<String, String> + Send + 'static,
 {
-    let catalog = api.catalog.clone();
+    let catalog = api.catalogs.catalog();
     tokio::task::spawn_blocking(move || call(catalog.as_ref()))
         .await
         .map_err(|e| ApiError::internal(format!("lookup failed: {e}")))?

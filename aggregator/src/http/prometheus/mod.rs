@@ -24,12 +24,32 @@ pub(crate) trait SeriesCatalog: Storage {
     /// Values of label `name` among the series matching `matchers` (all when empty), sorted.
     fn label_values(&self, name: &str, matchers: &[Matcher], start_ms: i64, end_ms: i64)
     -> Result<Vec<String>, String>;
+    /// Caveats gathered while answering (e.g. a region that did not answer: the result is
+    /// partial), for Prometheus's `warnings` field.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Gives each query its own catalog, so that what one query gathers (its warnings) is its own.
+pub(crate) trait CatalogSource: Send + Sync {
+    /// The catalog for one query.
+    fn catalog(&self) -> Arc<dyn SeriesCatalog>;
+}
+
+/// One catalog for every query (a catalog that gathers nothing per query).
+pub(crate) struct SharedCatalog(pub(crate) Arc<dyn SeriesCatalog>);
+
+impl CatalogSource for SharedCatalog {
+    fn catalog(&self) -> Arc<dyn SeriesCatalog> {
+        self.0.clone()
+    }
 }
 
 /// What the API handlers share.
 #[derive(Clone)]
 pub(crate) struct PromApi {
-    pub(crate) catalog: Arc<dyn SeriesCatalog>,
+    pub(crate) catalogs: Arc<dyn CatalogSource>,
     pub(crate) engine: Engine,
     /// One permit per query allowed to run at once.
     pub(crate) query_permits: Arc<Semaphore>,

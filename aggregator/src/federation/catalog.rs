@@ -1,0 +1,131 @@
+//! A master's view for queries: its own store (the regions' 1-minute rollups, and any
+//! remote-written samples) and, for raw samples, the regions below it. The rollup tier is
+//! complete up to the oldest frontier of the reachable regions; the evaluator reads the
+//! tier before it and raw samples (read from the regions) after it, or everywhere when the
+//! query needs raw resolution. Each query has its own catalog, which gathers the warnings
+//! of regions that did not answer.
+
+use std::sync::{Arc, Mutex};
+
+use sysmon_federation::fanout::Fanout;
+use sysmon_promql::{RollupTier, SeriesRollups, SeriesSamples, Storage};
+use sysmon_tsdb::{Labels, Matcher, Tier};
+
+use super::RegionDirectory;
+use crate::http::prometheus::{CatalogSource, SeriesCatalog};
+use crate::store::TsdbCatalog;
+
+/// Makes a [`MasterCatalog`] per query.
+pub(crate) struct MasterCatalogs {
+    pub(crate) local: Arc<TsdbCatalog>,
+    pub(crate) fanout: Arc<Fanout>,
+    pub(crate) regions: Arc<RegionDirectory>,
+}
+
+impl MasterCatalogs {
+    /// A catalog for one query or read.
+    pub(crate) fn master_catalog(&self) -> MasterCatalog {
+        MasterCatalog {
+            local: self.local.clone(),
+            fanout: self.fanout.clone(),
+            regions: self.regions.clone(),
+            warnings: Mutex::default(),
+        }
+    }
+}
+
+impl CatalogSource for MasterCatalogs {
+    fn catalog(&self) -> Arc<dyn SeriesCatalog> {
+        Arc::new(self.master_catalog())
+    }
+}
+
+/// One query's view of the fleet.
+pub(crate) struct MasterCatalog {
+    local: Arc<TsdbCatalog>,
+    fanout: Arc<Fanout>,
+    regions: Arc<RegionDirectory>,
+    warnings: Mutex<Vec<String>>,
+}
+
+impl MasterCatalog {
+    /// Raw samples: the local store's and the regions', merged by series.
+    pub(crate) fn select_with_warnings(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<(Vec<SeriesSamples>, Vec<String>), String> {
+        let local = self.local.select(matchers, start_ms, end_ms)?;
+        let remote = self.fanout.select(matchers, start_ms, end_ms);
+        let mut series = local;
+        series.extend(remote.series.into_iter().map(|s| SeriesSamples { labels: s.labels, samples: s.samples }));
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        series.dedup_by(|later, earlier| {
+            if later.labels != earlier.labels {
+                return false;
+            }
+            earlier.samples.append(&mut later.samples);
+            earlier.samples.sort_by_key(|s| s.0);
+            earlier.samples.dedup_by_key(|s| s.0);
+            true
+        });
+        Ok((series, remote.warnings))
+    }
+}
+
+impl Storage for MasterCatalog {
+    fn select(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<SeriesSamples>, String> {
+        let (series, warnings) = self.select_with_warnings(matchers, start_ms, end_ms)?;
+        if !warnings.is_empty() {
+            let mut gathered = self.warnings.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for w in warnings {
+                if !gathered.contains(&w) {
+                    gathered.push(w);
+                }
+            }
+        }
+        Ok(series)
+    }
+
+    /// The 1-minute tier, complete up to the regions' frontier. (The master keeps no
+    /// 1-hour tier of its own yet: coarse queries fold the 1-minute buckets.)
+    fn rollup_tiers(&self) -> Vec<RollupTier> {
+        let frontier = self.regions.frontier(crate::registry::now_ms());
+        vec![RollupTier { width_ms: Tier::Minute.width_ms(), complete_before_ms: frontier }]
+    }
+
+    fn select_rollup(
+        &self,
+        width_ms: i64,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Option<Vec<SeriesRollups>>, String> {
+        self.local.select_rollup(width_ms, matchers, start_ms, end_ms)
+    }
+}
+
+impl SeriesCatalog for MasterCatalog {
+    fn series(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<Labels>, String> {
+        self.local.series(matchers, start_ms, end_ms)
+    }
+
+    fn label_names(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<String>, String> {
+        self.local.label_names(matchers, start_ms, end_ms)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, String> {
+        self.local.label_values(name, matchers, start_ms, end_ms)
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+}

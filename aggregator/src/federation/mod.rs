@@ -1,0 +1,14 @@
+//! Federation in the aggregator (DESIGN.md, data path step 6): a regional replicates to its
+//! master; a master takes federation streams, keeps a directory of its regions, answers
+//! queries from their rollups and their raw samples, and may itself report upward.
+
+mod catalog;
+mod ingest;
+mod regions;
+mod select;
+mod source;
+mod start;
+
+pub(crate) use ingest::accept as accept_stream;
+pub(crate) use regions::{Reachability, RegionDirectory};
+pub(crate) use start::{FederationContext, Started, start};
