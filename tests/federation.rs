@@ -47,14 +47,11 @@ fn agent(fleet: &Fleet, id: &str, regional: &Aggregator) -> Process {
     fleet.start_agent(id, id, regional.grpc, "1s")
 }
 
-/// A range query's result: series labels (as text) -> (time s, value) points.
-fn range(
-    aggregator: &Aggregator,
-    query: &str,
-    start_s: i64,
-    end_s: i64,
-    step_s: i64,
-) -> (BTreeMap<String, Vec<(i64, f64)>>, Vec<String>) {
+/// Series labels (as text) -> (time s, value) points.
+type Matrix = BTreeMap<String, Vec<(i64, f64)>>;
+
+/// A range query's result and its warnings.
+fn range(aggregator: &Aggregator, query: &str, start_s: i64, end_s: i64, step_s: i64) -> (Matrix, Vec<String>) {
     let url = format!("{}/api/v1/query_range", aggregator.url());
     let form = format!("query={}&start={start_s}&end={end_s}&step={step_s}", url_encode(query));
     let (status, body) = http_post(&url, "application/x-www-form-urlencoded", form.as_bytes()).unwrap();

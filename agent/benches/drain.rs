@@ -71,6 +71,8 @@ fn main() {
             spool: SpoolSettings::in_dir(dir.path().join("spool")),
             paths: SystemPaths::default(),
             endpoints: vec![format!("https://{}", aggregator.grpc_addr())],
+            discovery: DiscoverySettings::static_list(Vec::new()),
+            region: None,
             server_name: Some("localhost".into()),
             failback_interval: Duration::from_secs(60),
             collectors: Default::default(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use sysmon_config::ConfigError;
+use sysmon_federation::{DiscoveryConfig, DiscoveryMode, DiscoverySettings};
 
 use crate::collectors::{CollectorSettings, CollectorsSection, ProcessesSection, SystemPaths, UsersSection};
 pub use crate::spool_config::{SpoolSection, SpoolSettings};
@@ -33,6 +34,10 @@ pub struct AgentConfig {
     /// `[processes]`: which processes are listed.
     #[serde(default)]
     pub processes: ProcessesSection,
+    /// `[discovery]`: find regional aggregators by mDNS, Consul or DNS SRV instead of
+    /// `aggregator.endpoints`.
+    #[serde(default)]
+    pub discovery: DiscoveryConfig,
 }
 
 /// `[agent]`.
@@ -63,7 +68,13 @@ pub struct AgentSection {
 #[serde(deny_unknown_fields)]
 pub struct AggregatorSection {
     /// Aggregator gRPC endpoints, preferred first, like "https://aggregator.example.com:9801".
+    /// Required unless `[discovery]` finds them (then they are ignored). Default [].
+    #[serde(default)]
     pub endpoints: Vec<String>,
+    /// With `[discovery]`: the region whose aggregators are tried first; the others are the
+    /// fallbacks. Default: none (every region alike).
+    #[serde(default)]
+    pub region: Option<String>,
     /// The name the aggregator's certificate must carry. Default: each endpoint's host.
     #[serde(default)]
     pub server_name: Option<String>,
@@ -121,8 +132,12 @@ pub struct AgentSettings {
     pub spool: SpoolSettings,
     /// procfs and sysfs roots.
     pub paths: SystemPaths,
-    /// Aggregator endpoints, preferred first.
+    /// Aggregator endpoints, preferred first (when `discovery` is static).
     pub endpoints: Vec<String>,
+    /// How aggregators are found: static (`endpoints`), or discovered.
+    pub discovery: DiscoverySettings,
+    /// See [`AggregatorSection::region`].
+    pub region: Option<String>,
     /// See [`AggregatorSection::server_name`].
     pub server_name: Option<String>,
     /// See [`AggregatorSection::failback_interval`].
@@ -214,8 +229,25 @@ impl AgentConfig {
             }
         };
         let spool = self.spool.validate(&mut errors);
-        if self.aggregator.endpoints.is_empty() {
-            errors.push(ConfigError::key("aggregator.endpoints", "must list at least one endpoint"));
+        if !self.discovery.static_endpoints.is_empty() {
+            errors.push(ConfigError::key(
+                "discovery.static_endpoints",
+                "an agent lists its static endpoints in aggregator.endpoints; delete this key",
+            ));
+        }
+        let discovery = match self.discovery.validate() {
+            Ok(settings) => Some(settings),
+            Err(discovery_errors) => {
+                errors.extend(discovery_errors);
+                None
+            }
+        };
+        let discovered = self.discovery.mode != DiscoveryMode::Static;
+        if self.aggregator.endpoints.is_empty() && !discovered {
+            errors.push(ConfigError::key(
+                "aggregator.endpoints",
+                "must list at least one endpoint (or set [discovery] mode to find them)",
+            ));
         }
         for endpoint in &self.aggregator.endpoints {
             if let Err(reason) = check_endpoint(endpoint) {
@@ -233,14 +265,18 @@ impl AgentConfig {
         let users =
             crate::collectors::users::config::validate(self.users, self.processes).map_err(|e| errors.extend(e)).ok();
         let collectors = collectors.zip(users).map(|(c, u)| c.with_users(u));
-        match (interval, collectors, failback_interval, spool) {
-            (Some(interval), Some(collectors), Some(failback_interval), Some(spool)) if errors.is_empty() => {
+        match (interval, collectors, failback_interval, spool, discovery) {
+            (Some(interval), Some(collectors), Some(failback_interval), Some(spool), Some(discovery))
+                if errors.is_empty() =>
+            {
                 Ok(AgentSettings {
                     id,
                     interval,
                     spool,
                     paths: SystemPaths { proc: self.agent.procfs, sys: self.agent.sysfs },
                     endpoints: self.aggregator.endpoints,
+                    discovery,
+                    region: self.aggregator.region.filter(|r| !r.is_empty()),
                     server_name: self.aggregator.server_name.filter(|s| !s.is_empty()),
                     failback_interval,
                     ca_cert: self.tls.ca_cert,

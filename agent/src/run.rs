@@ -9,7 +9,8 @@ use tracing::{debug, info, warn};
 
 use crate::batch::encode_collection;
 use crate::collectors::CollectorSet;
-use sysmon_uplink::{HelloInfo, StaticEndpoints, Uplink, UplinkMetrics};
+use sysmon_federation::{Discovery, DiscoveryMode, Role};
+use sysmon_uplink::{EndpointSource, HelloInfo, StaticEndpoints, Uplink, UplinkMetrics};
 
 use crate::config::AgentSettings;
 use crate::error::{Error, Result};
@@ -40,12 +41,32 @@ pub async fn run_agent(settings: AgentSettings, cancel: CancellationToken) -> Re
         ..HelloInfo::default()
     };
     info!(agent_id = %settings.id, interval_ms = hello.interval_ms, endpoints = ?settings.endpoints, spool = %settings.spool.dir.display(), "agent started");
-    let shipper = uplink.ship(hello, Arc::new(StaticEndpoints(settings.endpoints.clone())), cancel.clone());
+    let endpoints: Arc<dyn EndpointSource> = if settings.discovery.mode() == DiscoveryMode::Static {
+        Arc::new(StaticEndpoints(settings.endpoints.clone()))
+    } else {
+        let discovery = Discovery::start(settings.discovery.clone(), cancel.clone())
+            .map_err(|e| Error::Protocol(format!("cannot start discovery: {}", crate::collectors::error_chain(&e))))?;
+        info!(mode = settings.discovery.mode().as_str(), region = ?settings.region, "discovering regional aggregators");
+        Arc::new(DiscoveredRegionals { discovery, region: settings.region.clone() })
+    };
+    let shipper = uplink.ship(hello, endpoints, cancel.clone());
     collect_loop(&settings, &uplink, &cancel).await;
     let _ = shipper.await;
     uplink.flush().await;
     info!("agent stopped");
     Ok(())
+}
+
+/// The regional aggregators discovery finds, the agent's own region first.
+struct DiscoveredRegionals {
+    discovery: Discovery,
+    region: Option<String>,
+}
+
+impl EndpointSource for DiscoveredRegionals {
+    fn endpoints(&self) -> Vec<String> {
+        self.discovery.endpoints(Role::Regional, self.region.as_deref())
+    }
 }
 
 async fn collect_loop(settings: &AgentSettings, uplink: &Uplink, cancel: &CancellationToken) {

@@ -78,6 +78,9 @@ impl std::fmt::Debug for UplinkCollector {
     }
 }
 
+/// One figure's value and its label, if any.
+type LabelledValue = (Option<(&'static str, String)>, f64);
+
 impl prometheus_client::collector::Collector for UplinkCollector {
     fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
         use prometheus_client::encoding::EncodeMetric as _;
@@ -85,7 +88,7 @@ impl prometheus_client::collector::Collector for UplinkCollector {
         use prometheus_client::metrics::gauge::ConstGauge;
 
         // Figures in visiting order, those of one name together.
-        let mut figures: Vec<(&'static str, Vec<(Option<(&'static str, String)>, f64)>)> = Vec::new();
+        let mut figures: Vec<(&'static str, Vec<LabelledValue>)> = Vec::new();
         self.0.visit(&mut |name, label, value| {
             if name.starts_with("send_latency_seconds") {
                 return;

@@ -53,6 +53,8 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         spool: SpoolSettings::in_dir(args.data_dir.join("agent-spool")),
         paths: SystemPaths::default(),
         endpoints: vec![format!("https://{}", aggregator.grpc_addr())],
+        discovery: DiscoverySettings::static_list(Vec::new()),
+        region: None,
         server_name: Some(SERVER_NAME.into()),
         failback_interval: std::time::Duration::from_secs(60),
         ca_cert: ca,
