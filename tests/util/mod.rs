@@ -351,6 +351,24 @@ pub fn free_addr() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
+/// Polls `check` until it gives `Ok`, or panics after `timeout` with what was awaited and
+/// the last `Err` it gave (what was still wrong).
+pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let mut last = String::new();
+    let mut result = None;
+    let deadline = Instant::now() + timeout;
+    while result.is_none() && Instant::now() < deadline {
+        match check() {
+            Ok(value) => result = Some(value),
+            Err(e) => {
+                last = e;
+                std::thread::park_timeout(Duration::from_millis(500));
+            }
+        }
+    }
+    result.unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}: {last}"))
+}
+
 /// Polls `condition` until it holds, or panics after `timeout` naming what was awaited.
 pub fn wait_until(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
