@@ -21,6 +21,17 @@ fn asset_urls(html: &str) -> Vec<String> {
     urls
 }
 
+/// The modules a script imports by relative path (`import ... from "./x.js"`), as asset urls.
+fn imported_modules(script_url: &str, script: &str) -> Vec<String> {
+    let dir = &script_url[..script_url.rfind('/').unwrap() + 1];
+    script
+        .lines()
+        .filter(|l| l.starts_with("import "))
+        .filter_map(|l| l.split(" from \"./").nth(1).or_else(|| l.strip_prefix("import \"./")))
+        .map(|rest| format!("{dir}{}", &rest[..rest.find('"').unwrap()]))
+        .collect()
+}
+
 #[test]
 fn pages_assets_and_host_api_answer() {
     let fleet = Fleet::new();
@@ -36,10 +47,25 @@ fn pages_assets_and_host_api_answer() {
         assert!(headers.iter().any(|(k, v)| k == "content-type" && v.starts_with("text/html")), "{page}: {headers:?}");
         let assets = asset_urls(&html);
         assert!(assets.iter().any(|a| a.ends_with(".js")), "{page} loads no script: {html}");
-        for asset in assets {
+        // Every asset answers, and so does every module a script imports (the fleet page's
+        // status.js and regions.js, say): a module left out of the binary breaks its page.
+        let mut pending = assets;
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(asset) = pending.pop() {
+            if !seen.insert(asset.clone()) {
+                continue;
+            }
             let (status, body) = http_get(&format!("{base}{asset}")).unwrap();
             assert_eq!(status, 200, "{asset}");
             assert!(!body.is_empty(), "{asset} is empty");
+            if asset.ends_with(".js") && !asset.contains("/vendor/") {
+                pending.extend(imported_modules(&asset, &body));
+            }
+        }
+        if page == "/" {
+            for module in ["/assets/js/fleet.js", "/assets/js/status.js", "/assets/js/regions.js"] {
+                assert!(seen.contains(module), "{page} does not load {module}: {seen:?}");
+            }
         }
     }
     // uPlot, the chart library, is served from the embedded npm dependency.

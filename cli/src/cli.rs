@@ -150,11 +150,9 @@ pub(crate) struct ServerArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum HostsCommand {
-    /// Every host: status, last seen, CPU %, memory %, fullest filesystem, load.
-    List {
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    /// Every host of every region: status, last seen, CPU %, memory %, fullest filesystem, load.
+    #[command(long_about = LIST_ABOUT, after_help = LIST_EXAMPLES)]
+    List(ListArgs),
     /// One host: inventory, recent events and latest values.
     Show {
         /// The host (agent id).
@@ -165,6 +163,82 @@ pub(crate) enum HostsCommand {
     /// Hosts side by side: average, p95 and max of CPU, memory, disk, network and load over a range.
     #[command(long_about = COMPARE_ABOUT, after_help = COMPARE_EXAMPLES)]
     Compare(CompareArgs),
+}
+
+const LIST_ABOUT: &str = r#"Every host the aggregator knows, sorted by host: at a regional aggregator its own region's
+hosts, at a master every host of every region that reports to it. Columns: host, region,
+status, last seen, CPU busy %, memory used %, the fullest filesystem (used %, mountpoint) and
+the 1-minute load average.
+
+Statuses (of a host that reports every interval; default interval 10s):
+  up       a batch arrived within the last three intervals (at least 5s)
+  stale    late: nothing for three intervals or more, but for less than ten (at least 60s)
+  down     silent for ten intervals (at least 60s) or more
+  unknown  the host's region is unreachable: the master has not heard from that region's
+           aggregator for longer than its threshold, so nobody knows whether the host is up;
+           its figures are the last ones the master received
+
+After the table, one line per unreachable region:
+  region eu-1 unreachable: last heard 4m 10s ago; its 12 hosts show as unknown
+
+--region and --status narrow the list (the aggregator filters, and so does the CLI, for
+aggregators that do not yet). A --region the aggregator does not know is an error that lists
+the regions it knows. --output json prints the API's host rows (filtered) as one array."#;
+
+const LIST_EXAMPLES: &str = "\
+Examples:
+  sysmon hosts list
+  sysmon hosts list --region eu-1
+  sysmon hosts list --status down,unknown
+  sysmon hosts list --server http://master.example.com:9800 --status stale --output json";
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Only the hosts of this region.
+    #[arg(long)]
+    pub(crate) region: Option<String>,
+    /// Only hosts with these statuses: up, stale, down or unknown (repeat the flag or separate
+    /// with commas) [default: all].
+    #[arg(long, value_delimiter = ',', value_parser = parse_host_status)]
+    pub(crate) status: Vec<HostStatus>,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+/// A host's status as the hosts API reports it (see `sysmon hosts list --help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostStatus {
+    /// Reporting on time.
+    Up,
+    /// Late.
+    Stale,
+    /// Silent.
+    Down,
+    /// In a region the master cannot reach.
+    Unknown,
+}
+
+impl HostStatus {
+    /// Every status, in the order the help and messages name them.
+    pub(crate) const ALL: [HostStatus; 4] = [HostStatus::Up, HostStatus::Stale, HostStatus::Down, HostStatus::Unknown];
+
+    /// The status's name in the API and on the command line.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            HostStatus::Up => "up",
+            HostStatus::Stale => "stale",
+            HostStatus::Down => "down",
+            HostStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// One `--status` value; the message is the hosts API's own for a bad `status`.
+fn parse_host_status(text: &str) -> Result<HostStatus, String> {
+    HostStatus::ALL
+        .into_iter()
+        .find(|status| status.name() == text)
+        .ok_or_else(|| format!("status must be up, stale, down or unknown, got {text:?}"))
 }
 
 const COMPARE_ABOUT: &str = r#"Hosts side by side: a column per host and, for each metric, a row for the average (avg), the

@@ -1,6 +1,11 @@
 //! `sysmon hosts list / show / compare`: the fleet from any aggregator's HTTP API.
+//!
+//! This file holds `show` and what the subcommands share (requests, cell formatting); `list`
+//! and `compare` have their own modules.
 
 mod compare;
+mod list;
+mod regions;
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
@@ -10,13 +15,7 @@ use crate::table::render;
 
 pub(crate) async fn run(command: HostsCommand) -> anyhow::Result<()> {
     match command {
-        HostsCommand::List { server } => {
-            let body = get_json(&server, "/api/hosts").await?;
-            match server.output {
-                Output::Json => print(&format!("{:#}", body["hosts"])),
-                Output::Table => print(&hosts_table(&body)),
-            }
-        }
+        HostsCommand::List(args) => list::run(args).await?,
         HostsCommand::Show { host, server } => {
             let body = get_json(&server, &format!("/api/hosts/{}", percent_encode(&host))).await?;
             match server.output {
@@ -29,7 +28,33 @@ pub(crate) async fn run(command: HostsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// GETs `path` from the aggregator and parses its JSON answer; an answer other than 2xx is an
+/// error carrying the API's `error` message.
 pub(crate) async fn get_json(server: &ServerArgs, path: &str) -> anyhow::Result<Value> {
+    let (url, status, body) = get(server, path).await?;
+    if !status.is_success() {
+        let message = body.as_ref().and_then(|b| b["error"].as_str()).unwrap_or("no error message");
+        bail!("{url}: {status}: {message}");
+    }
+    body.with_context(|| format!("{url} did not answer with JSON"))
+}
+
+/// Like [`get_json`], but `Ok(None)` when the aggregator answers 404: an aggregator older than
+/// the route has no such path.
+pub(crate) async fn get_json_if_served(server: &ServerArgs, path: &str) -> anyhow::Result<Option<Value>> {
+    let (url, status, body) = get(server, path).await?;
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !status.is_success() {
+        let message = body.as_ref().and_then(|b| b["error"].as_str()).unwrap_or("no error message");
+        bail!("{url}: {status}: {message}");
+    }
+    body.with_context(|| format!("{url} did not answer with JSON")).map(Some)
+}
+
+/// The url, status and JSON body (`None` if the body is not JSON) of a GET of `path`.
+async fn get(server: &ServerArgs, path: &str) -> anyhow::Result<(String, reqwest::StatusCode, Option<Value>)> {
     let url = format!("{}{path}", server.server.trim_end_matches('/'));
     let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
     let response =
@@ -37,41 +62,8 @@ pub(crate) async fn get_json(server: &ServerArgs, path: &str) -> anyhow::Result<
             format!("cannot reach the aggregator at {} (is it running? see --server)", server.server)
         })?;
     let status = response.status();
-    let body: Value = response.json().await.with_context(|| format!("{url} did not answer with JSON"))?;
-    if !status.is_success() {
-        let message = body["error"].as_str().unwrap_or("no error message");
-        bail!("{url}: {status}: {message}");
-    }
-    Ok(body)
-}
-
-fn hosts_table(body: &Value) -> String {
-    let empty = Vec::new();
-    let hosts = body["hosts"].as_array().unwrap_or(&empty);
-    if hosts.is_empty() {
-        return "no hosts yet: start an agent with `sysmon agent --config agent.toml`\n".into();
-    }
-    let now = now_ms();
-    let rows: Vec<Vec<String>> = hosts
-        .iter()
-        .map(|h| {
-            let fs = match (h["fullest_filesystem_percent"].as_f64(), h["fullest_filesystem_mountpoint"].as_str()) {
-                (Some(p), Some(m)) => format!("{p:.1} {m}"),
-                _ => "-".into(),
-            };
-            vec![
-                text(&h["host"]),
-                text(&h["region"]),
-                text(&h["status"]),
-                h["last_seen_ms"].as_i64().map_or("-".into(), |t| ago(now - t)),
-                number(&h["cpu_percent"], 1),
-                number(&h["memory_percent"], 1),
-                fs,
-                number(&h["load1"], 2),
-            ]
-        })
-        .collect();
-    render(&["HOST", "REGION", "STATUS", "LAST SEEN", "CPU%", "MEM%", "FULLEST FS%", "LOAD1"], &rows, &[4, 5, 7])
+    let bytes = response.bytes().await.with_context(|| format!("reading the answer of {url}"))?;
+    Ok((url, status, serde_json::from_slice(&bytes).ok()))
 }
 
 fn host_details(body: &Value) -> String {
@@ -141,11 +133,11 @@ fn series_name(labels: &Value) -> String {
     if rest.is_empty() { name.to_string() } else { format!("{name}{{{}}}", rest.join(",")) }
 }
 
-fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     v.as_str().map_or_else(|| if v.is_null() { "-".into() } else { v.to_string() }, str::to_string)
 }
 
-fn number(v: &Value, decimals: usize) -> String {
+pub(crate) fn number(v: &Value, decimals: usize) -> String {
     v.as_f64().map_or("-".into(), |x| format!("{x:.decimals$}"))
 }
 

@@ -35,6 +35,9 @@ export async function getJson(path) {
 /** The fleet: {hosts: [...]}. */
 export const hosts = () => getJson("/api/hosts");
 
+/** The regions: {role, regions: [{region, status, last_heard_ms, complete_before_ms, hosts, via}]}; 404 from an aggregator older than it. */
+export const regions = () => getJson("/api/regions");
+
 /** One host: {summary, inventory, interval_ms, latest}. */
 export const host = (name) => getJson(`/api/hosts/${encodeURIComponent(name)}`);
 

@@ -1,6 +1,7 @@
 // Small DOM helpers. Text always goes in as text nodes: host names and labels come from agents.
 
 import * as fmt from "./format.js";
+import { statusClass, statusTitle } from "./status.js";
 
 /** Creates `<tag>` with properties (`class`, `style` object, `data-*`/`aria-*` attributes, DOM properties) and children. */
 export function el(tag, props = {}, ...children) {
@@ -16,10 +17,9 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
-/** A coloured status badge: up, stale or down. */
+/** A coloured status badge (up, stale, down; unknown in grey, for a host of an unreachable region), with what it means as its tooltip. */
 export function badge(status) {
-  const known = ["up", "stale", "down"].includes(status) ? status : "unknown";
-  return el("span", { class: `badge ${known}` }, status ?? "unknown");
+  return el("span", { class: `badge ${statusClass(status)}`, title: statusTitle(status) }, status ?? "unknown");
 }
 
 /** A percentage with a small inline bar, coloured by how full it is; `note` follows the value. */

@@ -1,11 +1,13 @@
-// The fleet page: every host's status and headline figures, refreshed every 5 s.
+// The fleet page: every host of every region, its status and headline figures, and a banner naming the
+// unreachable regions (whose hosts show as unknown); refreshed every 5 s.
 
 import * as api from "./api.js";
 import * as fmt from "./format.js";
 import { badge, el, every, meter, notice } from "./dom.js";
+import { bannerText, bannerTitle, regionNames, regionsOf, unreachable } from "./regions.js";
+import { STATUS_RANK, countsLine } from "./status.js";
 
 const REFRESH_MS = 5000;
-const STATUS_RANK = { down: 0, stale: 1, up: 2 };
 
 // Sort keys per column. Numeric columns sort largest first on the first click: that is what one looks for.
 const COLUMNS = {
@@ -23,6 +25,9 @@ const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "bas
 const params = new URLSearchParams(location.search);
 const state = {
   hosts: null,
+  // /api/regions' answer; null when the aggregator has none (404) or it failed.
+  regionsAnswer: null,
+  region: params.get("region") ?? "",
   sort: COLUMNS[params.get("sort")] ? params.get("sort") : "host",
   order: params.get("order") === "desc" ? "desc" : "asc",
   filter: params.get("q") ?? "",
@@ -36,6 +41,8 @@ const errorBox = document.getElementById("error");
 const emptyBox = document.getElementById("empty");
 const updated = document.getElementById("updated");
 const tableWrap = document.getElementById("table-wrap");
+const regionBox = document.getElementById("region");
+const banner = document.getElementById("unreachable");
 
 function compare(a, b) {
   const key = COLUMNS[state.sort].key;
@@ -47,6 +54,7 @@ function compare(a, b) {
 }
 
 function matches(host, words) {
+  if (state.region && host.region !== state.region) return false;
   const text = `${host.host} ${host.region} ${host.status}`.toLowerCase();
   return words.every((word) => text.includes(word));
 }
@@ -75,34 +83,72 @@ function render() {
   if (state.hosts == null) return;
 
   const all = state.hosts;
-  const by = (status) => all.filter((h) => h.status === status).length;
   const words = state.filter.toLowerCase().split(/\s+/).filter(Boolean);
   const shown = all.filter((h) => matches(h, words)).sort((a, b) => compare(a, b) || collator.compare(a.host, b.host));
 
-  let line = `${all.length} host${all.length === 1 ? "" : "s"}: ${by("up")} up, ${by("stale")} stale, ${by("down")} down`;
-  if (words.length) line += ` (${shown.length} shown)`;
-  counts.textContent = line;
+  counts.textContent = countsLine(all, words.length || state.region ? shown.length : null);
   emptyBox.hidden = all.length > 0;
   tableWrap.hidden = all.length === 0;
   tbody.replaceChildren(...shown.map(row));
   if (all.length > 0 && shown.length === 0) {
-    tbody.append(el("tr", {}, el("td", { colSpan: 8, class: "muted center" }, `no host matches “${state.filter}”`)));
+    const where = state.region ? ` in region “${state.region}”` : "";
+    const text = words.length ? `no host${where} matches “${state.filter}”` : `no hosts${where}`;
+    tbody.append(el("tr", {}, el("td", { colSpan: 8, class: "muted center" }, text)));
   }
+  renderRegions();
+}
+
+/** The region picker (shown once there is more than one region to pick) and the unreachable regions' banner. */
+function renderRegions() {
+  const regions = regionsOf(state.regionsAnswer, state.hosts);
+  const names = regionNames(regions, state.hosts);
+  // A region from the url that the aggregator does not know (yet) stays pickable, so the view is not lost.
+  if (state.region && !names.includes(state.region)) names.push(state.region);
+  const current = [...regionBox.options].slice(1).map((o) => o.value);
+  if (current.join("\n") !== names.join("\n")) {
+    regionBox.replaceChildren(el("option", { value: "" }, "all regions"), ...names.map((name) => el("option", { value: name }, name)));
+  }
+  regionBox.value = state.region;
+  regionBox.hidden = names.length < 2 && !state.region;
+
+  const down = unreachable(regions);
+  banner.hidden = down.length === 0;
+  banner.replaceChildren(
+    ...(down.length === 0
+      ? []
+      : [
+          el("strong", {}, bannerTitle(down.length)),
+          el("ul", {}, ...down.map((r) => el("li", {}, el("span", { class: "region-name" }, r.region), " ", bannerText(r)))),
+        ]),
+  );
 }
 
 function saveView() {
   const q = new URLSearchParams();
   if (state.sort !== "host") q.set("sort", state.sort);
   if (state.order !== "asc") q.set("order", state.order);
+  if (state.region) q.set("region", state.region);
   if (state.filter) q.set("q", state.filter);
   const search = q.toString();
   history.replaceState(null, "", search ? `?${search}` : location.pathname);
 }
 
+/** /api/regions' answer, or null: an aggregator older than it answers 404, and then there is no banner. */
+async function loadRegions() {
+  try {
+    return await api.regions();
+  } catch (err) {
+    if (err.status !== 404) console.warn("cannot load regions:", err.message);
+    return null;
+  }
+}
+
 async function refresh() {
+  const regions = loadRegions();
   try {
     const answer = await api.hosts();
     state.hosts = answer.hosts ?? [];
+    state.regionsAnswer = await regions;
     notice(errorBox, "");
     document.body.classList.remove("stale-data");
     updated.textContent = `updated ${new Date().toLocaleTimeString()}`;
@@ -127,6 +173,12 @@ for (const th of table.querySelectorAll("th[data-key]")) {
   });
 }
 
+regionBox.addEventListener("change", () => {
+  state.region = regionBox.value;
+  saveView();
+  render();
+});
+
 filterBox.value = state.filter;
 filterBox.addEventListener("input", () => {
   state.filter = filterBox.value.trim();
@@ -134,9 +186,10 @@ filterBox.addEventListener("input", () => {
   render();
 });
 
-// "12s ago" keeps counting between refreshes.
+// "12s ago" (and the banner's "last heard 4m 10s ago") keeps counting between refreshes.
 setInterval(() => {
   for (const cell of tbody.querySelectorAll("td.ago")) cell.textContent = fmt.ago(Number(cell.dataset.ms));
+  if (!banner.hidden) renderRegions();
 }, 1000);
 
 render();
