@@ -216,6 +216,24 @@ fn two_regions_report_to_one_master_which_answers_for_the_fleet() {
     let (direct, _) = range(&us, "node_load1{host=\"us-2\"}", now_s - 30, now_s, 10);
     assert_eq!(drill, direct);
     assert_eq!(drill.len(), 1, "{drill:?}");
+
+    // `sysmon hosts compare` works across regions at the master.
+    let compared = util::run_ok(&[
+        "hosts",
+        "compare",
+        "eu-1",
+        "us-3",
+        "--range",
+        "2m",
+        "--server",
+        &master.url(),
+        "--output",
+        "json",
+    ]);
+    let compared: Value = serde_json::from_str(&compared).unwrap();
+    let memory =
+        compared["rows"].as_array().unwrap().iter().find(|r| r["metric"] == "memory" && r["stat"] == "max").unwrap();
+    assert!(memory["values"]["eu-1"].as_f64().is_some() && memory["values"]["us-3"].as_f64().is_some(), "{compared}");
 }
 
 #[test]

@@ -139,15 +139,15 @@ impl FederatedStream {
                 return Err(Error::WriterStopped);
             }
         }
-        let (regions, store) = (self.regions.clone(), self.store.clone());
-        let (via, endpoint) = (self.hello.agent_id.clone(), self.hello.query_endpoint.clone());
-        let (statuses, hosts) = (batch.regions, batch.hosts);
-        tokio::task::spawn_blocking(move || {
-            regions.update(&via, &endpoint, &statuses, &hosts)?;
-            store.put_federated_hosts(&hosts)
-        })
-        .await
-        .map_err(|_| Error::WriterStopped)??;
+        // Hosts before the rollups (a crash between the two records them again with the
+        // resent batch); the frontier only after them, so that no query reads buckets that
+        // the frontier calls complete before they are stored.
+        self.regions.note_hosts(&batch.hosts);
+        let store = self.store.clone();
+        let hosts = batch.hosts;
+        tokio::task::spawn_blocking(move || store.put_federated_hosts(&hosts))
+            .await
+            .map_err(|_| Error::WriterStopped)??;
         let points: usize = series.iter().map(|(_, p)| p.len()).sum();
         let outcome = self
             .store
@@ -160,7 +160,12 @@ impl FederatedStream {
             CommitOutcome::Replay => debug!(seq, "federation batch was a replay"),
             CommitOutcome::Stored { .. } => debug!(seq, points, "federation batch durable"),
         }
-        Ok(())
+        let regions = self.regions.clone();
+        let (via, endpoint) = (self.hello.agent_id.clone(), self.hello.query_endpoint.clone());
+        let statuses = batch.regions;
+        tokio::task::spawn_blocking(move || regions.update(&via, &endpoint, &statuses))
+            .await
+            .map_err(|_| Error::WriterStopped)?
     }
 }
 

@@ -81,21 +81,17 @@ impl RegionDirectory {
         })
     }
 
-    /// Records what a batch from `via` (serving reads at `endpoint`) says of its regions
-    /// and hosts. Blocking.
-    pub(crate) fn update(
-        &self,
-        via: &str,
-        endpoint: &str,
-        statuses: &[v1::RegionStatus],
-        hosts: &[v1::HostState],
-    ) -> Result<()> {
-        {
-            let mut map = self.hosts.write();
-            for h in hosts {
-                map.insert(h.host.clone(), h.region.clone());
-            }
+    /// Records which region owns each of `hosts`.
+    pub(crate) fn note_hosts(&self, hosts: &[v1::HostState]) {
+        let mut map = self.hosts.write();
+        for h in hosts {
+            map.insert(h.host.clone(), h.region.clone());
         }
+    }
+
+    /// Records what a batch from `via` (serving reads at `endpoint`) says of its regions.
+    /// Blocking.
+    pub(crate) fn update(&self, via: &str, endpoint: &str, statuses: &[v1::RegionStatus]) -> Result<()> {
         if statuses.is_empty() {
             return Ok(());
         }
@@ -201,8 +197,9 @@ mod tests {
         let db = Arc::new(redb::Database::create(dir.path().join("t.redb")).unwrap());
         let regions = RegionDirectory::open(db.clone(), Duration::from_secs(180)).unwrap();
         let host = v1::HostState { host: "web-1".into(), region: "eu".into(), ..Default::default() };
-        regions.update("agg-eu", "https://eu:9801", &[status("eu", 60_000, 100_000)], &[host]).unwrap();
-        regions.update("agg-us", "https://us:9801", &[status("us", 120_000, 100_000)], &[]).unwrap();
+        regions.note_hosts(&[host]);
+        regions.update("agg-eu", "https://eu:9801", &[status("eu", 60_000, 100_000)]).unwrap();
+        regions.update("agg-us", "https://us:9801", &[status("us", 120_000, 100_000)]).unwrap();
         assert_eq!(regions.frontier(100_000), 60_000);
         let route_regions = |m: &[Matcher]| regions.routes_for(m).into_iter().map(|r| r.region).collect::<Vec<_>>();
         assert_eq!(route_regions(&[]), ["eu", "us"]);
@@ -210,7 +207,7 @@ mod tests {
         assert_eq!(route_regions(&[Matcher::equal("host", "web-1")]), ["eu"]);
         assert_eq!(route_regions(&[Matcher::equal("host", "unknown")]), ["eu", "us"]);
         // Silent past the timeout: unreachable, and no longer holding the frontier back.
-        regions.update("agg-us", "https://us:9801", &[status("us", 180_000, 300_000)], &[]).unwrap();
+        regions.update("agg-us", "https://us:9801", &[status("us", 180_000, 300_000)]).unwrap();
         assert_eq!(regions.region("eu", 300_000).unwrap().1, Reachability::Unreachable);
         assert_eq!(regions.frontier(300_000), 180_000);
         // A restarted master knows its regions.
