@@ -221,7 +221,7 @@ key = "{certs}/agent-{cert_id}-key.pem"
             self.path(),
             &format!("agent-{id}"),
             &["agent", "--config", config.to_str().unwrap()],
-            &[("SYSMON_LOG", "info,sysmon_agent=debug"), ("SYSMON_USERS_STATE_FILE", users_state.to_str().unwrap())],
+            &[("SYSMON_LOG", "info,sysmon_agent=debug,sysmon_uplink=debug"), ("SYSMON_USERS_STATE_FILE", users_state.to_str().unwrap())],
         )
     }
 
