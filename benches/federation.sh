@@ -49,6 +49,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+for addr in "$MASTER_HTTP" "$REGIONAL_HTTP"; do
+  if curl -s -o /dev/null "http://$addr/"; then
+    echo "federation.sh: something already listens on $addr; stop it first" >&2
+    exit 1
+  fi
+done
+
 certs=$work/certs
 "$sysmon" certs init --dir "$certs" >/dev/null
 for name in master regional; do
@@ -101,9 +108,15 @@ pids+=($!)
 
 load=$(uptime | sed 's/.*load average: //')
 started=$(date +%s)
-"$TARGET/release/sysmon-loadgen" --aggregator "https://$REGIONAL_GRPC" --ca-dir "$certs" --agents "$HOSTS" \
-  --backfill 0s --samples-per-series 1 --step 10s --duration "$DURATION" --warmup 0s --output json \
-  >"$work/loadgen.json" 2>"$work/loadgen.log"
+# --backfill 10s: the first collection is 10 s old, the rest in real time.
+if ! "$TARGET/release/sysmon-loadgen" --aggregator "https://$REGIONAL_GRPC" --ca-dir "$certs" --agents "$HOSTS" \
+  --backfill 10s --samples-per-series 1 --step 10s --duration "$DURATION" --warmup 0s --output json \
+  >"$work/loadgen.json" 2>"$work/loadgen.log"; then
+  echo "federation.sh: sysmon-loadgen failed:" >&2
+  tail -n 20 "$work/loadgen.log" >&2
+  exit 1
+fi
+loadgen_ended=$(date +%s)
 # Let the last whole minute reach the master.
 sleep "$(( $(echo "$INTERVAL" | tr -dc 0-9) + $(echo "$DELAY" | tr -dc 0-9) + 10 ))"
 load_end=$(uptime | sed 's/.*load average: //')
@@ -114,9 +127,10 @@ pids=()
 cp "$work/master-data/sysmon.redb" "$work/master-copy.redb"
 "$TARGET/release/sysmon-store-stats" --compact --output json "$work/master-copy.redb" >"$work/master-stats.json"
 
-python3 - "$work/frontier.txt" "$work/master-stats.json" "$HOSTS" "$started" "$load" "$load_end" <<'EOF'
+python3 - "$work/frontier.txt" "$work/master-stats.json" "$HOSTS" "$started" "$load" "$load_end" "$loadgen_ended" <<'EOF'
 import json, sys
 frontier_file, stats_file, hosts, started = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+ended = int(sys.argv[7])
 visible = {}  # minute start (ms) -> when it became complete at the master (ms)
 for line in open(frontier_file):
     now, f = (int(x) for x in line.split())
@@ -131,10 +145,11 @@ if not lags:
 pct = lambda p: lags[min(len(lags) - 1, int(p * len(lags)))] / 1000
 stats = json.load(open(stats_file))
 file_bytes = stats.get("compacted_file_bytes") or stats["file_bytes"]
-days = len(visible) / 1440
+# The master holds rollups of the minutes the load ran.
+days = (ended - started) / 86400
 print(f"hosts {hosts}, minutes measured {len(minutes)}, load average {sys.argv[5]} at the start, {sys.argv[6]} at the end")
 print(f"replication lag (sample time to visible at the master): p50 {pct(0.50):.1f} s, p99 {pct(0.99):.1f} s, max {lags[-1]/1000:.1f} s")
-print(f"master store: {file_bytes} bytes compacted for {len(visible)} minutes of rollups of {hosts} hosts"
+print(f"master store: {file_bytes} bytes compacted for {(ended - started) / 60:.1f} minutes of rollups of {hosts} hosts"
       f" = {file_bytes / hosts / days:.0f} bytes per host per day")
 print(f"extrapolated: 10,000 hosts for a year = {file_bytes / hosts / days * 10000 * 365 / 2**30:.1f} GiB (1-minute tier only)")
 EOF
