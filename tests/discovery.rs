@@ -8,6 +8,7 @@ mod util;
 
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
+use std::ops::Range;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -58,9 +59,9 @@ fn first_connection(agent: &Process) -> String {
 }
 
 /// Every batch the agent saw acked is stored by `first` or `second`, none twice by the same
-/// one, none spooled before the last ack is missing, and every batch collected after
-/// `killed_at_ms` (when `first` died) is on `second`. Returns how many are on `second`.
-fn assert_nothing_lost(agent: &Process, host: &str, first: &Aggregator, second: &Aggregator, killed_at_ms: i64) {
+/// one, none spooled before the last ack is missing; and every batch collected while
+/// `first` was away (`away`, unix ms) is on `second`, at least three of them.
+fn assert_nothing_lost(agent: &Process, host: &str, first: &Aggregator, second: &Aggregator, away: Range<i64>) {
     // The agent's log is read before the stores, so that everything it counts as acked
     // was durable when the stores are asked.
     let log = agent.log();
@@ -70,23 +71,21 @@ fn assert_nothing_lost(agent: &Process, host: &str, first: &Aggregator, second: 
         let unique: BTreeSet<i64> = points.iter().copied().collect();
         assert_eq!(unique.len(), points.len(), "the {name} regional stored a batch twice: {points:?}");
     }
-    assert!(
-        on_first.iter().all(|&t| t < killed_at_ms),
-        "the first regional stored batches after it died: {on_first:?}"
-    );
+    let while_away: Vec<_> = on_first.iter().filter(|t| away.contains(t)).collect();
+    assert!(while_away.is_empty(), "the first regional stored batches collected while it was away: {while_away:?}");
     let everywhere: BTreeSet<i64> = on_first.iter().chain(&on_second).copied().collect();
     let missing: Vec<_> = acked.difference(&everywhere).collect();
     assert!(missing.is_empty(), "acked but stored nowhere: {missing:?}\n{log}");
     let last_acked = *acked.iter().next_back().expect("batches were acked");
     let skipped: Vec<_> = spooled.iter().filter(|&&t| t <= last_acked && !everywhere.contains(&t)).collect();
     assert!(skipped.is_empty(), "spooled before the last ack but stored nowhere: {skipped:?}\n{log}");
-    let after_kill: BTreeSet<i64> = acked.iter().copied().filter(|&t| t >= killed_at_ms).collect();
+    let acked_away: BTreeSet<i64> = acked.iter().copied().filter(|t| away.contains(t)).collect();
     let second_set: BTreeSet<i64> = on_second.iter().copied().collect();
-    assert!(after_kill.len() >= 3, "fewer than 3 batches acked after the kill: {after_kill:?}");
+    assert!(acked_away.len() >= 3, "fewer than 3 batches acked while the first was away: {acked_away:?}");
     assert!(
-        after_kill.is_subset(&second_set),
-        "batches collected after the kill are not all on the second regional: {:?}",
-        after_kill.difference(&second_set).collect::<Vec<_>>()
+        acked_away.is_subset(&second_set),
+        "batches collected while the first was away are not all on the second regional: {:?}",
+        acked_away.difference(&second_set).collect::<Vec<_>>()
     );
 }
 
@@ -169,7 +168,7 @@ fn an_agent_finds_regionals_by_dns_srv_and_fails_over_by_priority_without_losing
     // The first comes back on other ports (its SRV record still names the old one, so the
     // agent stays where it is), only to be asked what it stored.
     let first = fleet.start_aggregator_on("srv-first", free_addr(), free_addr());
-    assert_nothing_lost(&agent, "web-01", &first, &second, killed_at_ms);
+    assert_nothing_lost(&agent, "web-01", &first, &second, killed_at_ms..i64::MAX);
 }
 
 /// Two free loopback addresses, the first of which sorts after the second as an endpoint.
@@ -184,7 +183,7 @@ fn addresses_sorting_after() -> (SocketAddr, SocketAddr) {
 }
 
 #[test]
-fn an_agent_finds_its_own_region_in_consul_first_and_fails_over_to_another_without_losing_a_batch() {
+fn an_agent_finds_its_own_region_in_consul_first_fails_over_and_back_without_losing_a_batch() {
     let consul = ConsulFake::start();
     let fleet = Fleet::new();
     fleet.issue_agent("web-01");
@@ -195,14 +194,17 @@ fn an_agent_finds_its_own_region_in_consul_first_and_fails_over_to_another_witho
     // The catalog lists instances by endpoint; eu's sorts last, so that only the agent's
     // region preference can put it first.
     let (eu_grpc, us_grpc) = addresses_sorting_after();
-    let regional = |name: &str, grpc: SocketAddr, region: &str| {
+    let eu_http = free_addr();
+    for name in ["consul-eu", "consul-us"] {
         fleet.issue_server(name);
+    }
+    let regional = |name: &str, grpc: SocketAddr, http: SocketAddr, region: &str| {
         let keys = format!("role = \"regional\"\nregion = \"{region}\"");
-        fleet.start_aggregator_as(name, grpc, free_addr(), &keys, name, &discovery)
+        fleet.start_aggregator_as(name, grpc, http, &keys, name, &discovery)
     };
     // us registers first: the catalog's registration order does not decide either.
-    let mut us = regional("consul-us", us_grpc, "us");
-    let mut eu = regional("consul-eu", eu_grpc, "eu");
+    let mut us = regional("consul-us", us_grpc, free_addr(), "us");
+    let mut eu = regional("consul-eu", eu_grpc, eu_http, "eu");
     let id = |grpc: SocketAddr| format!("sysmon-127.0.0.1-{}", grpc.port());
     wait_until(DEADLINE, "both regionals registered with Consul", || {
         consul.read(|f| f.services.contains_key(&id(eu_grpc)) && f.services.contains_key(&id(us_grpc)))
@@ -222,7 +224,9 @@ fn an_agent_finds_its_own_region_in_consul_first_and_fails_over_to_another_witho
         }
     });
 
-    let agent = fleet.start_agent_config("web-01", "web-01", &fleet.certs(), &[], "1s", "region = \"eu\"", &discovery);
+    // A failback interval shorter than the default minute, so that the test sees the return.
+    let keys = "region = \"eu\"\nfailback_interval = \"2s\"";
+    let agent = fleet.start_agent_config("web-01", "web-01", &fleet.certs(), &[], "1s", keys, &discovery);
     wait_acked(&agent, 0, 3, "by the eu regional");
     assert_eq!(first_connection(&agent), format!("https://{eu_grpc}"));
     assert!(hosts(&us).is_empty(), "us heard from the agent while eu was up");
@@ -240,11 +244,24 @@ fn an_agent_finds_its_own_region_in_consul_first_and_fails_over_to_another_witho
         consul.read(|f| status_now(&f.services[&id(eu_grpc)]) == "critical")
     });
 
-    // eu comes back without discovery, on other ports, only to be asked what it stored.
-    let eu = fleet.start_aggregator_as("consul-eu", free_addr(), free_addr(), "region = \"eu\"", "consul-eu", "");
-    assert_nothing_lost(&agent, "web-01", &eu, &us, killed_at_ms);
+    // eu comes back where it was and registers again; the agent returns to it.
+    let back_at_ms = unix_ms();
+    let eu = regional("consul-eu", eu_grpc, eu_http, "eu");
+    wait_until(DEADLINE, "the agent back on the eu regional", || {
+        agent.log().contains("moving back to a preferred aggregator")
+    });
+    let moved_at_ms = unix_ms();
+    wait_acked(&agent, stamps(&agent.log(), "batch acked").len(), 2, "by eu after the return");
+    assert_nothing_lost(&agent, "web-01", &eu, &us, killed_at_ms..back_at_ms);
+    let on_eu: BTreeSet<i64> = stored(&eu, "web-01").into_iter().collect();
+    let after_return: BTreeSet<i64> =
+        stamps(&agent.log(), "batch acked").into_iter().filter(|&t| t > moved_at_ms).collect();
+    assert!(
+        !after_return.is_empty() && after_return.is_subset(&on_eu),
+        "batches acked after the return are not on eu: {after_return:?} vs {on_eu:?}"
+    );
 
-    // A clean stop deregisters.
+    // A clean stop deregisters; a crash (eu's) could not.
     let status = us.process.terminate();
     assert!(status.success(), "us did not stop cleanly: {status}\n{}", us.process.log());
     consul.read(|f| {
@@ -254,42 +271,36 @@ fn an_agent_finds_its_own_region_in_consul_first_and_fails_over_to_another_witho
     });
 }
 
+/// Two regionals in namespace A (regions "lab" and "far"), the agent (region "lab") in B.
+/// The agent finds both by mDNS on the veth, goes to its own region's, and when that one
+/// is killed (no goodbye: its record lingers, and is tried first, in vain) fails over to
+/// the other without losing a batch.
 #[test]
-fn an_agent_finds_a_regional_by_mdns_between_network_namespaces() {
+fn an_agent_finds_regionals_by_mdns_between_network_namespaces_and_fails_over() {
     let pair = NetnsPair::create("mdns");
     let fleet = Fleet::new();
     fleet.issue_agent("lab-01");
-    // The agent checks the certificate against the address it discovered.
+    // The agent checks the certificate against the address it discovered, not a name.
     let addr_a = pair.addr_a.to_string();
     fleet.issue_server_with_sans("regional-a", &[&addr_a]);
-    // A fresh namespace has every port free.
-    let grpc = SocketAddr::V4(SocketAddrV4::new(pair.addr_a, 9801));
-    let http: SocketAddr = "127.0.0.1:9800".parse().unwrap();
-    let regional = fleet.start_aggregator_in_netns(
-        &pair.a,
-        "regional-a",
-        grpc,
-        http,
-        "role = \"regional\"\nregion = \"lab\"",
-        "regional-a",
-        &format!(
-            "[discovery]\nmode = \"mdns\"\n[discovery.mdns]\ninterfaces = [\"{}\"]\n\n[federation]\nadvertise = \"https://{grpc}\"\n",
-            pair.dev_a
-        ),
-    );
-    let agent = fleet.start_agent_in_netns(
-        &pair.b,
-        "lab-01",
-        &[],
-        "1s",
-        None,
-        "region = \"lab\"",
-        &format!("[discovery]\nmode = \"mdns\"\n[discovery.mdns]\ninterfaces = [\"{}\"]\n", pair.dev_b),
-    );
-    // Both run inside their namespaces, not the machine's (`ip netns exec` moves itself
+    let mdns = |dev: &str| format!("[discovery]\nmode = \"mdns\"\n[discovery.mdns]\ninterfaces = [\"{dev}\"]\n");
+    // A fresh namespace has every port free. The browser lists instances by endpoint; the
+    // lab one sorts last, so that only the agent's region preference can put it first.
+    let at = |port| SocketAddr::V4(SocketAddrV4::new(pair.addr_a, port));
+    let local = |port| SocketAddr::V4(SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, port));
+    let regional = |name: &str, grpc: SocketAddr, http: SocketAddr, region: &str| {
+        let keys = format!("role = \"regional\"\nregion = \"{region}\"");
+        let extra = format!("{}\n[federation]\nadvertise = \"https://{grpc}\"\n", mdns(pair.dev_a));
+        fleet.start_aggregator_in_netns(&pair.a, name, grpc, http, &keys, "regional-a", &extra)
+    };
+    let (lab_grpc, far_grpc) = (at(9802), at(9801));
+    let far = regional("mdns-far", far_grpc, local(9810), "far");
+    let mut lab = regional("mdns-lab", lab_grpc, local(9800), "lab");
+    let agent = fleet.start_agent_in_netns(&pair.b, "lab-01", &[], "1s", None, "region = \"lab\"", &mdns(pair.dev_b));
+    // Each runs inside its namespace, not the machine's (`ip netns exec` moves itself
     // there, then execs sysmon).
     let own = netns::of_process(std::process::id());
-    for (process, ns) in [(&regional.process, &pair.a), (&agent, &pair.b)] {
+    for (process, ns) in [(&far.process, &pair.a), (&lab.process, &pair.a), (&agent, &pair.b)] {
         let expected = netns::named(ns);
         assert_ne!(expected, own);
         wait_until(DEADLINE, &format!("{} in {ns}", process.name), || {
@@ -298,14 +309,25 @@ fn an_agent_finds_a_regional_by_mdns_between_network_namespaces() {
         });
     }
 
-    wait_acked(&agent, 0, 3, "by the regional found by mDNS");
-    assert_eq!(first_connection(&agent), format!("https://{grpc}"));
-    assert_eq!(hosts(&regional), ["lab-01"]);
-    let acked = stamps(&agent.log(), "batch acked");
-    let on_regional: BTreeSet<i64> = stored(&regional, "lab-01").into_iter().collect();
-    assert!(acked.is_subset(&on_regional), "acked but not stored: {:?}", acked.difference(&on_regional));
+    wait_acked(&agent, 0, 3, "by the lab regional found by mDNS");
+    assert_eq!(first_connection(&agent), format!("https://{lab_grpc}"));
+    assert_eq!(hosts(&lab), ["lab-01"]);
+    assert!(hosts(&far).is_empty(), "far heard from the agent while lab was up");
     // mDNS went over the veth: the agent's side joined the group there.
     let groups =
         std::process::Command::new("ip").args(["-n", &pair.b, "maddr", "show", "dev", pair.dev_b]).output().unwrap();
     assert!(String::from_utf8_lossy(&groups.stdout).contains("224.0.0.251"), "{groups:?}");
+
+    let killed_at_ms = unix_ms();
+    lab.process.kill9();
+    wait_until(DEADLINE, "the agent on the far regional", || {
+        let on_far = format!("endpoint=https://{far_grpc}");
+        agent.log().lines().any(|l| l.contains("preferred endpoints are down") && l.contains(&on_far))
+    });
+    wait_acked(&agent, stamps(&agent.log(), "batch acked").len(), 3, "by the far regional");
+    assert_eq!(hosts(&far), ["lab-01"]);
+
+    // lab comes back without discovery, on other ports, only to be asked what it stored.
+    let lab = fleet.start_aggregator_in_netns(&pair.a, "mdns-lab", at(9803), local(9820), "", "regional-a", "");
+    assert_nothing_lost(&agent, "lab-01", &lab, &far, killed_at_ms..i64::MAX);
 }
