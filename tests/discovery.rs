@@ -271,6 +271,51 @@ fn an_agent_finds_its_own_region_in_consul_first_fails_over_and_back_without_los
     });
 }
 
+/// The agent starts while only another region's regional is registered, and moves to its
+/// own region's as soon as that one registers: a discovered list changes, and the failback
+/// check follows it even from the first entry of the list as it was.
+#[test]
+fn an_agent_moves_to_its_own_regions_regional_when_consul_starts_listing_it() {
+    let consul = ConsulFake::start();
+    let fleet = Fleet::new();
+    fleet.issue_agent("web-02");
+    let discovery = format!(
+        "[discovery]\nmode = \"consul\"\nrefresh_interval = \"1s\"\n[discovery.consul]\naddress = \"{}\"\ntoken = \"{TOKEN}\"\n",
+        consul.url()
+    );
+    let regional = |name: &str, region: &str| {
+        fleet.issue_server(name);
+        let keys = format!("role = \"regional\"\nregion = \"{region}\"");
+        fleet.start_aggregator_as(name, free_addr(), free_addr(), &keys, name, &discovery)
+    };
+    let us = regional("late-us", "us");
+    let keys = "region = \"eu\"\nfailback_interval = \"2s\"";
+    let agent = fleet.start_agent_config("web-02", "web-02", &fleet.certs(), &[], "1s", keys, &discovery);
+    wait_acked(&agent, 0, 3, "by the us regional, the only one listed");
+    // us was the whole list: the agent is on its first choice, not on a fallback.
+    assert_eq!(first_connection(&agent), format!("https://{}", us.grpc));
+    assert!(!agent.log().contains("preferred endpoints are down"), "{}", agent.log());
+
+    let eu_started_at_ms = unix_ms();
+    let eu = regional("late-eu", "eu");
+    wait_until(DEADLINE, "the agent on the eu regional", || {
+        agent.assert_running();
+        agent.log().lines().any(|l| {
+            l.contains("moving back to a preferred aggregator") && l.contains(&format!("to=https://{}", eu.grpc))
+        })
+    });
+    let moved_at_ms = unix_ms();
+    wait_acked(&agent, stamps(&agent.log(), "batch acked").len(), 2, "by eu");
+    assert_nothing_lost(&agent, "web-02", &eu, &us, 0..eu_started_at_ms);
+    let on_eu: BTreeSet<i64> = stored(&eu, "web-02").into_iter().collect();
+    let after_move: BTreeSet<i64> =
+        stamps(&agent.log(), "batch acked").into_iter().filter(|&t| t > moved_at_ms).collect();
+    assert!(
+        !after_move.is_empty() && after_move.is_subset(&on_eu),
+        "batches acked after the move are not on eu: {after_move:?} vs {on_eu:?}"
+    );
+}
+
 /// Two regionals in namespace A (regions "lab" and "far"), the agent (region "lab") in B.
 /// The agent finds both by mDNS on the veth, goes to its own region's, and when that one
 /// is killed (no goodbye: its record lingers, and is tried first, in vain) fails over to
