@@ -2,6 +2,9 @@
 //! dir, with certificates made by the real `sysmon certs` commands.
 #![allow(dead_code, clippy::print_stderr)]
 
+pub mod consul;
+pub mod netns;
+
 use std::fs;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -111,6 +114,18 @@ impl Fleet {
         ]);
     }
 
+    /// Issues an aggregator certificate like [`Fleet::issue_server`], valid for `extra_sans`
+    /// (names or addresses) too.
+    pub fn issue_server_with_sans(&self, name: &str, extra_sans: &[&str]) {
+        let dir = self.certs();
+        let mut args = vec!["certs", "issue", "--server", name, "--san", "127.0.0.1", "--san", "localhost"];
+        for san in extra_sans {
+            args.extend(["--san", san]);
+        }
+        args.extend(["--dir", dir.to_str().unwrap()]);
+        run_ok(&args);
+    }
+
     /// Starts an aggregator with `aggregator_keys` in its `[aggregator]` section (role,
     /// region), the certificate `server-CERT.pem`, and `extra` at the end of its config.
     pub fn start_aggregator_as(
@@ -122,6 +137,51 @@ impl Fleet {
         cert: &str,
         extra: &str,
     ) -> Aggregator {
+        let (config, data) = self.write_aggregator_config(name, grpc, http, aggregator_keys, cert, extra);
+        let process = Process::spawn(self.path(), name, &["aggregator", "--config", config.to_str().unwrap()], &[]);
+        let aggregator = Aggregator { process, grpc, http, data, netns: None };
+        aggregator.wait_ready();
+        aggregator
+    }
+
+    /// Starts an aggregator like [`Fleet::start_aggregator_as`] inside network namespace
+    /// `netns` (`ip netns exec`); `grpc` and `http` are addresses in that namespace, where
+    /// [`Aggregator::wait_ready`] and [`Aggregator::get_json`] reach it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_aggregator_in_netns(
+        &self,
+        netns: &str,
+        name: &str,
+        grpc: SocketAddr,
+        http: SocketAddr,
+        aggregator_keys: &str,
+        cert: &str,
+        extra: &str,
+    ) -> Aggregator {
+        let (config, data) = self.write_aggregator_config(name, grpc, http, aggregator_keys, cert, extra);
+        let process = Process::spawn_in_netns(
+            self.path(),
+            name,
+            netns,
+            &["aggregator", "--config", config.to_str().unwrap()],
+            &[],
+        );
+        let aggregator = Aggregator { process, grpc, http, data, netns: Some(netns.to_string()) };
+        aggregator.wait_ready();
+        aggregator
+    }
+
+    /// Writes `NAME.toml` for an aggregator (see [`Fleet::start_aggregator_as`]); returns
+    /// its path and the data dir it names.
+    pub fn write_aggregator_config(
+        &self,
+        name: &str,
+        grpc: SocketAddr,
+        http: SocketAddr,
+        aggregator_keys: &str,
+        cert: &str,
+        extra: &str,
+    ) -> (PathBuf, PathBuf) {
         let data = self.path().join(format!("{name}-data"));
         let config = self.path().join(format!("{name}.toml"));
         let certs = self.certs();
@@ -144,10 +204,7 @@ key = "{certs}/server-{cert}-key.pem"
             ),
         )
         .unwrap();
-        let process = Process::spawn(self.path(), name, &["aggregator", "--config", config.to_str().unwrap()], &[]);
-        let aggregator = Aggregator { process, grpc, http, data };
-        aggregator.wait_ready();
-        aggregator
+        (config, data)
     }
 
     /// Starts an agent with id `id` presenting the certificate of `cert_id` (normally the same).
@@ -186,7 +243,62 @@ key = "{certs}/server-{cert}-key.pem"
         aggregator_keys: &str,
         extra: &str,
     ) -> Process {
+        let config =
+            self.write_agent_config(id, cert_id, certs, endpoints, interval, Some("localhost"), aggregator_keys, extra);
+        let env = self.agent_env(id);
+        let env = env.each_ref().map(|(k, v)| (*k, v.as_str()));
+        Process::spawn(self.path(), &format!("agent-{id}"), &["agent", "--config", config.to_str().unwrap()], &env)
+    }
+
+    /// Starts agent `id` like [`Fleet::start_agent_config`] inside network namespace
+    /// `netns`, checking the aggregator's certificate for `server_name` (`None`: each
+    /// endpoint's own host, as a real agent does by default).
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_agent_in_netns(
+        &self,
+        netns: &str,
+        id: &str,
+        endpoints: &[&str],
+        interval: &str,
+        server_name: Option<&str>,
+        aggregator_keys: &str,
+        extra: &str,
+    ) -> Process {
+        let config =
+            self.write_agent_config(id, id, &self.certs(), endpoints, interval, server_name, aggregator_keys, extra);
+        let name = format!("agent-{id}");
+        let env = self.agent_env(id);
+        let env = env.each_ref().map(|(k, v)| (*k, v.as_str()));
+        Process::spawn_in_netns(self.path(), &name, netns, &["agent", "--config", config.to_str().unwrap()], &env)
+    }
+
+    /// The environment of a test agent: debug logs of what it collects, spools and gets
+    /// acked (the last two come from the uplink crate, which the agent ships through), and
+    /// the users collector's state in the test's dir, not the machine's /var/lib.
+    fn agent_env(&self, id: &str) -> [(&'static str, String); 2] {
+        let users_state = self.path().join(format!("agent-{id}-users.json"));
+        [
+            ("SYSMON_LOG", "info,sysmon_agent=debug,sysmon_uplink=debug".into()),
+            ("SYSMON_USERS_STATE_FILE", users_state.to_str().unwrap().into()),
+        ]
+    }
+
+    /// Writes `agent-ID.toml` (see [`Fleet::start_agent_config`]), with
+    /// `aggregator.server_name` when given; returns its path.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_agent_config(
+        &self,
+        id: &str,
+        cert_id: &str,
+        certs: &Path,
+        endpoints: &[&str],
+        interval: &str,
+        server_name: Option<&str>,
+        aggregator_keys: &str,
+        extra: &str,
+    ) -> PathBuf {
         let config = self.path().join(format!("agent-{id}.toml"));
+        let server_name = server_name.map(|name| format!("server_name = {name:?}\n")).unwrap_or_default();
         let endpoints = endpoints.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>().join(", ");
         let spool = if extra.contains("[spool]") {
             String::new()
@@ -202,8 +314,7 @@ interval = "{interval}"
 
 [aggregator]
 endpoints = [{endpoints}]
-server_name = "localhost"
-{aggregator_keys}
+{server_name}{aggregator_keys}
 
 [tls]
 ca_cert = "{fleet}/ca.pem"
@@ -215,14 +326,7 @@ key = "{certs}/agent-{cert_id}-key.pem"
             ),
         )
         .unwrap();
-        // The users collector's state stays in the test's dir, not the machine's /var/lib.
-        let users_state = self.path().join(format!("agent-{id}-users.json"));
-        Process::spawn(
-            self.path(),
-            &format!("agent-{id}"),
-            &["agent", "--config", config.to_str().unwrap()],
-            &[("SYSMON_LOG", "info,sysmon_agent=debug,sysmon_uplink=debug"), ("SYSMON_USERS_STATE_FILE", users_state.to_str().unwrap())],
-        )
+        config
     }
 
     /// Starts agent `id` (with its own certificate) like [`Fleet::start_agent`], with `extra`
@@ -239,6 +343,8 @@ pub struct Aggregator {
     pub grpc: SocketAddr,
     pub http: SocketAddr,
     pub data: PathBuf,
+    /// The network namespace it runs in (`None`: the test's own).
+    pub netns: Option<String>,
 }
 
 impl Aggregator {
@@ -250,16 +356,24 @@ impl Aggregator {
         let url = format!("{}/readyz", self.url());
         wait_until(Duration::from_secs(30), &format!("{} ready at {url}", self.process.name), || {
             self.process.assert_running();
-            matches!(http_get(&url), Ok((200, _)))
+            matches!(self.http_get(&url), Ok((200, _)))
         });
     }
 
     /// GET a JSON API path; panics (with the aggregator's log) unless it answers 200.
     pub fn get_json(&self, path: &str) -> Value {
         let url = format!("{}{path}", self.url());
-        match http_get(&url) {
+        match self.http_get(&url) {
             Ok((200, body)) => serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: not JSON ({e}): {body}")),
             other => panic!("{url}: {other:?}\n{}", self.process.log()),
+        }
+    }
+
+    /// [`http_get`] from the aggregator's network namespace.
+    pub fn http_get(&self, url: &str) -> std::io::Result<(u16, String)> {
+        match &self.netns {
+            None => http_get(url),
+            Some(ns) => netns::run_in(ns, || http_get(url)),
         }
     }
 }
@@ -273,9 +387,20 @@ pub struct Process {
 
 impl Process {
     pub fn spawn(dir: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> Process {
+        Process::spawn_command(dir, name, sysmon(), args, env)
+    }
+
+    /// Starts `sysmon ARGS` like [`Process::spawn`] inside network namespace `netns`
+    /// (`ip netns exec`, which execs the program: the child is sysmon itself).
+    pub fn spawn_in_netns(dir: &Path, name: &str, netns: &str, args: &[&str], env: &[(&str, &str)]) -> Process {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", netns, env!("CARGO_BIN_EXE_sysmon")]);
+        Process::spawn_command(dir, name, command, args, env)
+    }
+
+    fn spawn_command(dir: &Path, name: &str, mut command: Command, args: &[&str], env: &[(&str, &str)]) -> Process {
         let log = dir.join(format!("{name}.log"));
         let stderr = fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
-        let mut command = sysmon();
         command.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
         command.env_remove("SYSMON_LOG");
         for (k, v) in env {
@@ -299,6 +424,11 @@ impl Process {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({program}): {e}"));
         Process { name: name.to_string(), child, log }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends a signal by name (`HUP`, `TERM`, ...) and returns at once.

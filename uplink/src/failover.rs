@@ -6,10 +6,12 @@
 //!   (0.5 s, 1 s, 2 s, ... up to 30 s, each 50-100 %) so a fleet does not reconnect in step.
 //! - When an established stream breaks, the next round starts from the preferred endpoint
 //!   after a short backoff: a sender never stays on a fallback just because it was there.
-//! - While on a fallback (not the first endpoint), the shipper checks the more preferred
-//!   endpoints every `aggregator.failback_interval` (default 1 m) and moves back as soon as
-//!   one accepts a connection, after the batches in flight are acked. Resuming is always
-//!   from the aggregator's own durable seq (its answer to Hello).
+//! - While connected, the shipper checks every `aggregator.failback_interval` (default 1 m)
+//!   whether the list, as it is now, has endpoints before the current one, and moves to the
+//!   first of them that accepts a connection, after the batches in flight are acked: back
+//!   from a fallback, or (with discovery, where the list changes) to a preferred endpoint
+//!   that appeared after the stream began. Resuming is always from the aggregator's own
+//!   durable seq (its answer to Hello).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,6 +153,27 @@ mod tests {
         assert_eq!(f.more_preferred("c"), [(0, "a".to_string()), (1, "b".to_string())]);
         assert!(f.more_preferred("a").is_empty());
         assert_eq!(f.more_preferred("gone").len(), 3);
+    }
+
+    /// A list that changes, as discovery's does.
+    struct Changing(std::sync::Mutex<Vec<String>>);
+
+    impl EndpointSource for Changing {
+        fn endpoints(&self) -> Vec<String> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    #[test]
+    fn more_preferred_follows_a_changing_list() {
+        let source = Arc::new(Changing(std::sync::Mutex::new(vec!["us".to_string()])));
+        let mut f = Failover::new(source.clone());
+        assert_eq!(attempt(&mut f), (0, false));
+        f.connected(0);
+        assert!(f.more_preferred("us").is_empty());
+        // The sender's own region's aggregator appears ahead of the one it is on.
+        *source.0.lock().unwrap() = vec!["eu".to_string(), "us".to_string()];
+        assert_eq!(f.more_preferred("us"), [(0, "eu".to_string())]);
     }
 
     #[test]

@@ -247,10 +247,15 @@ impl Shipper {
             tokio::select! {
                 _ = cancel.cancelled() => return StreamEnd::Cancelled,
                 _ = self.outbox.changed() => {}
-                _ = failback_timer.tick(), if index > 0 && probe.is_none() && switching.is_none() => {
+                // Whatever this endpoint's index was when the stream began: a discovered list
+                // changes (an aggregator of the sender's own region appears, or comes back
+                // after its record expired), so what is more preferred is asked anew each time.
+                _ = failback_timer.tick(), if probe.is_none() && switching.is_none() => {
                     let candidates = failover.more_preferred(endpoint);
-                    let settings = self.settings.clone();
-                    probe = Some(tokio::spawn(async move { probe_endpoints(&settings, candidates).await }));
+                    if !candidates.is_empty() {
+                        let settings = self.settings.clone();
+                        probe = Some(tokio::spawn(async move { probe_endpoints(&settings, candidates).await }));
+                    }
                 }
                 found = async { probe.as_mut().expect("guarded by the select condition").await }, if probe.is_some() => {
                     probe = None;
