@@ -137,9 +137,8 @@ impl SeriesIndex {
     }
 
     /// At most how many series satisfy every matcher, from the postings of the `name="value"`
-    /// matchers alone, which are intersected in place (no list is copied): a bound that costs
-    /// a few hash lookups and a walk of the shortest list. `None` without such a matcher
-    /// (bounding a regex would cost as much as selecting).
+    /// matchers alone: a bound that costs a few hash lookups and a walk of those lists. `None`
+    /// without such a matcher (bounding a regex would cost as much as selecting).
     pub(crate) fn count_bound(&self, matchers: &[Matcher]) -> Option<usize> {
         let mut lists: Vec<&[u64]> = Vec::new();
         for m in matchers {
@@ -155,7 +154,11 @@ impl SeriesIndex {
         }
         lists.sort_unstable_by_key(|ids| ids.len());
         let (shortest, others) = lists.split_first()?;
-        Some(shortest.iter().filter(|id| others.iter().all(|ids| ids.binary_search(id).is_ok())).count())
+        let mut ids = shortest.to_vec();
+        for other in others {
+            ids = postings::intersect(&ids, other);
+        }
+        Some(ids.len())
     }
 
     /// Series having label `matcher.name` with a value the matcher accepts (`accepted`) or
