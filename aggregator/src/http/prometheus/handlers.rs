@@ -140,14 +140,14 @@ async fn find_series(api: PromApi, params: Params) -> Result<Response, ApiError>
         for matchers in &selectors {
             all.extend(catalog.series(matchers, start_ms, end_ms)?);
         }
-        let mut out = String::from("[");
+        let mut out = vec![b'['];
         for (i, labels) in all.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.push(b',');
             }
             push_labels(&mut out, labels);
         }
-        out.push(']');
+        out.push(b']');
         Ok(out)
     })
     .await?;
@@ -207,9 +207,9 @@ fn selectors_or_all(params: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
     Ok(if selectors.is_empty() { vec![Vec::new()] } else { selectors })
 }
 
-async fn catalog_call<F>(api: &PromApi, call: F) -> Result<String, ApiError>
+async fn catalog_call<F>(api: &PromApi, call: F) -> Result<Vec<u8>, ApiError>
 where
-    F: FnOnce(&dyn SeriesCatalog) -> Result<String, String> + Send + 'static,
+    F: FnOnce(&dyn SeriesCatalog) -> Result<Vec<u8>, String> + Send + 'static,
 {
     let catalog = api.catalog.clone();
     tokio::task::spawn_blocking(move || call(catalog.as_ref()))
@@ -221,7 +221,7 @@ where
 /// `/api/v1/metadata`: sysmon keeps no metric metadata (types, help) yet; an empty map is
 /// what Prometheus answers when it has none.
 pub(crate) async fn metadata() -> Response {
-    success("{}", &[])
+    success(b"{}", &[])
 }
 
 /// `/api/v1/status/buildinfo`: `version` is the Prometheus API level sysmon follows (what
@@ -231,7 +231,7 @@ pub(crate) async fn buildinfo() -> Response {
         "{{\"version\":\"2.42.0\",\"revision\":\"\",\"branch\":\"\",\"buildUser\":\"\",\"buildDate\":\"\",\"goVersion\":\"\",\"application\":\"sysmon\",\"sysmonVersion\":\"{}\"}}",
         env!("CARGO_PKG_VERSION")
     );
-    success(&data, &[])
+    success(data.as_bytes(), &[])
 }
 
 fn respond(result: Result<Response, ApiError>) -> Response {

@@ -2,6 +2,7 @@
 //! as a Prometheus data source without adapters; and the remote_write receiver.
 
 mod handlers;
+mod numbers;
 mod params;
 mod response;
 
