@@ -4,13 +4,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt as _;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
@@ -155,6 +156,14 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
     tasks.spawn(async move {
         // `into_make_service` readies the routes once; serving the `Router` itself would copy
         // every route for each connection (axum's `Router::with_state` on a shared router).
+        // Without TCP_NODELAY, the tail of a response larger than one segment waits for the
+        // client's ACK of the segments before it (Nagle); Go's listeners, and so Prometheus's
+        // and VictoriaMetrics's, set it on every connection.
+        let http = http.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                debug!(%error, "cannot set TCP_NODELAY on an HTTP connection");
+            }
+        });
         let serve = axum::serve(http, app.into_make_service())
             .with_graceful_shutdown(async move { http_cancel.cancelled().await });
         if let Err(error) = serve.await {

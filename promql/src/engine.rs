@@ -6,6 +6,7 @@ use std::time::Duration;
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Expr, Function, register_extra_functions};
 
+use crate::cost;
 use crate::error::{Error, Result};
 use crate::eval::evaluator::{EvalSettings, Evaluator, unwrap_parens};
 use crate::eval::selectors::{window_bounds, without_stale};
@@ -131,6 +132,35 @@ impl Engine {
             query_end_ms: end_ms,
             threads: self.threads,
         })
+    }
+
+    /// At most how many series-milliseconds of samples evaluating `query` over
+    /// `start_ms..=end_ms` at `step_ms` reads or slides windows over: for every selector,
+    /// the series [`Storage::series_bound`] says it matches at most, times the span it reads
+    /// (the evaluation's plus its lookback or range) and, for a range selector, plus its
+    /// window at every step. One series over a day at a 10 s interval is 8,640 samples.
+    ///
+    /// `None` when that is not known cheaply: the query does not parse, holds a subquery, or
+    /// the store cannot bound one of its selectors. For a caller that decides where to run a
+    /// query before running it; the bound costs a parse (usually from the cache) and a few
+    /// index lookups.
+    pub fn range_cost(
+        &self,
+        storage: &dyn Storage,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Option<u64> {
+        let expr = self.parse(query).ok()?;
+        let span_ms = end_ms.checked_sub(start_ms).filter(|&span| span >= 0)?;
+        let steps = span_ms.checked_div(step_ms).filter(|_| step_ms > 0)?.checked_add(1)?;
+        cost::bound(&expr, &cost::CostInputs { storage, span_ms, steps, lookback_ms: self.lookback_ms })
+    }
+
+    /// [`Engine::range_cost`] of `query` evaluated at `time_ms` alone.
+    pub fn instant_cost(&self, storage: &dyn Storage, query: &str, time_ms: i64) -> Option<u64> {
+        self.range_cost(storage, query, time_ms, time_ms, 1)
     }
 
     /// Evaluates `query` at `time_ms` (Prometheus's `/api/v1/query`).

@@ -43,6 +43,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+mod cost;
 mod engine;
 mod error;
 mod eval;

@@ -61,6 +61,14 @@ pub trait Storage: Send + Sync {
     /// The store could not answer; the message is shown to the user as is.
     fn select(&self, matchers: &[Matcher], start_ms: i64, end_ms: i64) -> Result<Vec<SeriesSamples>, String>;
 
+    /// At most how many series [`Storage::select`] returns for `matchers`, in any time
+    /// range, when the store can tell without reading them (from an in-memory index, say);
+    /// `None` when it cannot, the default. [`crate::Engine::range_cost`] sizes a query with it.
+    fn series_bound(&self, matchers: &[Matcher]) -> Option<usize> {
+        let _ = matchers;
+        None
+    }
+
     /// What `per_series` gives for each series [`Storage::select`] would return and its
     /// samples (as columns), where it gives something, sorted by labels. The evaluator
     /// reduces a range function's input this way; a store that decodes samples series by

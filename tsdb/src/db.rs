@@ -214,6 +214,14 @@ impl Tsdb {
         read::select_with(&self.shared, matchers, start_ms, end_ms, per_series)
     }
 
+    /// At most how many series [`Tsdb::select`] returns for `matchers`, whatever the time
+    /// range, when the in-memory index tells at a glance: from the `name="value"` matchers'
+    /// postings, intersected; `None` without such a matcher. For sizing a query before
+    /// running it.
+    pub fn series_bound(&self, matchers: &[Matcher]) -> Option<usize> {
+        self.shared.index.read().count_bound(matchers)
+    }
+
     /// Labels of every series matching `matchers` whose data overlaps `start_ms..=end_ms`
     /// (by the series' first and last sample), sorted.
     ///

@@ -136,6 +136,31 @@ impl SeriesIndex {
         selected
     }
 
+    /// At most how many series satisfy every matcher, from the postings of the `name="value"`
+    /// matchers alone: a bound that costs a few hash lookups and a walk of those lists. `None`
+    /// without such a matcher (bounding a regex would cost as much as selecting).
+    pub(crate) fn count_bound(&self, matchers: &[Matcher]) -> Option<usize> {
+        let mut lists: Vec<&[u64]> = Vec::new();
+        for m in matchers {
+            let MatchKind::Equal(value) = &m.kind else { continue };
+            if value.is_empty() {
+                // Matches the series without the label, which have no postings.
+                continue;
+            }
+            match self.postings.get(m.name.as_str()).and_then(|values| values.get(value.as_str())) {
+                Some(ids) => lists.push(ids),
+                None => return Some(0),
+            }
+        }
+        lists.sort_unstable_by_key(|ids| ids.len());
+        let (shortest, others) = lists.split_first()?;
+        let mut ids = shortest.to_vec();
+        for other in others {
+            ids = postings::intersect(&ids, other);
+        }
+        Some(ids.len())
+    }
+
     /// Series having label `matcher.name` with a value the matcher accepts (`accepted`) or
     /// refuses (`!accepted`).
     fn postings_matching(&self, matcher: &Matcher, accepted: bool) -> Vec<u64> {
@@ -188,6 +213,20 @@ mod tests {
         assert_eq!(select(vec![Matcher::not_regex("job", ".+").unwrap()]), [4]);
         assert_eq!(select(vec![Matcher::equal("__name__", "up"), Matcher::equal("job", "nope")]), Vec::<u64>::new());
         assert_eq!(select(vec![]), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn count_bounds_come_from_equality_matchers() {
+        let index = index();
+        let bound = |m: Vec<Matcher>| index.count_bound(&m);
+        assert_eq!(bound(vec![Matcher::equal("__name__", "up"), Matcher::equal("host", "a")]), Some(1));
+        assert_eq!(bound(vec![Matcher::equal("__name__", "up")]), Some(3));
+        // Other matchers only narrow the selection further: the bound ignores them.
+        assert_eq!(bound(vec![Matcher::equal("__name__", "up"), Matcher::not_equal("job", "api")]), Some(3));
+        assert_eq!(bound(vec![Matcher::equal("__name__", "nope")]), Some(0));
+        assert_eq!(bound(vec![Matcher::regex("__name__", ".+").unwrap()]), None);
+        assert_eq!(bound(vec![Matcher::equal("host", "")]), None);
+        assert_eq!(bound(vec![]), None);
     }
 
     #[test]

@@ -4,6 +4,20 @@
 pub(crate) fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
     let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     let mut out = Vec::with_capacity(small.len());
+    if large.len() <= SKIP_RATIO * small.len() {
+        // Lists of like sizes (a metric name's series and a host's): one pass over both,
+        // whose branches the CPU predicts, beats a binary search per id.
+        let (mut i, mut j) = (0, 0);
+        while i < small.len() && j < large.len() {
+            let (x, y) = (small[i], large[j]);
+            if x == y {
+                out.push(x);
+            }
+            i += usize::from(x <= y);
+            j += usize::from(y <= x);
+        }
+        return out;
+    }
     // Galloping would pay for very skewed sizes; a merge with binary-search skips is enough here.
     let mut j = 0;
     for &id in small {
@@ -17,6 +31,10 @@ pub(crate) fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
     }
     out
 }
+
+/// Above this ratio of lengths, [`intersect`] skips through the longer list by binary
+/// search instead of walking it.
+const SKIP_RATIO: usize = 8;
 
 /// Ids of `a` not in `b`.
 pub(crate) fn subtract(a: &[u64], b: &[u64]) -> Vec<u64> {
@@ -78,6 +96,10 @@ mod tests {
     fn set_operations() {
         assert_eq!(intersect(&[1, 3, 5, 7], &[2, 3, 4, 7, 9]), [3, 7]);
         assert_eq!(intersect(&[], &[1]), Vec::<u64>::new());
+        // Skewed sizes take the other path.
+        let long: Vec<u64> = (0..100).collect();
+        assert_eq!(intersect(&[3, 50, 200], &long), [3, 50]);
+        assert_eq!(intersect(&long, &[99]), [99]);
         assert_eq!(subtract(&[1, 3, 5, 7], &[3, 4, 7]), [1, 5]);
         assert_eq!(union([&[1u64, 4][..], &[2, 4, 9][..]]), [1, 2, 4, 9]);
         let mut list = vec![1, 5];

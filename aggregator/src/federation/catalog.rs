@@ -128,4 +128,8 @@ impl SeriesCatalog for MasterCatalog {
     fn warnings(&self) -> Vec<String> {
         self.warnings.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
+
+    fn reads_remotely(&self) -> bool {
+        true
+    }
 }

@@ -17,6 +17,11 @@ impl Storage for TsdbCatalog {
         Ok(series.into_iter().map(|s| SeriesSamples { labels: s.labels, samples: s.samples }).collect())
     }
 
+    /// From the engine's in-memory index.
+    fn series_bound(&self, matchers: &[Matcher]) -> Option<usize> {
+        self.0.series_bound(matchers)
+    }
+
     /// Each series reduced on the engine's decoding threads, as soon as it is decoded.
     fn select_with(
         &self,

@@ -1,5 +1,7 @@
-//! The `/api/v1` handlers. Queries run on blocking threads (evaluation is CPU work), at most
-//! `max_concurrent_queries` at once; the others wait for a slot up to the query timeout.
+//! The `/api/v1` handlers. Queries run at most `max_concurrent_queries` at once; the others
+//! wait for a slot up to the query timeout. A query that may read much runs on a blocking
+//! thread (evaluation is CPU work); a small one, by the bound the engine finds before running
+//! it ([`Engine::range_cost`]), runs on the worker that received it (see [`INLINE_MAX_COST`]).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -18,6 +20,15 @@ use crate::registry::now_ms;
 /// Prometheus refuses range queries with more points per series than this.
 const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
+/// The largest [`Engine::range_cost`] (series-milliseconds read) of a query evaluated on the
+/// async worker that received it rather than on a blocking thread: one series over a day, or
+/// 24 over an hour. At a 10 s interval that is 8,640 samples, a fraction of a millisecond to
+/// read and evaluate (query (a) of `benches/compare.sh`, 2,160 of them, takes about 0.1 ms);
+/// at the agent's shortest interval, 1 s, a few milliseconds. Handing a query to a blocking
+/// thread and its result back costs two thread wake-ups, and on an idle machine each is worth
+/// more than such a query's evaluation.
+const INLINE_MAX_COST: u64 = 86_400_000;
+
 /// `/api/v1/query`: `query`, `time` (default now), `timeout`.
 pub(crate) async fn query(State(api): State<PromApi>, RawQuery(raw): RawQuery, body: Bytes) -> Response {
     let params = Params::parse(raw.as_deref(), &body);
@@ -28,8 +39,9 @@ async fn instant(api: PromApi, params: Params) -> Result<Response, ApiError> {
     let text = params.get("query").unwrap_or_default().to_string();
     let time_ms = params.time_or("time", now_ms())?;
     let engine = with_timeout(&api.engine, &params)?;
+    let cost = engine.instant_cost(api.catalogs.catalog().as_ref(), &text, time_ms);
     let result =
-        run_query(&api, engine.limits().timeout, move |catalog| engine.instant(catalog, &text, time_ms)).await?;
+        run_query(&api, engine.limits().timeout, cost, move |catalog| engine.instant(catalog, &text, time_ms)).await?;
     Ok(query_success(&result.value, &result.warnings))
 }
 
@@ -62,7 +74,8 @@ async fn range(api: PromApi, params: Params) -> Result<Response, ApiError> {
         ));
     }
     let engine = with_timeout(&api.engine, &params)?;
-    let result = run_query(&api, engine.limits().timeout, move |catalog| {
+    let cost = engine.range_cost(api.catalogs.catalog().as_ref(), &text, start_ms, end_ms, step_ms);
+    let result = run_query(&api, engine.limits().timeout, cost, move |catalog| {
         engine.range(catalog, &text, start_ms, end_ms, step_ms)
     })
     .await?;
@@ -81,8 +94,9 @@ fn with_timeout(engine: &Engine, params: &Params) -> Result<Engine, ApiError> {
     Ok(engine.clone().with_limits(QueryLimits { timeout: requested, ..engine.limits().clone() }))
 }
 
-/// Waits for a query slot, then evaluates on a blocking thread.
-async fn run_query<F>(api: &PromApi, timeout: Duration, evaluate: F) -> Result<QueryResult, ApiError>
+/// Waits for a query slot, then evaluates: here when the query's `cost` is known to be at
+/// most [`INLINE_MAX_COST`], otherwise on a blocking thread.
+async fn run_query<F>(api: &PromApi, timeout: Duration, cost: Option<u64>, evaluate: F) -> Result<QueryResult, ApiError>
 where
     F: FnOnce(&dyn SeriesCatalog) -> sysmon_promql::Result<QueryResult> + Send + 'static,
 {
@@ -96,6 +110,11 @@ where
         })?
         .map_err(|_| ApiError::unavailable("the aggregator is shutting down"))?;
     let catalog = api.catalogs.catalog();
+    // A catalog that reads from other aggregators waits on the network: never on a worker.
+    if cost.is_some_and(|cost| cost <= INLINE_MAX_COST) && !catalog.reads_remotely() {
+        let _permit = permit;
+        return evaluate(catalog.as_ref()).map_err(ApiError::from);
+    }
     let result = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let mut result = evaluate(catalog.as_ref())?;
@@ -124,14 +143,14 @@ async fn find_series(api: PromApi, params: Params) -> Result<Response, ApiError>
         for matchers in &selectors {
             all.extend(catalog.series(matchers, start_ms, end_ms)?);
         }
-        let mut out = String::from("[");
+        let mut out = vec![b'['];
         for (i, labels) in all.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.push(b',');
             }
             push_labels(&mut out, labels);
         }
-        out.push(']');
+        out.push(b']');
         Ok(out)
     })
     .await?;
@@ -191,9 +210,9 @@ fn selectors_or_all(params: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
     Ok(if selectors.is_empty() { vec![Vec::new()] } else { selectors })
 }
 
-async fn catalog_call<F>(api: &PromApi, call: F) -> Result<String, ApiError>
+async fn catalog_call<F>(api: &PromApi, call: F) -> Result<Vec<u8>, ApiError>
 where
-    F: FnOnce(&dyn SeriesCatalog) -> Result<String, String> + Send + 'static,
+    F: FnOnce(&dyn SeriesCatalog) -> Result<Vec<u8>, String> + Send + 'static,
 {
     let catalog = api.catalogs.catalog();
     tokio::task::spawn_blocking(move || call(catalog.as_ref()))
@@ -205,7 +224,7 @@ where
 /// `/api/v1/metadata`: sysmon keeps no metric metadata (types, help) yet; an empty map is
 /// what Prometheus answers when it has none.
 pub(crate) async fn metadata() -> Response {
-    success("{}", &[])
+    success(b"{}", &[])
 }
 
 /// `/api/v1/status/buildinfo`: `version` is the Prometheus API level sysmon follows (what
@@ -215,7 +234,7 @@ pub(crate) async fn buildinfo() -> Response {
         "{{\"version\":\"2.42.0\",\"revision\":\"\",\"branch\":\"\",\"buildUser\":\"\",\"buildDate\":\"\",\"goVersion\":\"\",\"application\":\"sysmon\",\"sysmonVersion\":\"{}\"}}",
         env!("CARGO_PKG_VERSION")
     );
-    success(&data, &[])
+    success(data.as_bytes(), &[])
 }
 
 fn respond(result: Result<Response, ApiError>) -> Response {

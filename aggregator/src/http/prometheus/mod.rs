@@ -2,6 +2,7 @@
 //! as a Prometheus data source without adapters; and the remote_write receiver.
 
 mod handlers;
+mod numbers;
 mod params;
 mod response;
 
@@ -28,6 +29,11 @@ pub(crate) trait SeriesCatalog: Storage {
     /// partial), for Prometheus's `warnings` field.
     fn warnings(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// Whether answering may wait on other aggregators (a master's fan-out): such a catalog
+    /// is only ever read on a blocking thread.
+    fn reads_remotely(&self) -> bool {
+        false
     }
 }
 
