@@ -130,12 +130,12 @@ fn an_agent_finds_regionals_by_dns_srv_and_fails_over_by_priority_without_losing
     let mut first = fleet.start_aggregator("srv-first");
     let second = fleet.start_aggregator("srv-second");
     let port = free_port();
-    // SRV targets are host names the agent then resolves with the system's resolver, as in
-    // Kubernetes, where that resolver is the cluster DNS serving the SRV records too. Here
-    // the system resolver is the machine's, which knows only localhost (see the report on
-    // issue #5), so both targets are `localhost`, told apart by port. dnsmasq's host
-    // records for the same names make it answer the way a cluster DNS does (SRV with the
-    // targets' addresses).
+    // The agent resolves SRV targets with the system's resolver, not `dns_srv.resolver`: in
+    // Kubernetes that is the cluster DNS serving the SRV records too, here it is the
+    // machine's, which knows only localhost. So both targets are `localhost`, told apart by
+    // port. The host record makes dnsmasq answer as a cluster DNS does, with the targets'
+    // addresses as additional records.
+    // TODO(#5): resolve SRV targets through `dns_srv.resolver` when it is set.
     let records = [
         "--host-record=localhost,127.0.0.1".to_string(),
         // Listed with the less preferred first: the order comes from priorities alone.
