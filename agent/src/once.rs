@@ -38,6 +38,10 @@ struct CollectionConfig {
     #[serde(default)]
     #[allow(dead_code, reason = "one collection writes no spool")]
     spool: Option<serde::de::IgnoredAny>,
+    /// How aggregators are found, which one collection does not need; `sysmon agent` checks it.
+    #[serde(default)]
+    #[allow(dead_code, reason = "one collection sends nothing")]
+    discovery: Option<serde::de::IgnoredAny>,
 }
 
 /// What one collection needs: the host label, where /proc and /sys are, and the collectors.
