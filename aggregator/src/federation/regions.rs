@@ -160,7 +160,6 @@ impl RegionDirectory {
 
 impl RegionRoutes for RegionDirectory {
     fn routes_for(&self, matchers: &[Matcher]) -> Vec<Route> {
-        let now = crate::registry::now_ms();
         // A `host="h"` matcher names the one region that owns h (when known).
         let host_region = matchers.iter().find_map(|m| match &m.kind {
             MatchKind::Equal(host) if m.name == "host" => Some(self.hosts.read().get(host).cloned()),
@@ -174,11 +173,7 @@ impl RegionRoutes for RegionDirectory {
                 Some(Some(region)) => region == &s.region,
                 Some(None) | None => true,
             })
-            .map(|s| Route {
-                region: s.region.clone(),
-                endpoint: s.endpoint.clone(),
-                reachable: self.reachability(s, now) == Reachability::Reachable,
-            })
+            .map(|s| Route { region: s.region.clone(), endpoint: s.endpoint.clone() })
             .collect()
     }
 }

@@ -8,11 +8,9 @@ use sysmon_tsdb::Matcher;
 pub struct Route {
     /// The region.
     pub region: String,
-    /// The gRPC endpoint that serves `Federation.Select` for it.
+    /// The gRPC endpoint that serves `Federation.Select` for it. Unreachable regions are
+    /// routed too: one may be back, and one that is not is named in the answer's warnings.
     pub endpoint: String,
-    /// Whether the region reported recently; an unreachable one is still asked (it may be
-    /// back), but its silence is expected.
-    pub reachable: bool,
 }
 
 /// The master's map of regions, kept by the aggregator from its federation streams.
