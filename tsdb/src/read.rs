@@ -5,6 +5,7 @@
 //! sealer commits in between is then seen twice (in the copy and the snapshot), never zero
 //! times; the merge keeps only head samples newer than the last sealed one.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use redb::ReadableDatabase as _;
@@ -305,7 +306,7 @@ fn select_part<T>(
     let chunks = txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
     let packs = txn.open_table(PACKS).map_err(|e| err(e.into()))?;
     let mut out = Vec::with_capacity(series.len());
-    let (mut ts, mut values) = (Vec::new(), Vec::new());
+    let (mut ts, mut values) = COLUMNS.with_borrow_mut(std::mem::take);
     let mut walks = Vec::with_capacity(partitions.packed.len());
     for &partition in partitions.packed {
         walks.push(PackWalk::new(partition, &packs));
@@ -357,8 +358,24 @@ fn select_part<T>(
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
+    if ts.capacity() <= KEPT_COLUMN_SAMPLES && values.capacity() <= KEPT_COLUMN_SAMPLES {
+        ts.clear();
+        values.clear();
+        COLUMNS.with_borrow_mut(|columns| *columns = (ts, values));
+    }
     Ok(out)
 }
+
+thread_local! {
+    /// The columns [`select_part`] decodes into, kept for the thread's next read: a read of
+    /// one series (query (a) of `benches/compare.sh`) otherwise allocated them afresh and grew
+    /// them chunk by chunk, its decoding time going mostly to growing them.
+    static COLUMNS: RefCell<(Vec<i64>, Vec<f64>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// The largest columns kept for a thread's next read (1 MiB for both): one series over two
+/// weeks at 10 s. Larger ones, of rare long reads, are given back.
+const KEPT_COLUMN_SAMPLES: usize = 1 << 16;
 
 /// Labels of every series matching `matchers` whose data overlaps `[start, end]`, sorted.
 pub(crate) fn series(shared: &Shared, matchers: &[Matcher], start: i64, end: i64) -> Vec<Labels> {
