@@ -64,6 +64,7 @@ impl Tsdb {
             chunk_partitions: recovered.partitions.0,
             rollup_partitions: recovered.partitions.1,
             pack_partitions: recovered.pack_partitions,
+            loose_partitions: recovered.loose_partitions,
             rollup_done: recovered.rollup_done,
             config,
         });

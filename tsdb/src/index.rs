@@ -4,8 +4,6 @@
 //! label are intersected, and matchers that also match the empty string (so also series
 //! without the label) subtract the series whose value fails them.
 
-use std::collections::BTreeMap;
-
 use redb::{ReadTransaction, ReadableTable as _};
 use rustc_hash::FxHashMap;
 
@@ -20,7 +18,12 @@ use crate::schema::{META, NEXT_SERIES_ID, SERIES};
 pub(crate) struct SeriesIndex {
     by_key: FxHashMap<Box<str>, u64>,
     labels: FxHashMap<u64, Labels>,
-    postings: FxHashMap<String, BTreeMap<String, Vec<u64>>>,
+    /// Label name -> value -> ids. Hash maps, not ordered ones: a selector's `name="value"`
+    /// is then a hash and a probe or two, where a B-tree compared the value with a string at
+    /// every level, each in an allocation of its own, which in a query right after another
+    /// process ran were as many cache misses. Nothing needs the values in order (a regex's
+    /// postings are merged and sorted anyway).
+    postings: FxHashMap<String, FxHashMap<String, Vec<u64>>>,
     all: Vec<u64>,
 }
 

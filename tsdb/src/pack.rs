@@ -242,6 +242,9 @@ fn pack_partition(shared: &Shared, partition: i64, durability: Durability) -> Re
     done.extend(pack.finish());
     packs += done.len();
     moved += write_packs(shared, partition, &mut done, durability)?;
+    // Every chunk of the partition is packed: only the sealer, whose thread this is, adds
+    // chunks to the chunk table.
+    shared.loose_partitions.remove(partition);
     debug!(partition_ms = partition, packs, chunks = moved, "tsdb packed a partition");
     Ok(())
 }

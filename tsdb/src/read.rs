@@ -5,6 +5,7 @@
 //! sealer commits in between is then seen twice (in the copy and the snapshot), never zero
 //! times; the merge keeps only head samples newer than the last sealed one.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use redb::ReadableDatabase as _;
@@ -135,7 +136,8 @@ pub(crate) fn select_with<T: Send>(
     series.dedup_by_key(|(id, _)| *id);
     let partitions = shared.chunk_partitions.within(start, end);
     let packed = shared.pack_partitions.within(start, end);
-    let partitions = Partitions { all: &partitions, packed: &packed };
+    let loose = shared.loose_partitions.within(start, end);
+    let partitions = Partitions { all: &partitions, packed: &packed, loose: &loose };
     let threads = if series.len() >= PARALLEL_MIN_SERIES {
         std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
     } else {
@@ -168,11 +170,13 @@ pub(crate) fn select_with<T: Send>(
     Ok(out)
 }
 
-/// The partitions a read visits: those of the chunk table, and of them those with packs.
+/// The partitions a read visits: all that hold chunks, and of them those with packs and
+/// those that may have chunks in the chunk table.
 #[derive(Clone, Copy)]
 struct Partitions<'a> {
     all: &'a [i64],
     packed: &'a [i64],
+    loose: &'a [i64],
 }
 
 /// A walk over one partition's packs, for series in increasing id order: the pack that may
@@ -302,13 +306,19 @@ fn select_part<T>(
     };
     let err = read_err("chunks");
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
-    let chunks = txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
-    let packs = txn.open_table(PACKS).map_err(|e| err(e.into()))?;
+    // Each table only when a partition needs it: opening one is a lookup in redb's table of
+    // tables.
+    let chunks = (!partitions.loose.is_empty()).then(|| txn.open_table(CHUNKS));
+    let chunks = chunks.transpose().map_err(|e| err(e.into()))?;
+    let packs = (!partitions.packed.is_empty()).then(|| txn.open_table(PACKS));
+    let packs = packs.transpose().map_err(|e| err(e.into()))?;
     let mut out = Vec::with_capacity(series.len());
-    let (mut ts, mut values) = (Vec::new(), Vec::new());
+    let (mut ts, mut values) = COLUMNS.with_borrow_mut(std::mem::take);
     let mut walks = Vec::with_capacity(partitions.packed.len());
-    for &partition in partitions.packed {
-        walks.push(PackWalk::new(partition, &packs));
+    if let Some(packs) = &packs {
+        for &partition in partitions.packed {
+            walks.push(PackWalk::new(partition, packs));
+        }
     }
     for (id, labels, head) in series {
         ts.clear();
@@ -325,6 +335,7 @@ fn select_part<T>(
                     }
                 }
             }
+            let Some(chunks) = chunks.as_ref().filter(|_| partitions.loose.contains(&partition)) else { continue };
             for entry in chunks.range((partition, id, i64::MIN)..=(partition, id, end)).map_err(|e| err(e.into()))? {
                 let (key, value) = entry.map_err(|e| err(e.into()))?;
                 let chunk_start = key.value().2;
@@ -357,8 +368,24 @@ fn select_part<T>(
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
+    if ts.capacity() <= KEPT_COLUMN_SAMPLES && values.capacity() <= KEPT_COLUMN_SAMPLES {
+        ts.clear();
+        values.clear();
+        COLUMNS.with_borrow_mut(|columns| *columns = (ts, values));
+    }
     Ok(out)
 }
+
+thread_local! {
+    /// The columns [`select_part`] decodes into, kept for the thread's next read: a read of
+    /// one series (query (a) of `benches/compare.sh`) otherwise allocated them afresh and grew
+    /// them chunk by chunk, its decoding time going mostly to growing them.
+    static COLUMNS: RefCell<(Vec<i64>, Vec<f64>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// The largest columns kept for a thread's next read (1 MiB for both): one series over two
+/// weeks at 10 s. Larger ones, of rare long reads, are given back.
+const KEPT_COLUMN_SAMPLES: usize = 1 << 16;
 
 /// Labels of every series matching `matchers` whose data overlaps `[start, end]`, sorted.
 pub(crate) fn series(shared: &Shared, matchers: &[Matcher], start: i64, end: i64) -> Vec<Labels> {

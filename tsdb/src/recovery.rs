@@ -37,6 +37,8 @@ pub(crate) struct Recovered {
     pub(crate) partitions: (PartitionSet, [PartitionSet; 2]),
     /// The partitions of the pack table.
     pub(crate) pack_partitions: PartitionSet,
+    /// The partitions of the chunk table (unpacked chunks).
+    pub(crate) loose_partitions: PartitionSet,
     /// The partitions whose runs are materialized.
     pub(crate) rollup_done: Materialized,
 }
@@ -85,6 +87,7 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
     let chunks = txn.open_table(CHUNKS).map_err(|e| load("chunks")(e.into()))?;
     let mut sealed_chunks = chunks.len().map_err(|e| load("chunks")(e.into()))?;
     let chunk_partitions = PartitionSet::load(&chunks).map_err(|e| load("chunks")(e.into()))?;
+    let loose_partitions = PartitionSet::from_set(chunk_partitions.before(i64::MAX).into_iter().collect());
     let packs = txn.open_table(PACKS).map_err(|e| load("packs")(e.into()))?;
     for entry in packs.iter().map_err(|e| load("packs")(e.into()))? {
         sealed_chunks += pack_count(entry.map_err(|e| load("packs")(e.into()))?.1.value());
@@ -150,6 +153,7 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
         sealed_chunks,
         partitions: (chunk_partitions, rollup_partitions),
         pack_partitions,
+        loose_partitions,
         rollup_done,
     })
 }

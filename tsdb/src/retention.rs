@@ -138,6 +138,9 @@ fn expire_chunks(shared: &Shared, bound: i64) -> Result<()> {
         Ok(())
     };
     record().map_err(|e| retention_err("raw", e))?;
+    for partition in shared.loose_partitions.before(bound) {
+        shared.loose_partitions.remove(partition);
+    }
     shared.rollup_done.forget_before(bound);
     shared.heads.lock().raise_min_ts(bound);
     sub(&shared.counters.sealed_chunks, expired);

@@ -252,6 +252,9 @@ impl Sealer {
             landed.sort_unstable();
             landed.dedup();
             landed.retain(|&p| self.shared.rollup_done.mask(p) != 0);
+            for ((partition, ..), _) in &rows {
+                self.shared.loose_partitions.add(*partition);
+            }
             insert_sorted(&mut chunk_table, &mut rows, &self.shared.chunk_partitions)?;
             let mut done = txn.open_table(ROLLUP_DONE)?;
             for &p in &landed {

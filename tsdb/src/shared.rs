@@ -39,6 +39,13 @@ pub(crate) struct Shared {
     pub(crate) rollup_done: Materialized,
     /// The partitions holding chunks, in the chunk table or packed.
     pub(crate) chunk_partitions: PartitionSet,
+    /// The partitions that may hold chunks in the chunk table: not packed yet, or with
+    /// chunks sealed into them late. A read looks in the chunk table only for these (a
+    /// table to open and a tree to descend per partition, for nothing, once packed). The
+    /// sealer adds a partition before it commits chunks there and the packer removes one
+    /// after it has moved all of them (both on the sealer's thread, so no chunk lands in
+    /// between); retention removes the partitions it deletes.
+    pub(crate) loose_partitions: PartitionSet,
     /// Per tier: the partitions of its run table.
     pub(crate) rollup_partitions: [PartitionSet; 2],
 }

@@ -98,6 +98,11 @@ impl<'a> Evaluator<'a> {
         self.threads
     }
 
+    /// How many more samples the query's budget allows.
+    pub(crate) fn samples_left(&self) -> usize {
+        self.limits.max_samples.saturating_sub(self.samples)
+    }
+
     /// Counts `count` more samples against the query's budget.
     pub(crate) fn add_samples(&mut self, count: usize) -> Result<()> {
         self.samples = self.samples.saturating_add(count);

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::testutil::load;
-use crate::{Engine, Error, QueryLimits};
+use crate::{Engine, Error, QueryLimits, Value};
 
 fn data() -> crate::testutil::MemStorage {
     load("load 1m\n  m{i=\"1\"} 1 2 3\n  m{i=\"2\"} 1 2 3\n")
@@ -63,4 +63,23 @@ fn range_functions_over_selectors_keep_every_limit() {
     let time = Engine::new(QueryLimits { timeout: Duration::ZERO, ..QueryLimits::default() });
     let err = time.range(&data(), "rate(m[5m])", 0, 120_000, 60_000).unwrap_err();
     assert_eq!(err.error_type(), "timeout");
+}
+
+#[test]
+fn instant_selectors_keep_every_limit() {
+    // These too reduce each series as the store reads it: the budget counts each series'
+    // samples and its values at every step, as when the samples are fetched first, and the
+    // result's points: 2 series x (3 samples + 3 steps + 3 points) = 18.
+    let engine = |max_samples| Engine::new(QueryLimits { max_samples, ..QueryLimits::default() });
+    let Value::Matrix(series) = engine(18).range(&data(), "m", 0, 120_000, 60_000).unwrap().value else {
+        panic!("not a matrix")
+    };
+    assert_eq!(series.iter().map(|s| s.points.len()).collect::<Vec<_>>(), [3, 3]);
+    for max_samples in [17, 11, 5] {
+        let err = engine(max_samples).range(&data(), "m", 0, 120_000, 60_000).unwrap_err();
+        assert!(matches!(err, Error::TooManySamples { limit } if limit == max_samples), "{err}");
+    }
+    let series = Engine::new(QueryLimits { max_series_per_selector: 1, ..QueryLimits::default() });
+    let err = series.range(&data(), "timestamp(m)", 0, 120_000, 60_000).unwrap_err();
+    assert_eq!(err.to_string(), "selector m matched 2 series; limit max_series_per_selector = 1");
 }
