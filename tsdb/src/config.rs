@@ -19,6 +19,13 @@ pub struct TsdbConfig {
     /// retention deletes the partition; lower it (at most the raw retention) for fast
     /// long-range queries within raw retention. Until then, queries read raw samples.
     pub rollup_after: Option<Duration>,
+    /// How old (by wall clock) a 2-hour time partition's end must be before the rollups
+    /// received there from elsewhere ([`crate::Tsdb::write_rollups`], a federation master's
+    /// store) are compacted into one run per series and their 1-hour points put together
+    /// from the 1-minute ones, by the background retention pass. Default 10 minutes: after
+    /// the last minute's replication (its delay and period). Later arrivals are merged by
+    /// the next pass. Until then the 1-hour tier is not complete there.
+    pub compact_rollups_after: Duration,
     /// How long 1-minute rollup buckets are kept. Default 90 days. Zero disables the tier:
     /// nothing is rolled up into it, and retention deletes what it holds.
     pub minute_retention: Duration,
@@ -79,6 +86,7 @@ impl Default for TsdbConfig {
         TsdbConfig {
             raw_retention: DAY * 15,
             rollup_after: None,
+            compact_rollups_after: Duration::from_secs(600),
             minute_retention: DAY * 90,
             hour_retention: DAY * 730,
             chunk_max_samples: 720,
@@ -127,7 +135,12 @@ impl TsdbConfig {
                 reason: format!("must be at most 65536, got {}", self.chunk_max_samples),
             });
         }
-        for (field, value) in [("minute_retention", self.minute_retention), ("hour_retention", self.hour_retention)] {
+        let may_be_zero = [
+            ("minute_retention", self.minute_retention),
+            ("hour_retention", self.hour_retention),
+            ("compact_rollups_after", self.compact_rollups_after),
+        ];
+        for (field, value) in may_be_zero {
             if value.as_millis() > i64::MAX as u128 / 4 {
                 return Err(Error::InvalidConfig { field, reason: format!("must be finite, got {value:?}") });
             }

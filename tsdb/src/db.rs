@@ -65,6 +65,7 @@ impl Tsdb {
             rollup_partitions: recovered.partitions.1,
             pack_partitions: recovered.pack_partitions,
             loose_partitions: recovered.loose_partitions,
+            received_partitions: recovered.received_partitions,
             rollup_done: recovered.rollup_done,
             config,
         });
@@ -278,6 +279,28 @@ impl Tsdb {
     /// anew.
     pub fn rolled_up_until(&self, tier: Tier) -> i64 {
         self.shared.rolled_up_until[tier.index()].load(Ordering::Relaxed)
+    }
+
+    /// How many runs `tier`'s table holds (rows, each a series' consecutive buckets within a
+    /// partition): what compaction shrinks. For benches and tests.
+    ///
+    /// # Errors
+    /// The table could not be read.
+    pub fn rollup_runs(&self, tier: Tier) -> Result<u64> {
+        use redb::{ReadableDatabase as _, ReadableTableMetadata as _};
+        let err = |source: redb::Error| Error::ReadData { what: "rollup runs", source };
+        let txn = self.shared.db.begin_read().map_err(|e| err(e.into()))?;
+        let table = txn.open_table(tier.table()).map_err(|e| err(e.into()))?;
+        table.len().map_err(|e| err(e.into()))
+    }
+
+    /// Before this time, the 1-hour points of received rollups ([`Tsdb::write_rollups`]) are
+    /// put together from every 1-minute point received so far: the start of the oldest
+    /// partition whose received runs are not compacted yet (see
+    /// [`TsdbConfig::compact_rollups_after`]), `i64::MAX` when there is none. A caller that
+    /// knows how far the minutes themselves are complete takes the earlier of the two.
+    pub fn received_hours_complete_before(&self) -> i64 {
+        self.shared.received_partitions.before(i64::MAX).first().copied().unwrap_or(i64::MAX)
     }
 
     /// Stores rollup points computed elsewhere (a regional's 1-minute tier, on its master),

@@ -127,6 +127,16 @@ pub enum Error {
         source: redb::Error,
     },
 
+    /// Compacting the rollup runs received into a partition failed.
+    #[error("cannot compact the received rollups of partition {partition}")]
+    CompactRollups {
+        /// The partition's start, unix ms.
+        partition: i64,
+        /// What redb said.
+        #[source]
+        source: redb::Error,
+    },
+
     /// Reading chunks or rollups for a query failed.
     #[error("cannot read {what}")]
     ReadData {

@@ -17,7 +17,9 @@ use crate::index::SeriesIndex;
 use crate::pack::{PACKS, load_partitions as load_pack_partitions, pack_count};
 use crate::partition::PartitionSet;
 use crate::rollup::{Materialized, Tier};
-use crate::schema::{CHUNKS, META, PRODUCER_SEQ, RAW_CUTOFF_APPLIED, ROLLUP_DONE, ROLLUP_EXTENT, SEALED, WAL};
+use crate::schema::{
+    CHUNKS, META, PRODUCER_SEQ, RAW_CUTOFF_APPLIED, ROLLUP_DONE, ROLLUP_EXTENT, ROLLUP_RECEIVED, SEALED, WAL,
+};
 use crate::wal::{WalDecoder, WalRecord};
 
 /// What [`recover`] rebuilt.
@@ -39,6 +41,7 @@ pub(crate) struct Recovered {
     pub(crate) pack_partitions: PartitionSet,
     /// The partitions of the chunk table (unpacked chunks).
     pub(crate) loose_partitions: PartitionSet,
+    pub(crate) received_partitions: PartitionSet,
     /// The partitions whose runs are materialized.
     pub(crate) rollup_done: Materialized,
 }
@@ -107,6 +110,13 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
         rollup_partitions[tier.index()] = PartitionSet::load(&table).map_err(|e| load(what)(e.into()))?;
     }
 
+    let table = txn.open_table(ROLLUP_RECEIVED).map_err(|e| load("rollup received")(e.into()))?;
+    let mut received = std::collections::BTreeSet::new();
+    for entry in table.iter().map_err(|e| load("rollup received")(e.into()))? {
+        received.insert(entry.map_err(|e| load("rollup received")(e.into()))?.0.value());
+    }
+    let received_partitions = PartitionSet::from_set(received);
+
     let table = txn.open_table(ROLLUP_DONE).map_err(|e| load("rollup done")(e.into()))?;
     let rollup_done = Materialized::load(&table).map_err(|e| load("rollup done")(e.into()))?;
 
@@ -154,6 +164,7 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
         partitions: (chunk_partitions, rollup_partitions),
         pack_partitions,
         loose_partitions,
+        received_partitions,
         rollup_done,
     })
 }

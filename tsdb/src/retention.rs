@@ -1,5 +1,6 @@
 //! Retention: first materializes the rollup tiers of partitions old enough (see
-//! `rollup/materialize.rs`), then deletes sealed chunks and rollup runs older than their
+//! `rollup/materialize.rs`) and compacts the rollups received into them (see
+//! `rollup/compact.rs`), then deletes sealed chunks and rollup runs older than their
 //! tier's retention (by the configured wall clock), in transactions of bounded size, then
 //! asks the writer to remove series that hold nothing anymore.
 //!
@@ -18,7 +19,7 @@ use tracing::{debug, warn};
 use crate::error::{Error, Result};
 use crate::pack::{PACKS, pack_count, pack_range};
 use crate::partition::{PARTITION_MS, PartitionSet, partition_of, partition_range};
-use crate::rollup::{Tier, materialize, run_last_start, tier_bit};
+use crate::rollup::{Tier, compact_received, materialize, run_last_start, tier_bit};
 use crate::schema::{CHUNKS, DataTable, META, RAW_CUTOFF_APPLIED, ROLLUP_DONE};
 use crate::shared::Shared;
 use crate::stats::{add, sub};
@@ -32,6 +33,7 @@ pub(crate) fn apply(shared: &Shared, now_ms: i64, writer: &SyncSender<Request>, 
     // Published even when materializing failed part way: what it marked done is done.
     shared.publish_rollup_frontier();
     materialized?;
+    compact_received(shared, now_ms, &cutoffs.tiers)?;
     cutoffs.raw = raw_bound(shared, cutoffs.raw);
     let ids: Vec<u64> = shared.index.read().all().to_vec();
     expire_chunks(shared, cutoffs.raw)?;

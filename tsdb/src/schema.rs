@@ -34,6 +34,9 @@ pub(crate) const ROLLUP_1H: DataTable = TableDefinition::new("tsdb_rollup_1h");
 /// ([`crate::Tsdb::write_rollups`]): with the last sealed sample, it tells retention when a
 /// series holds nothing anymore without searching every partition.
 pub(crate) const ROLLUP_EXTENT: TableDefinition<u64, i64> = TableDefinition::new("tsdb_rollup_extent");
+/// Partition start -> how many [`crate::Tsdb::write_rollups`] calls have written 1-minute
+/// points into it since its received runs were last compacted (see `rollup/compact.rs`).
+pub(crate) const ROLLUP_RECEIVED: TableDefinition<i64, u64> = TableDefinition::new("tsdb_rollup_received");
 /// Partition start -> the tiers (bit [`crate::Tier::index`]) whose runs were materialized from
 /// every chunk the partition holds. The sealer removes a partition's entry in the
 /// transaction that adds a chunk to it, so the entry is never stale.
@@ -53,6 +56,10 @@ pub(crate) const CURRENT_FORMAT: u64 = 3;
 /// The raw cutoff retention last applied (as u64 bits of the i64, a partition start): every
 /// partition before it is deleted, and samples before it are refused.
 pub(crate) const RAW_CUTOFF_APPLIED: &str = "raw_cutoff_applied";
+
+/// Set once `tsdb_rollup_received` notes every partition with received runs (files written
+/// before the table existed get every 1-minute partition noted at their first open).
+pub(crate) const RECEIVED_NOTED: &str = "rollup_received_noted";
 
 /// The next series id to hand out; ids are never reused, even after retention removes a
 /// series, so a stale WAL reference can never name a different series.
@@ -85,6 +92,16 @@ pub(crate) fn create_tables(db: &redb::Database) -> Result<()> {
         txn.open_table(ROLLUP_1H).map_err(|e| err(e.into()))?;
         txn.open_table(ROLLUP_DONE).map_err(|e| err(e.into()))?;
         txn.open_table(ROLLUP_EXTENT).map_err(|e| err(e.into()))?;
+        let mut received = txn.open_table(ROLLUP_RECEIVED).map_err(|e| err(e.into()))?;
+        if meta.get(RECEIVED_NOTED).map_err(|e| err(e.into()))?.is_none() {
+            // A file from before received runs were noted: every partition may hold some.
+            let minutes = txn.open_table(ROLLUP_1M).map_err(|e| err(e.into()))?;
+            let partitions = crate::partition::PartitionSet::load(&minutes).map_err(|e| err(e.into()))?;
+            for partition in partitions.before(i64::MAX) {
+                received.insert(partition, 1).map_err(|e| err(e.into()))?;
+            }
+            meta.insert(RECEIVED_NOTED, 1).map_err(|e| err(e.into()))?;
+        }
     }
     txn.commit().map_err(|e| err(e.into()))?;
     // Fail here, not on the first query, if the file cannot be read.

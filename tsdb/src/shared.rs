@@ -46,6 +46,10 @@ pub(crate) struct Shared {
     /// after it has moved all of them (both on the sealer's thread, so no chunk lands in
     /// between); retention removes the partitions it deletes.
     pub(crate) loose_partitions: PartitionSet,
+    /// The partitions noted in `tsdb_rollup_received`: 1-minute runs received there are not
+    /// compacted yet, nor its 1-hour points put together (see `rollup/compact.rs`). Changed
+    /// only inside the write transactions that change the table.
+    pub(crate) received_partitions: PartitionSet,
     /// Per tier: the partitions of its run table.
     pub(crate) rollup_partitions: [PartitionSet; 2],
 }

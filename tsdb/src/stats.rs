@@ -53,6 +53,8 @@ pub struct TsdbStats {
     pub expired_rollup_rows_total: u64,
     /// Partitions whose rollup runs were materialized from their chunks since open.
     pub materialized_partitions_total: u64,
+    /// Partitions whose received rollup runs were compacted since open.
+    pub compacted_partitions_total: u64,
     /// Series removed by retention since open.
     pub removed_series_total: u64,
 }
@@ -81,6 +83,7 @@ pub(crate) struct Counters {
     pub(crate) expired_chunks_total: AtomicU64,
     pub(crate) expired_rollup_rows_total: AtomicU64,
     pub(crate) materialized_partitions_total: AtomicU64,
+    pub(crate) compacted_partitions_total: AtomicU64,
     pub(crate) removed_series_total: AtomicU64,
 }
 
@@ -118,6 +121,7 @@ impl Counters {
             expired_chunks_total: get(&self.expired_chunks_total),
             expired_rollup_rows_total: get(&self.expired_rollup_rows_total),
             materialized_partitions_total: get(&self.materialized_partitions_total),
+            compacted_partitions_total: get(&self.compacted_partitions_total),
             removed_series_total: get(&self.removed_series_total),
             ..TsdbStats::default()
         }

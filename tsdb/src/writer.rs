@@ -6,6 +6,7 @@
 //! It is also the only thread that adds or removes series, so series ids are handed out
 //! without locks and never race with retention.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -21,8 +22,8 @@ use crate::error::{Error, Result};
 use crate::head::AppendOutcome;
 use crate::labels::Labels;
 use crate::partition::{insert_sorted, partition_of};
-use crate::rollup::{RollupPoint, Tier, split_runs};
-use crate::schema::{DataKey, META, NEXT_SERIES_ID, PRODUCER_SEQ, ROLLUP_EXTENT, SEALED, SERIES, WAL};
+use crate::rollup::{RollupPoint, RunScratch, Tier, decode_run, run_extent, split_runs};
+use crate::schema::{DataKey, META, NEXT_SERIES_ID, PRODUCER_SEQ, ROLLUP_EXTENT, ROLLUP_RECEIVED, SEALED, SERIES, WAL};
 use crate::seal::SealerSignal;
 use crate::shared::Shared;
 use crate::stats::add;
@@ -404,7 +405,9 @@ impl Writer {
             let ids = self.resolve_ids(&txn, &labels)?;
             let mut extents = Vec::with_capacity(ids.len());
             {
+                let mut table = txn.open_table(tier.table())?;
                 let mut encoded = Vec::new();
+                let mut touched = BTreeSet::new();
                 for ((id, _), (_, points)) in ids.iter().zip(&series) {
                     // Runs per series and call (split at partitions and every few thousand
                     // points), keyed by their first bucket; a later point of the same bucket
@@ -417,13 +420,26 @@ impl Writer {
                     if let Some(last) = sorted.last() {
                         extents.push((*id, last.start_ms));
                     }
-                    for (first, bytes) in split_runs(tier, &sorted) {
-                        encoded.push(((partition_of(first), *id, first), bytes));
+                    for in_partition in sorted.chunk_by(|a, b| partition_of(a.start_ms) == partition_of(b.start_ms)) {
+                        let partition = partition_of(in_partition[0].start_ms);
+                        touched.insert(partition);
+                        let merged = merge_stored_runs(&mut table, tier, (partition, *id), in_partition)?;
+                        for (first, bytes) in split_runs(tier, merged.as_deref().unwrap_or(in_partition)) {
+                            encoded.push(((partition, *id, first), bytes));
+                        }
                     }
                 }
                 let mut rows: Vec<(DataKey, &[u8])> = encoded.iter().map(|(k, v)| (*k, v.as_slice())).collect();
-                let mut table = txn.open_table(tier.table())?;
                 insert_sorted(&mut table, &mut rows, &self.shared.rollup_partitions[tier.index()])?;
+                if tier == Tier::Minute {
+                    // Noted for compaction (see `rollup/compact.rs`).
+                    let mut received = txn.open_table(ROLLUP_RECEIVED)?;
+                    for partition in touched {
+                        let writes = received.get(partition)?.map_or(0, |v| v.value());
+                        received.insert(partition, writes + 1)?;
+                        self.shared.received_partitions.add(partition);
+                    }
+                }
                 let mut extent_table = txn.open_table(ROLLUP_EXTENT)?;
                 for (id, last) in &mut extents {
                     if let Some(stored) = extent_table.get(*id)? {
@@ -507,4 +523,47 @@ impl Writer {
         debug!(series = removed.len(), "tsdb removed empty series");
         Ok(())
     }
+}
+
+/// Takes the stored runs of series `key.1` in partition `key.0` that overlap `points` (sorted,
+/// one per bucket, all in that partition) out of `table`, and returns their points merged
+/// with `points`, which win; `None` when no stored run overlaps. So a series' runs within a
+/// partition never overlap, and a later write always wins over an earlier one, whatever
+/// buckets each run starts at.
+fn merge_stored_runs(
+    table: &mut redb::Table<'_, DataKey, &'static [u8]>,
+    tier: Tier,
+    (partition, id): (i64, u64),
+    points: &[RollupPoint],
+) -> std::result::Result<Option<Vec<RollupPoint>>, redb::Error> {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else { return Ok(None) };
+    let corrupt = |start: i64, reason: String| {
+        redb::Error::Corrupted(format!("{tier} rollup run of series {id} at {start}: {reason}"))
+    };
+    let mut overlapping = Vec::new();
+    // Runs do not overlap each other: walking back from the last new bucket, the first run
+    // ending before the first new bucket ends the search.
+    for entry in table.range((partition, id, i64::MIN)..=(partition, id, last.start_ms))?.rev() {
+        let (key, value) = entry?;
+        let start = key.value().2;
+        let (_, run_last) = run_extent(tier, start, value.value()).map_err(|reason| corrupt(start, reason))?;
+        if run_last < first.start_ms {
+            break;
+        }
+        overlapping.push((start, value.value().to_vec()));
+    }
+    if overlapping.is_empty() {
+        return Ok(None);
+    }
+    let mut merged = Vec::new();
+    let mut scratch = RunScratch::default();
+    for (start, bytes) in overlapping.iter().rev() {
+        decode_run(tier, *start, bytes, &mut scratch, &mut merged).map_err(|reason| corrupt(*start, reason))?;
+        table.remove((partition, id, *start))?;
+    }
+    merged.extend_from_slice(points);
+    merged.reverse();
+    merged.sort_by_key(|p| p.start_ms);
+    merged.dedup_by_key(|p| p.start_ms);
+    Ok(Some(merged))
 }

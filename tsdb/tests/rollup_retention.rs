@@ -286,3 +286,109 @@ fn an_interrupted_materialization_is_redone_without_counting_a_sample_twice() {
     assert_eq!(read(&tsdb), want);
     tsdb.close().unwrap();
 }
+
+/// The minute points of samples `(ts, v)`, oldest first.
+fn minutes_of(samples: &[(i64, f64)]) -> Vec<RollupPoint> {
+    let (ts, values): (Vec<i64>, Vec<f64>) = samples.iter().copied().unzip();
+    let (mut open, mut points) = (None, Vec::new());
+    sysmon_tsdb::fold_samples(Tier::Minute, &ts, &values, &mut open, |p| points.push(p));
+    points.extend(open);
+    points
+}
+
+#[test]
+fn received_minutes_are_compacted_into_one_run_per_partition_with_their_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicI64::new(T0 + 600_000));
+    let config = || TsdbConfig { clock: clock(&now), ..small_config() };
+    let tsdb = open(dir.path(), config());
+    let (a, b) = (labels(&[("__name__", "c_total"), ("host", "a")]), labels(&[("__name__", "c_total"), ("host", "b")]));
+    // Counters every 10 s over 2.5 h (two partitions), in whole numbers so that sums are
+    // exact; b resets at 50 min and inside minute 70.
+    let counter = |reset: &[i64]| -> Vec<(i64, f64)> {
+        let mut v = 0.0;
+        (0..900i64)
+            .map(|i| {
+                v = if reset.contains(&i) { 1.0 } else { v + (i % 4) as f64 };
+                (T0 + i * 10_000, v)
+            })
+            .collect()
+    };
+    let (samples_a, samples_b) = (counter(&[]), counter(&[300, 423]));
+    let (minutes_a, minutes_b) = (minutes_of(&samples_a), minutes_of(&samples_b));
+    assert_eq!(minutes_b.len(), 150);
+    // As a master receives them: every series' minute in its own call.
+    let mut seq = 0;
+    let mut send = |tsdb: &sysmon_tsdb::Tsdb, series: Vec<(sysmon_tsdb::Labels, Vec<RollupPoint>)>| {
+        seq += 1;
+        let outcome = tsdb.write_rollups(Tier::Minute, series, Some(("regional-eu".into(), seq)));
+        assert!(matches!(outcome.blocking_recv().unwrap().unwrap(), CommitOutcome::Stored { .. }));
+    };
+    for (ma, mb) in minutes_a.iter().zip(&minutes_b) {
+        send(&tsdb, vec![(a.clone(), vec![*ma]), (b.clone(), vec![*mb])]);
+    }
+    // Sent again, later, with other values: minutes 40 to 45 of a in one run over six runs of
+    // one point, then minute 41 alone, into the middle of that run. The later write wins.
+    let mut resent: Vec<RollupPoint> = minutes_a[40..46].to_vec();
+    for p in &mut resent {
+        p.max += 1000.0;
+    }
+    send(&tsdb, vec![(a.clone(), resent.clone())]);
+    let mut again = minutes_a[41];
+    again.max += 2000.0;
+    send(&tsdb, vec![(a.clone(), vec![again])]);
+    let mut want_a = minutes_a.clone();
+    want_a[40..46].copy_from_slice(&resent);
+    want_a[41] = again;
+    let read = |tsdb: &sysmon_tsdb::Tsdb, tier: Tier, host: &str| {
+        let got = tsdb.select_rollup(tier, &[Matcher::equal("host", host)], T0, T0 + 3 * HOUR).unwrap();
+        got.into_iter().next().map(|s| s.points).unwrap_or_default()
+    };
+    assert_eq!(read(&tsdb, Tier::Minute, "a"), want_a);
+    assert_eq!(read(&tsdb, Tier::Minute, "b"), minutes_b);
+    // One run per minute and series; the resent six are one.
+    assert_eq!(tsdb.rollup_runs(Tier::Minute).unwrap(), 300 - 5);
+    assert_eq!(tsdb.received_hours_complete_before(), T0);
+
+    // The first partition's end is 10 minutes old: compacted, hours put together.
+    now.store(T0 + 2 * HOUR + 600_000, Ordering::Relaxed);
+    tsdb.apply_retention().unwrap();
+    assert_eq!(tsdb.stats().compacted_partitions_total, 1);
+    assert_eq!(tsdb.rollup_runs(Tier::Minute).unwrap(), 2 + 2 * 30);
+    assert_eq!(tsdb.received_hours_complete_before(), T0 + 2 * HOUR);
+    assert_eq!(read(&tsdb, Tier::Minute, "a"), want_a);
+    assert_eq!(read(&tsdb, Tier::Minute, "b"), minutes_b);
+    // b's hours are what its samples fold into, bit for bit; the later partition has none.
+    let (ts, values): (Vec<i64>, Vec<f64>) = samples_b[..720].iter().copied().unzip();
+    let (mut open_hour, mut hours_b) = (None, Vec::new());
+    sysmon_tsdb::fold_samples(Tier::Hour, &ts, &values, &mut open_hour, |p| hours_b.push(p));
+    hours_b.extend(open_hour);
+    assert_eq!(format!("{:?}", read(&tsdb, Tier::Hour, "b")), format!("{hours_b:?}"));
+    assert_eq!(hours_b[0].resets, 1);
+    let hours_a = read(&tsdb, Tier::Hour, "a");
+    assert_eq!((hours_a.len(), hours_a[0].count, hours_a[0].max), (2, 360, again.max));
+
+    // A late minute for the compacted partition joins b's run, and its hour is redone.
+    let mut late = minutes_b[5];
+    late.count += 1;
+    late.sum += 1.0;
+    send(&tsdb, vec![(b.clone(), vec![late])]);
+    assert_eq!(tsdb.received_hours_complete_before(), T0);
+    assert_eq!(tsdb.rollup_runs(Tier::Minute).unwrap(), 2 + 2 * 30);
+    assert_eq!(read(&tsdb, Tier::Minute, "b")[5], late);
+    tsdb.apply_retention().unwrap();
+    assert_eq!(tsdb.received_hours_complete_before(), T0 + 2 * HOUR);
+    let hours = read(&tsdb, Tier::Hour, "b");
+    assert_eq!((hours[0].count, hours[0].sum), (hours_b[0].count + 1, hours_b[0].sum + 1.0));
+    tsdb.close().unwrap();
+
+    // The notes survive a restart: the second partition is compacted once it is old enough.
+    let tsdb = open(dir.path(), config());
+    assert_eq!(tsdb.received_hours_complete_before(), T0 + 2 * HOUR);
+    now.store(T0 + 4 * HOUR + 600_000, Ordering::Relaxed);
+    tsdb.apply_retention().unwrap();
+    assert_eq!(tsdb.rollup_runs(Tier::Minute).unwrap(), 4);
+    assert_eq!(tsdb.received_hours_complete_before(), i64::MAX);
+    assert_eq!(read(&tsdb, Tier::Minute, "a"), want_a);
+    assert_eq!(read(&tsdb, Tier::Hour, "b").len(), 3);
+}

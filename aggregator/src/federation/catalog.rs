@@ -1,7 +1,8 @@
-//! A master's view for queries: its own store (the regions' 1-minute rollups, and any
-//! remote-written samples) and, for raw samples, the regions below it. The rollup tier is
-//! complete up to the oldest frontier of the reachable regions; the evaluator reads the
-//! tier before it and raw samples (read from the regions) after it, or everywhere when the
+//! A master's view for queries: its own store (the regions' 1-minute rollups, the 1-hour
+//! points it puts together from them, and any remote-written samples) and, for raw samples,
+//! the regions below it. The 1-minute tier is complete up to the oldest frontier of the
+//! reachable regions, the 1-hour tier up to that and its last compacted partition; the
+//! evaluator reads a tier before that and raw samples (read from the regions) after it, or everywhere when the
 //! query needs raw resolution. Each query has its own catalog, which gathers the warnings
 //! of regions that did not answer.
 
@@ -88,11 +89,22 @@ impl Storage for MasterCatalog {
         Ok(series)
     }
 
-    /// The 1-minute tier, complete up to the regions' frontier. (The master keeps no
-    /// 1-hour tier of its own yet: coarse queries fold the 1-minute buckets.)
+    /// The 1-minute tier, complete up to the regions' frontier, and the 1-hour tier the
+    /// store puts together from it, complete up to the frontier's hour and the first
+    /// partition not compacted yet (see `Tsdb::received_hours_complete_before`).
     fn rollup_tiers(&self) -> Vec<RollupTier> {
         let frontier = self.regions.frontier(crate::registry::now_ms());
-        vec![RollupTier { width_ms: Tier::Minute.width_ms(), complete_before_ms: frontier }]
+        let tsdb = &self.local.0;
+        tsdb.tiers()
+            .into_iter()
+            .map(|tier| {
+                let complete_before_ms = match tier {
+                    Tier::Minute => frontier,
+                    Tier::Hour => Tier::Hour.bucket_start(frontier).min(tsdb.received_hours_complete_before()),
+                };
+                RollupTier { width_ms: tier.width_ms(), complete_before_ms }
+            })
+            .collect()
     }
 
     fn select_rollup(

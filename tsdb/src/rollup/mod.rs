@@ -2,12 +2,14 @@
 //! chunks once the partition is old (see `materialize.rs`), so that a bucket holds every
 //! sample exactly once. Points are stored in runs written once; see `run.rs`.
 
+mod compact;
 mod done;
 mod materialize;
 mod point;
 mod run;
 mod tier;
 
+pub(crate) use compact::compact_received;
 pub(crate) use done::{Materialized, complete_before, tier_bit};
 pub(crate) use materialize::materialize;
 pub use point::{RollupPoint, STALE_MARKER_BITS, fold_samples, is_stale_marker};

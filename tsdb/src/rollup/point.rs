@@ -93,6 +93,38 @@ impl RollupPoint {
         self.last_v = v;
     }
 
+    /// Adds `later`, a point of samples all later than this one's (the next minute, say),
+    /// as if its samples had been pushed one by one, so that a wider bucket is put together
+    /// from narrower ones: the same counts, extremes, first and last samples, resets and
+    /// changes (a reset or a change at the boundary between the two included); the sum and
+    /// the counter correction are sums of the parts, equal up to rounding.
+    pub fn absorb(&mut self, later: &RollupPoint) {
+        let prev = self.last_v;
+        let first = later.first_v;
+        if first < prev {
+            self.resets += 1;
+            self.counter_correction += prev;
+        }
+        if !(first == prev || (first.is_nan() && prev.is_nan())) {
+            self.changes += 1;
+        }
+        self.resets += later.resets;
+        self.counter_correction += later.counter_correction;
+        self.changes += later.changes;
+        if later.min < self.min || self.min.is_nan() {
+            self.min = later.min;
+        }
+        if later.max > self.max || self.max.is_nan() {
+            self.max = later.max;
+        }
+        self.count += later.count;
+        self.sum += later.sum;
+        (self.prev_last_ts, self.prev_last_v) =
+            if later.count > 1 { (later.prev_last_ts, later.prev_last_v) } else { (self.last_ts, self.last_v) };
+        self.last_ts = later.last_ts;
+        self.last_v = later.last_v;
+    }
+
     /// The counter increase over the bucket: `last_v - first_v + counter_correction`.
     pub fn increase(&self) -> f64 {
         self.last_v - self.first_v + self.counter_correction
@@ -158,6 +190,44 @@ mod tests {
         assert_eq!(p.increase(), 12.0);
         let last = open.unwrap();
         assert_eq!((last.start_ms, last.count, last.prev_last_v, last.changes), (60_000, 1, 1.0, 0));
+    }
+
+    /// Minute points absorbed into an hour are the hour point the samples fold into.
+    #[test]
+    fn absorbed_minutes_equal_the_hour_folded_from_samples() {
+        // Integers, so that sums are exact: a counter with resets inside a minute and at
+        // minute boundaries, a repeated value, a NaN, a lone sample in a minute.
+        // 10 s apart: minute k holds samples 6k to 6k + 5. Resets at 17 (inside a minute),
+        // 60 (a minute's first sample); a NaN as minute 20's first sample; minute 3 holds
+        // only sample 19.
+        let mut samples: Vec<(i64, f64)> = Vec::new();
+        let mut v = 0.0;
+        for i in 0..360i64 {
+            v = match i {
+                17 | 60 | 61 => 2.0,
+                _ if i % 7 == 0 => v,
+                _ => v + (i % 5) as f64,
+            };
+            samples.push((i * 10_000, if i == 120 { f64::NAN } else { v }));
+        }
+        samples.retain(|&(t, _)| !(130_000..=230_000).contains(&t) || t == 190_000);
+        let (ts, values): (Vec<i64>, Vec<f64>) = samples.iter().copied().unzip();
+        let (mut open, mut hours) = (None, Vec::new());
+        fold_samples(Tier::Hour, &ts, &values, &mut open, |p| hours.push(p));
+        hours.extend(open);
+        let (mut open, mut minutes) = (None, Vec::new());
+        fold_samples(Tier::Minute, &ts, &values, &mut open, |p| minutes.push(p));
+        minutes.extend(open);
+        assert!(minutes.iter().any(|m| m.count == 1));
+        let mut hour = RollupPoint { start_ms: 0, ..minutes[0] };
+        for m in &minutes[1..] {
+            hour.absorb(m);
+        }
+        assert_eq!(hours.len(), 1);
+        let want = hours[0];
+        assert_eq!(format!("{hour:?}"), format!("{want:?}"));
+        // The resets at 17 (inside minute 2) and 60 (minute 10's first sample) both count.
+        assert_eq!(hour.resets, 2);
     }
 
     #[test]
