@@ -9,6 +9,8 @@
 //! - the `sysmon-loadgen` binary (`src/bin/loadgen.rs`): many such hosts streaming to one
 //!   aggregator over the real mutual-TLS `Ingest` stream, reporting acked samples per second
 //!   and ack latency;
+//! - the `sysmon-master-store` binary (`src/bin/master_store.rs`): a federation master's
+//!   bytes per host per day, from simulated replication into a real store;
 //! - criterion benches under `benches/`.
 //!
 //! It has no feature flags.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use redb::{ReadableDatabase as _, ReadableTableMetadata as _, TableHandle as _};
-use sysmon_benches::node_like::NodeLikeHost;
+use sysmon_benches::NodeLikeHost;
 use sysmon_tsdb::{Clock, CommitOutcome, Labels, RollupPoint, Tier, Tsdb, TsdbConfig, fold_samples};
 
 /// Bytes per host per day of a master's store, per tier, from simulated replication.
