@@ -30,10 +30,34 @@ pub(crate) const fn partition_of(ts: i64) -> i64 {
 /// a read visits only partitions that exist. A writer adds a partition before its commit and
 /// retention removes one after its commit: a reader may look into an empty partition, never
 /// miss a full one.
-#[derive(Debug, Default)]
-pub(crate) struct PartitionSet(RwLock<BTreeSet<i64>>);
+///
+/// A set has the width of its table's partitions: [`PARTITION_MS`] but for the 1-hour runs'
+/// (see [`crate::Tier::partition_ms`]).
+#[derive(Debug)]
+pub(crate) struct PartitionSet(RwLock<BTreeSet<i64>>, i64);
+
+impl Default for PartitionSet {
+    fn default() -> Self {
+        PartitionSet(RwLock::default(), PARTITION_MS)
+    }
+}
 
 impl PartitionSet {
+    /// The same set, of partitions `width_ms` wide.
+    pub(crate) fn with_width(self, width_ms: i64) -> PartitionSet {
+        PartitionSet(self.0, width_ms)
+    }
+
+    /// The width of the set's partitions.
+    pub(crate) fn width_ms(&self) -> i64 {
+        self.1
+    }
+
+    /// The start of the set's partition holding `ts`.
+    pub(crate) fn partition_of(&self, ts: i64) -> i64 {
+        ts.saturating_sub(ts.rem_euclid(self.1))
+    }
+
     /// The partitions of `table`.
     pub(crate) fn load(table: &impl ReadableTable<DataKey, &'static [u8]>) -> Result<PartitionSet, StorageError> {
         let mut set = BTreeSet::new();
@@ -42,17 +66,19 @@ impl PartitionSet {
             let Some(entry) = table.range((from, 0, i64::MIN)..)?.next() else { break };
             let partition = entry?.0.value().0;
             set.insert(partition);
+            // The narrowest width: a table may hold partitions of a narrower width than its
+            // set's, written by an older build.
             match partition.checked_add(PARTITION_MS) {
                 Some(next) => from = next,
                 None => break,
             }
         }
-        Ok(PartitionSet(RwLock::new(set)))
+        Ok(PartitionSet(RwLock::new(set), PARTITION_MS))
     }
 
     /// A set of these partitions.
     pub(crate) fn from_set(set: BTreeSet<i64>) -> PartitionSet {
-        PartitionSet(RwLock::new(set))
+        PartitionSet(RwLock::new(set), PARTITION_MS)
     }
 
     /// Whether `partition` is in the set.
@@ -72,12 +98,13 @@ impl PartitionSet {
         self.0.write().remove(&partition);
     }
 
-    /// The partitions that may hold data of `start..=end`, oldest first.
+    /// The partitions that may hold data of `start..=end`, oldest first (and any narrower
+    /// ones an older build wrote there).
     pub(crate) fn within(&self, start: i64, end: i64) -> Vec<i64> {
         if start > end {
             return Vec::new();
         }
-        self.0.read().range(partition_of(start)..=partition_of(end)).copied().collect()
+        self.0.read().range(self.partition_of(start)..=end).copied().collect()
     }
 
     /// The partitions starting before `bound`, oldest first.

@@ -101,13 +101,15 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
         chunk_partitions.add(partition);
     }
     let mut rollup_partitions = [PartitionSet::default(), PartitionSet::default()];
+    // (Replaced below, each with its tier's width.)
     for tier in Tier::ALL {
         let what = match tier {
             Tier::Minute => "1m rollup",
             Tier::Hour => "1h rollup",
         };
         let table = txn.open_table(tier.table()).map_err(|e| load(what)(e.into()))?;
-        rollup_partitions[tier.index()] = PartitionSet::load(&table).map_err(|e| load(what)(e.into()))?;
+        rollup_partitions[tier.index()] =
+            PartitionSet::load(&table).map_err(|e| load(what)(e.into()))?.with_width(tier.partition_ms());
     }
 
     let table = txn.open_table(ROLLUP_RECEIVED).map_err(|e| load("rollup received")(e.into()))?;

@@ -18,7 +18,7 @@ use tracing::{debug, warn};
 
 use crate::error::{Error, Result};
 use crate::pack::{PACKS, pack_count, pack_range};
-use crate::partition::{PARTITION_MS, PartitionSet, partition_of, partition_range};
+use crate::partition::{PartitionSet, partition_of, partition_range};
 use crate::rollup::{Tier, compact_received, materialize, run_last_start, tier_bit};
 use crate::schema::{CHUNKS, DataTable, META, RAW_CUTOFF_APPLIED, ROLLUP_DONE};
 use crate::shared::Shared;
@@ -234,8 +234,8 @@ fn expire_partitions(
     let mut batcher = Batcher::new(shared, what);
     let mut total = 0u64;
     let mut emptied = Vec::new();
-    for partition in partitions.before(partition_of(cutoff).saturating_add(1)) {
-        let whole = partition.saturating_add(PARTITION_MS) <= cutoff;
+    for partition in partitions.before(partitions.partition_of(cutoff).saturating_add(1)) {
+        let whole = partition.saturating_add(partitions.width_ms()) <= cutoff;
         if !whole && expired.is_none() {
             continue;
         }

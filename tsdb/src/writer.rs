@@ -21,7 +21,7 @@ use crate::batch::{CommitOutcome, PreparedBatch, PreparedKeys};
 use crate::error::{Error, Result};
 use crate::head::AppendOutcome;
 use crate::labels::Labels;
-use crate::partition::{insert_sorted, partition_of};
+use crate::partition::insert_sorted;
 use crate::rollup::{RollupPoint, RunScratch, Tier, decode_run, run_extent, split_runs};
 use crate::schema::{DataKey, META, NEXT_SERIES_ID, PRODUCER_SEQ, ROLLUP_EXTENT, ROLLUP_RECEIVED, SEALED, SERIES, WAL};
 use crate::seal::SealerSignal;
@@ -420,8 +420,10 @@ impl Writer {
                     if let Some(last) = sorted.last() {
                         extents.push((*id, last.start_ms));
                     }
-                    for in_partition in sorted.chunk_by(|a, b| partition_of(a.start_ms) == partition_of(b.start_ms)) {
-                        let partition = partition_of(in_partition[0].start_ms);
+                    for in_partition in
+                        sorted.chunk_by(|a, b| tier.partition_of(a.start_ms) == tier.partition_of(b.start_ms))
+                    {
+                        let partition = tier.partition_of(in_partition[0].start_ms);
                         touched.insert(partition);
                         let merged = merge_stored_runs(&mut table, tier, (partition, *id), in_partition)?;
                         for (first, bytes) in split_runs(tier, merged.as_deref().unwrap_or(in_partition)) {

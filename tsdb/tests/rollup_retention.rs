@@ -355,6 +355,7 @@ fn received_minutes_are_compacted_into_one_run_per_partition_with_their_hours() 
     tsdb.apply_retention().unwrap();
     assert_eq!(tsdb.stats().compacted_partitions_total, 1);
     assert_eq!(tsdb.rollup_runs(Tier::Minute).unwrap(), 2 + 2 * 30);
+    assert_eq!(tsdb.rollup_runs(Tier::Hour).unwrap(), 2);
     assert_eq!(tsdb.received_hours_complete_before(), T0 + 2 * HOUR);
     assert_eq!(read(&tsdb, Tier::Minute, "a"), want_a);
     assert_eq!(read(&tsdb, Tier::Minute, "b"), minutes_b);
@@ -388,7 +389,39 @@ fn received_minutes_are_compacted_into_one_run_per_partition_with_their_hours() 
     now.store(T0 + 4 * HOUR + 600_000, Ordering::Relaxed);
     tsdb.apply_retention().unwrap();
     assert_eq!(tsdb.rollup_runs(Tier::Minute).unwrap(), 4);
+    // Both partitions' hours are in the week's one run per series.
+    assert_eq!(tsdb.rollup_runs(Tier::Hour).unwrap(), 2);
     assert_eq!(tsdb.received_hours_complete_before(), i64::MAX);
     assert_eq!(read(&tsdb, Tier::Minute, "a"), want_a);
     assert_eq!(read(&tsdb, Tier::Hour, "b").len(), 3);
+}
+
+#[test]
+fn a_weeks_hours_are_one_run_however_many_partitions_are_materialized_into_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicI64::new(T0 + 6 * HOUR));
+    let tsdb = open(dir.path(), materializing_config(&now));
+    let s = [labels(&[("__name__", "g")]), labels(&[("__name__", "h")])];
+    // Every 10 min over two partitions.
+    let samples: Vec<(u32, i64, f64)> = (0..24i64).map(|i| (0, T0 + i * 600_000, i as f64)).collect();
+    commit(&tsdb, batch(None, &s, samples));
+    tsdb.flush().unwrap();
+    tsdb.apply_retention().unwrap();
+    assert_eq!(tsdb.stats().materialized_partitions_total, 2);
+    assert_eq!(tsdb.rollup_runs(Tier::Hour).unwrap(), 1);
+    let hours = |tsdb: &sysmon_tsdb::Tsdb, name: &str| -> Vec<(u64, f64)> {
+        let got = tsdb.select_rollup(Tier::Hour, &[Matcher::equal("__name__", name)], T0, T0 + 4 * HOUR).unwrap();
+        got[0].points.iter().map(|p| (p.count, p.sum)).collect()
+    };
+    let g = [(6, 15.0), (6, 51.0), (6, 87.0), (6, 123.0)];
+    assert_eq!(hours(&tsdb, "g"), g);
+    // A late series in the first partition: the partition is redone, and each series' two
+    // hours are replaced within its run, the others kept.
+    commit(&tsdb, batch(None, &s, vec![(1, T0 + 1_800_000, 7.0)]));
+    tsdb.flush().unwrap();
+    tsdb.apply_retention().unwrap();
+    assert_eq!(tsdb.stats().materialized_partitions_total, 3);
+    assert_eq!(hours(&tsdb, "g"), g);
+    assert_eq!(hours(&tsdb, "h"), [(1, 7.0)]);
+    assert_eq!(tsdb.rollup_runs(Tier::Hour).unwrap(), 2);
 }

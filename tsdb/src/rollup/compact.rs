@@ -6,7 +6,8 @@
 //! rewrites each received series' runs of it as one, and writes its 1-hour points, put
 //! together from the minutes ([`RollupPoint::absorb`]), replacing any it had. The note is
 //! removed only if no write came since the pass read it; a later write notes the partition
-//! again, and the next pass redoes it. Until a partition is compacted, the 1-hour tier is
+//! again, and the next pass redoes it. The hour points go into the series' run of the week
+//! (see `Tier::partition_ms`), replacing the partition's two hours there. Until a partition is compacted, the 1-hour tier is
 //! not complete there ([`crate::Tsdb::received_hours_complete_before`]).
 //!
 //! Each series is rewritten in one transaction (its old runs deleted, the merged one
@@ -17,7 +18,7 @@ use redb::{Durability, ReadableDatabase as _, ReadableTable as _};
 use tracing::debug;
 
 use super::point::RollupPoint;
-use super::run::{RunScratch, decode_run, split_runs};
+use super::run::{RunScratch, decode_run, replace_span, split_runs};
 use super::tier::Tier;
 use crate::config::millis;
 use crate::error::{Error, Result};
@@ -133,14 +134,9 @@ fn compact_partition(shared: &Shared, partition: i64, hours: bool) -> Result<usi
                     minute_rows.extend(runs.into_iter().map(|(f, b)| ((partition, id, f), b)));
                 }
                 if hours {
-                    for stale in hour_table
-                        .extract_from_if((partition, id, i64::MIN)..=(partition, id, i64::MAX), |_, _| true)?
-                    {
-                        stale?;
-                    }
+                    let span = (partition, partition.saturating_add(PARTITION_MS));
                     let hour_points = hours_of(&points);
-                    hour_rows
-                        .extend(split_runs(Tier::Hour, &hour_points).into_iter().map(|(f, b)| ((partition, id, f), b)));
+                    hour_rows.extend(replace_span(&mut hour_table, Tier::Hour, id, span, &hour_points, &mut scratch)?);
                 }
             }
             let mut rows: Vec<(DataKey, &[u8])> = minute_rows.iter().map(|(k, v)| (*k, v.as_slice())).collect();

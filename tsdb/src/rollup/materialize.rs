@@ -15,7 +15,7 @@ use tracing::debug;
 
 use super::done::tier_bit;
 use super::point::{RollupPoint, fold_samples};
-use super::run::split_runs;
+use super::run::{RunScratch, replace_span, split_runs};
 use super::tier::Tier;
 use crate::codec::decode_chunk;
 use crate::config::millis;
@@ -26,8 +26,14 @@ use crate::schema::{CHUNKS, DataKey, ROLLUP_DONE};
 use crate::shared::Shared;
 use crate::stats::add;
 
-/// Runs staged for one write transaction: per tier index, `(key, bytes)`.
-type Staged = [Vec<(DataKey, Vec<u8>)>; 2];
+/// What one write transaction writes: the 1-minute runs, `(key, bytes)`, and each series'
+/// 1-hour points of the partition (written into the week's run, see
+/// [`super::run::replace_span`]).
+#[derive(Default)]
+struct Staged {
+    minutes: Vec<(DataKey, Vec<u8>)>,
+    hours: Vec<(u64, Vec<RollupPoint>)>,
+}
 
 /// Materializes every partition old enough whose kept tiers are not all done yet, oldest
 /// first. `tier_cutoffs`: buckets ending at or before a tier's cutoff are past its retention
@@ -86,8 +92,13 @@ fn materialize_partition(shared: &Shared, partition: i64, tiers: &[Tier]) -> Res
             let mut open = None;
             fold_samples(tier, ts, values, &mut open, |p| points.push(p));
             points.extend(open);
-            for (first, bytes) in split_runs(tier, &points) {
-                staged[tier.index()].push(((partition, id, first), bytes));
+            match tier {
+                Tier::Minute => {
+                    for (first, bytes) in split_runs(tier, &points) {
+                        staged.minutes.push(((partition, id, first), bytes));
+                    }
+                }
+                Tier::Hour => staged.hours.push((id, points)),
             }
         }
         ts.clear();
@@ -135,20 +146,31 @@ fn write_runs(shared: &Shared, partition: i64, ids: &[u64], staged: &mut Staged)
     }
     let mut written = 0;
     (|| -> std::result::Result<(), redb::Error> {
-        for tier in Tier::ALL {
-            let rows = std::mem::take(&mut staged[tier.index()]);
-            if rows.is_empty() {
-                continue;
-            }
-            let mut table = txn.open_table(tier.table())?;
+        let minutes = std::mem::take(&mut staged.minutes);
+        if !minutes.is_empty() {
+            let mut table = txn.open_table(Tier::Minute.table())?;
             // What an interrupted pass, or a pass before a late chunk, wrote.
             let range = (partition, first, i64::MIN)..=(partition, last, i64::MAX);
             for stale in table.extract_from_if(range, |key, _| ids.binary_search(&key.1).is_ok())? {
                 stale?;
             }
+            let mut rows: Vec<(DataKey, &[u8])> = minutes.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+            written += rows.len();
+            insert_sorted(&mut table, &mut rows, &shared.rollup_partitions[Tier::Minute.index()])?;
+        }
+        let hours = std::mem::take(&mut staged.hours);
+        if !hours.is_empty() {
+            let mut table = txn.open_table(Tier::Hour.table())?;
+            let mut scratch = RunScratch::default();
+            let mut rows = Vec::new();
+            let span = (partition, partition.saturating_add(PARTITION_MS));
+            for (id, points) in &hours {
+                // Replacing the partition's span: what an interrupted pass wrote goes.
+                rows.extend(replace_span(&mut table, Tier::Hour, *id, span, points, &mut scratch)?);
+            }
             let mut rows: Vec<(DataKey, &[u8])> = rows.iter().map(|(k, v)| (*k, v.as_slice())).collect();
             written += rows.len();
-            insert_sorted(&mut table, &mut rows, &shared.rollup_partitions[tier.index()])?;
+            insert_sorted(&mut table, &mut rows, &shared.rollup_partitions[Tier::Hour.index()])?;
         }
         Ok(())
     })()

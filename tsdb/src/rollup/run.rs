@@ -40,7 +40,6 @@ use crate::codec::{
     POW10, decode_float_column, decode_int_column, encode_float_column, encode_int_column, from_scaled, get_uvarint,
     get_zigzag, put_uvarint, put_zigzag, to_scaled,
 };
-use crate::partition::partition_of;
 
 /// The run format this build writes and reads. Runs written before it (row-wise points) have
 /// no format byte; the store's format version (see `schema.rs`) keeps them from being read.
@@ -78,7 +77,7 @@ const MAX_SUM_ULPS: i64 = 1 << 16;
 /// `(first bucket start, bytes)`.
 pub(crate) fn split_runs(tier: Tier, points: &[RollupPoint]) -> Vec<(i64, Vec<u8>)> {
     points
-        .chunk_by(|a, b| partition_of(a.start_ms) == partition_of(b.start_ms))
+        .chunk_by(|a, b| tier.partition_of(a.start_ms) == tier.partition_of(b.start_ms))
         .flat_map(|in_partition| in_partition.chunks(SPLIT_RUN_POINTS))
         .map(|run| {
             let mut bytes = Vec::with_capacity(run.len() * 8 + 32);
@@ -495,3 +494,49 @@ fn decode_generic_values(
 #[cfg(test)]
 #[path = "run_tests.rs"]
 mod tests;
+
+/// Replaces the points of series `id` in `[from, to)` of `tier`'s `table` by `points` (sorted,
+/// one per bucket, all within the span, which lies in one of the tier's partitions): the
+/// series' runs of that partition are taken out, and returned as rows (to insert) holding
+/// their other points and `points`, as few runs as [`split_runs`] makes. Runs an older build
+/// keyed by a narrower partition starting at `from` go too. A partition of chunks, or of
+/// received minutes, gives the 1-hour tier its two points this way, into the week's one run.
+pub(crate) fn replace_span(
+    table: &mut redb::Table<'_, crate::schema::DataKey, &'static [u8]>,
+    tier: Tier,
+    id: u64,
+    (from, to): (i64, i64),
+    points: &[RollupPoint],
+    scratch: &mut RunScratch,
+) -> Result<Vec<(crate::schema::DataKey, Vec<u8>)>, redb::Error> {
+    use redb::ReadableTable as _;
+    let partition = tier.partition_of(from);
+    let corrupt = |start: i64, reason: String| {
+        redb::Error::Corrupted(format!("{tier} rollup run of series {id} at {start}: {reason}"))
+    };
+    let mut kept = Vec::new();
+    let mut stale = Vec::new();
+    let mut keys = vec![partition];
+    if from != partition {
+        keys.push(from);
+    }
+    for key_partition in keys {
+        for entry in table.range((key_partition, id, i64::MIN)..=(key_partition, id, i64::MAX))? {
+            let (key, value) = entry?;
+            let start = key.value().2;
+            if key_partition != partition && start >= to {
+                break;
+            }
+            decode_run(tier, start, value.value(), scratch, &mut kept).map_err(|reason| corrupt(start, reason))?;
+            stale.push(key.value());
+        }
+    }
+    for key in stale {
+        table.remove(key)?;
+    }
+    kept.retain(|p| p.start_ms < from || p.start_ms >= to);
+    kept.extend_from_slice(points);
+    kept.sort_by_key(|p| p.start_ms);
+    kept.dedup_by_key(|p| p.start_ms);
+    Ok(split_runs(tier, &kept).into_iter().map(|(first, bytes)| ((partition, id, first), bytes)).collect())
+}

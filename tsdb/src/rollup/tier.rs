@@ -47,6 +47,23 @@ impl Tier {
         }
     }
 
+    /// The width of the time partitions of this tier's run table: a run never spans two.
+    /// 1-minute runs share the chunks' 2-hour partitions (120 points each); 1-hour runs
+    /// have weeks (168 points), since two points a run would cost a key and a run header
+    /// each (about 46 bytes a point, where a week's run costs a few). A multiple of
+    /// [`crate::partition::PARTITION_MS`], so a chunk partition lies within one.
+    pub(crate) const fn partition_ms(self) -> i64 {
+        match self {
+            Tier::Minute => crate::partition::PARTITION_MS,
+            Tier::Hour => 7 * 86_400_000,
+        }
+    }
+
+    /// The start of this tier's partition holding `ts_ms`.
+    pub(crate) const fn partition_of(self, ts_ms: i64) -> i64 {
+        ts_ms.saturating_sub(ts_ms.rem_euclid(self.partition_ms()))
+    }
+
     /// Index into per-tier arrays, and the tier's bit in `tsdb_rollup_done`.
     pub(crate) const fn index(self) -> usize {
         match self {
