@@ -87,14 +87,26 @@ impl Shipper {
         let mut failover = Failover::new(self.endpoints.clone());
         let mut ready: Option<(usize, String, Channel)> = None;
         let mut streams = 0u64;
+        // Said once until an endpoint is known (a regional whose discovery has found no
+        // master yet would say it at every retry otherwise).
+        let mut said_none_known = false;
         loop {
             let (index, endpoint, channel) = match ready.take() {
                 Some(ready) => ready,
                 None => {
                     let attempt = match failover.next_attempt() {
-                        Ok(attempt) => attempt,
+                        Ok(attempt) => {
+                            said_none_known = false;
+                            attempt
+                        }
                         Err(wait) => {
-                            warn!(retry_in_ms = wait.as_millis() as u64, "no aggregator endpoint known");
+                            let retry_in_ms = wait.as_millis() as u64;
+                            if said_none_known {
+                                debug!(retry_in_ms, "no aggregator endpoint known yet");
+                            } else {
+                                warn!(retry_in_ms, "no aggregator endpoint known; waiting for discovery to find one");
+                                said_none_known = true;
+                            }
                             if sleep_or_cancel(wait, &cancel).await {
                                 return;
                             }

@@ -72,6 +72,11 @@ const FIGURES: &[(&str, &str, Figure)] = &[
         "Two-hour partitions whose rollup tiers were written from their raw chunks",
         Figure::Counter(|s| s.materialized_partitions_total),
     ),
+    (
+        "compacted_partitions",
+        "Two-hour partitions whose received rollups (a federation master's) were compacted and their 1-hour points put together",
+        Figure::Counter(|s| s.compacted_partitions_total),
+    ),
     ("removed_series", "Series removed by retention", Figure::Counter(|s| s.removed_series_total)),
 ];
 

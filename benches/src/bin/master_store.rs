@@ -30,7 +30,7 @@ struct Args {
     /// Simulated hosts.
     #[arg(long, default_value_t = 100)]
     hosts: usize,
-    /// Simulated days of replication (the first partition starts at 2024-01-01 00:00 UTC).
+    /// Simulated days of replication, from 2024-01-04 00:00 UTC, where a week of 1-hour runs starts.
     #[arg(long, default_value = "2d", value_parser = humantime::parse_duration)]
     span: Duration,
     /// The master's 1-minute retention for the year projection.
@@ -44,7 +44,7 @@ struct Args {
     dir: Option<PathBuf>,
 }
 
-const START_MS: i64 = 1_704_067_200_000;
+const START_MS: i64 = 1_704_326_400_000;
 const MINUTE_MS: i64 = 60_000;
 const STEP_MS: i64 = 10_000;
 
