@@ -300,7 +300,7 @@ impl Tsdb {
     /// [`TsdbConfig::compact_rollups_after`]), `i64::MAX` when there is none. A caller that
     /// knows how far the minutes themselves are complete takes the earlier of the two.
     pub fn received_hours_complete_before(&self) -> i64 {
-        self.shared.received_partitions.before(i64::MAX).first().copied().unwrap_or(i64::MAX)
+        self.shared.received_partitions.first().unwrap_or(i64::MAX)
     }
 
     /// Stores rollup points computed elsewhere (a regional's 1-minute tier, on its master),

@@ -107,6 +107,11 @@ impl PartitionSet {
         self.0.read().range(self.partition_of(start)..=end).copied().collect()
     }
 
+    /// The oldest partition.
+    pub(crate) fn first(&self) -> Option<i64> {
+        self.0.read().first().copied()
+    }
+
     /// The partitions starting before `bound`, oldest first.
     pub(crate) fn before(&self, bound: i64) -> Vec<i64> {
         self.0.read().range(..bound).copied().collect()

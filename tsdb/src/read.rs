@@ -16,7 +16,7 @@ use crate::head::HeadData;
 use crate::labels::Labels;
 use crate::matcher::Matcher;
 use crate::pack::{PACKS, index};
-use crate::rollup::{RollupPoint, RunScratch, Tier, decode_run, run_extent};
+use crate::rollup::{RollupPoint, RunScratch, Tier, decode_run, latest_per_bucket, run_extent};
 use crate::schema::CHUNKS;
 use crate::shared::Shared;
 
@@ -455,9 +455,7 @@ pub(crate) fn select_rollup(
         if !points.windows(2).all(|w| w[0].start_ms < w[1].start_ms) {
             // A bucket written twice (rollups received again from elsewhere): the later run
             // wins.
-            points.reverse();
-            points.sort_by_key(|p| p.start_ms);
-            points.dedup_by_key(|p| p.start_ms);
+            latest_per_bucket(&mut points);
         }
         if !points.is_empty() {
             out.push(RollupSeries { labels, points });

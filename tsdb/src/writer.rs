@@ -22,7 +22,9 @@ use crate::error::{Error, Result};
 use crate::head::AppendOutcome;
 use crate::labels::Labels;
 use crate::partition::insert_sorted;
-use crate::rollup::{RollupPoint, RunScratch, Tier, decode_run, run_extent, split_runs};
+use crate::rollup::{
+    RollupPoint, RunScratch, Tier, corrupt_run, decode_run, latest_per_bucket, run_extent, split_runs,
+};
 use crate::schema::{DataKey, META, NEXT_SERIES_ID, PRODUCER_SEQ, ROLLUP_EXTENT, ROLLUP_RECEIVED, SEALED, SERIES, WAL};
 use crate::seal::SealerSignal;
 use crate::shared::Shared;
@@ -414,9 +416,7 @@ impl Writer {
                     // wins.
                     let mut sorted: Vec<RollupPoint> =
                         points.iter().map(|p| RollupPoint { start_ms: tier.bucket_start(p.start_ms), ..*p }).collect();
-                    sorted.reverse();
-                    sorted.sort_by_key(|p| p.start_ms);
-                    sorted.dedup_by_key(|p| p.start_ms);
+                    latest_per_bucket(&mut sorted);
                     if let Some(last) = sorted.last() {
                         extents.push((*id, last.start_ms));
                     }
@@ -539,16 +539,14 @@ fn merge_stored_runs(
     points: &[RollupPoint],
 ) -> std::result::Result<Option<Vec<RollupPoint>>, redb::Error> {
     let (Some(first), Some(last)) = (points.first(), points.last()) else { return Ok(None) };
-    let corrupt = |start: i64, reason: String| {
-        redb::Error::Corrupted(format!("{tier} rollup run of series {id} at {start}: {reason}"))
-    };
     let mut overlapping = Vec::new();
     // Runs do not overlap each other: walking back from the last new bucket, the first run
     // ending before the first new bucket ends the search.
     for entry in table.range((partition, id, i64::MIN)..=(partition, id, last.start_ms))?.rev() {
         let (key, value) = entry?;
         let start = key.value().2;
-        let (_, run_last) = run_extent(tier, start, value.value()).map_err(|reason| corrupt(start, reason))?;
+        let (_, run_last) =
+            run_extent(tier, start, value.value()).map_err(|reason| corrupt_run(tier, id, start, &reason))?;
         if run_last < first.start_ms {
             break;
         }
@@ -560,12 +558,11 @@ fn merge_stored_runs(
     let mut merged = Vec::new();
     let mut scratch = RunScratch::default();
     for (start, bytes) in overlapping.iter().rev() {
-        decode_run(tier, *start, bytes, &mut scratch, &mut merged).map_err(|reason| corrupt(*start, reason))?;
+        decode_run(tier, *start, bytes, &mut scratch, &mut merged)
+            .map_err(|reason| corrupt_run(tier, id, *start, &reason))?;
         table.remove((partition, id, *start))?;
     }
     merged.extend_from_slice(points);
-    merged.reverse();
-    merged.sort_by_key(|p| p.start_ms);
-    merged.dedup_by_key(|p| p.start_ms);
+    latest_per_bucket(&mut merged);
     Ok(Some(merged))
 }

@@ -2,8 +2,8 @@
 //! points it puts together from them, and any remote-written samples) and, for raw samples,
 //! the regions below it. The 1-minute tier is complete up to the oldest frontier of the
 //! reachable regions, the 1-hour tier up to that and its last compacted partition; the
-//! evaluator reads a tier before that and raw samples (read from the regions) after it, or everywhere when the
-//! query needs raw resolution. Each query has its own catalog, which gathers the warnings
+//! evaluator reads a tier before that and raw samples (read from the regions) after it, or
+//! everywhere when the query needs raw resolution. Each query has its own catalog, which gathers the warnings
 //! of regions that did not answer.
 
 use std::sync::{Arc, Mutex};

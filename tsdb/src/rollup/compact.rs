@@ -18,7 +18,7 @@ use redb::{Durability, ReadableDatabase as _, ReadableTable as _};
 use tracing::debug;
 
 use super::point::RollupPoint;
-use super::run::{RunScratch, decode_run, replace_span, split_runs};
+use super::run::{RunScratch, corrupt_run, decode_run, latest_per_bucket, replace_span, split_runs};
 use super::tier::Tier;
 use crate::config::millis;
 use crate::error::{Error, Result};
@@ -119,13 +119,11 @@ fn compact_partition(shared: &Shared, partition: i64, hours: bool) -> Result<usi
                 let mut points = Vec::new();
                 for ((_, _, first), bytes) in series {
                     decode_run(Tier::Minute, *first, bytes, &mut scratch, &mut points)
-                        .map_err(|reason| redb::Error::Corrupted(format!("rollup run of series {id}: {reason}")))?;
+                        .map_err(|reason| corrupt_run(Tier::Minute, id, *first, &reason))?;
                 }
                 // Runs of a series never overlap (write_rollups merges them), but a bucket
                 // stored twice would be read as the later run's.
-                points.reverse();
-                points.sort_by_key(|p| p.start_ms);
-                points.dedup_by_key(|p| p.start_ms);
+                latest_per_bucket(&mut points);
                 if series.len() > 1 {
                     for (key, _) in series {
                         minutes.remove(*key)?;
@@ -155,7 +153,7 @@ fn compact_partition(shared: &Shared, partition: i64, hours: bool) -> Result<usi
 }
 
 /// The 1-hour points of 1-minute points (sorted, one per bucket).
-pub(crate) fn hours_of(minutes: &[RollupPoint]) -> Vec<RollupPoint> {
+fn hours_of(minutes: &[RollupPoint]) -> Vec<RollupPoint> {
     let mut hours: Vec<RollupPoint> = Vec::new();
     for m in minutes {
         let start = Tier::Hour.bucket_start(m.start_ms);

@@ -13,5 +13,5 @@ pub(crate) use compact::compact_received;
 pub(crate) use done::{Materialized, complete_before, tier_bit};
 pub(crate) use materialize::materialize;
 pub use point::{RollupPoint, STALE_MARKER_BITS, fold_samples, is_stale_marker};
-pub(crate) use run::{RunScratch, decode_run, run_extent, run_last_start, split_runs};
+pub(crate) use run::{RunScratch, corrupt_run, decode_run, latest_per_bucket, run_extent, run_last_start, split_runs};
 pub use tier::Tier;

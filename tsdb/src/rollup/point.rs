@@ -50,8 +50,13 @@ pub struct RollupPoint {
 impl RollupPoint {
     /// A point of one sample, in the `tier` bucket holding `ts`.
     pub fn new(tier: Tier, ts: i64, v: f64) -> RollupPoint {
+        RollupPoint::of_sample(tier.bucket_start(ts), ts, v)
+    }
+
+    /// A point of one sample, in the bucket starting at `start_ms`.
+    const fn of_sample(start_ms: i64, ts: i64, v: f64) -> RollupPoint {
         RollupPoint {
-            start_ms: tier.bucket_start(ts),
+            start_ms,
             count: 1,
             sum: v,
             min: v,
@@ -70,27 +75,7 @@ impl RollupPoint {
 
     /// Adds a sample later than every sample already in the point.
     pub fn push(&mut self, ts: i64, v: f64) {
-        let prev = self.last_v;
-        if v < prev {
-            self.resets += 1;
-            self.counter_correction += prev;
-        }
-        // Prometheus's changes(): NaN to NaN is no change.
-        if !(v == prev || (v.is_nan() && prev.is_nan())) {
-            self.changes += 1;
-        }
-        if v < self.min || self.min.is_nan() {
-            self.min = v;
-        }
-        if v > self.max || self.max.is_nan() {
-            self.max = v;
-        }
-        self.count += 1;
-        self.sum += v;
-        self.prev_last_ts = self.last_ts;
-        self.prev_last_v = self.last_v;
-        self.last_ts = ts;
-        self.last_v = v;
+        self.absorb(&RollupPoint::of_sample(self.start_ms, ts, v));
     }
 
     /// Adds `later`, a point of samples all later than this one's (the next minute, say),
@@ -105,6 +90,7 @@ impl RollupPoint {
             self.resets += 1;
             self.counter_correction += prev;
         }
+        // Prometheus's changes(): NaN to NaN is no change.
         if !(first == prev || (first.is_nan() && prev.is_nan())) {
             self.changes += 1;
         }
@@ -119,6 +105,7 @@ impl RollupPoint {
         }
         self.count += later.count;
         self.sum += later.sum;
+        // A point of one sample has itself as its previous-to-last.
         (self.prev_last_ts, self.prev_last_v) =
             if later.count > 1 { (later.prev_last_ts, later.prev_last_v) } else { (self.last_ts, self.last_v) };
         self.last_ts = later.last_ts;

@@ -511,9 +511,6 @@ pub(crate) fn replace_span(
 ) -> Result<Vec<(crate::schema::DataKey, Vec<u8>)>, redb::Error> {
     use redb::ReadableTable as _;
     let partition = tier.partition_of(from);
-    let corrupt = |start: i64, reason: String| {
-        redb::Error::Corrupted(format!("{tier} rollup run of series {id} at {start}: {reason}"))
-    };
     let mut kept = Vec::new();
     let mut stale = Vec::new();
     let mut keys = vec![partition];
@@ -527,7 +524,8 @@ pub(crate) fn replace_span(
             if key_partition != partition && start >= to {
                 break;
             }
-            decode_run(tier, start, value.value(), scratch, &mut kept).map_err(|reason| corrupt(start, reason))?;
+            decode_run(tier, start, value.value(), scratch, &mut kept)
+                .map_err(|reason| corrupt_run(tier, id, start, &reason))?;
             stale.push(key.value());
         }
     }
@@ -536,7 +534,19 @@ pub(crate) fn replace_span(
     }
     kept.retain(|p| p.start_ms < from || p.start_ms >= to);
     kept.extend_from_slice(points);
-    kept.sort_by_key(|p| p.start_ms);
-    kept.dedup_by_key(|p| p.start_ms);
+    latest_per_bucket(&mut kept);
     Ok(split_runs(tier, &kept).into_iter().map(|(first, bytes)| ((partition, id, first), bytes)).collect())
+}
+
+/// Sorts `points` (in the order they were written) by bucket, keeping of each bucket the
+/// point written last: a later write wins.
+pub(crate) fn latest_per_bucket(points: &mut Vec<RollupPoint>) {
+    points.reverse();
+    points.sort_by_key(|p| p.start_ms);
+    points.dedup_by_key(|p| p.start_ms);
+}
+
+/// A stored run that does not decode, as the error of the transaction that read it.
+pub(crate) fn corrupt_run(tier: Tier, id: u64, start_ms: i64, reason: &str) -> redb::Error {
+    redb::Error::Corrupted(format!("{tier} rollup run of series {id} at {start_ms}: {reason}"))
 }
