@@ -342,6 +342,41 @@ fn three_levels_report_upward_and_the_top_drills_down_through_the_middle() {
 }
 
 #[test]
+fn a_region_replicates_only_the_series_it_selects_and_the_master_reads_the_others_from_it() {
+    let fleet = Fleet::new();
+    for name in ["master", "regional-eu"] {
+        fleet.issue_server(name);
+    }
+    let (master_grpc, master_http) = (free_addr(), free_addr());
+    let master = master(&fleet, "master", master_grpc, master_http, None);
+    let keys = "role = \"regional\"\nregion = \"eu\"";
+    let extra = format!(
+        "[discovery]\nstatic_endpoints = [\"https://{master_grpc}\"]\n{FEDERATION}replicate = ['node_load1', '{{__name__=~\"node_memory_.+\"}}']\n"
+    );
+    let eu = fleet.start_aggregator_as("regional-eu", free_addr(), free_addr(), keys, "regional-eu", &extra);
+    let started = now_ms();
+    let _agent = agent(&fleet, "eu-1", &eu);
+    let (start, end) = complete_minutes(&master, started, 1);
+
+    // The master stores the selected series only.
+    let names = master.get_json("/api/v1/label/__name__/values");
+    let names: Vec<&str> = names["data"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    assert!(names.contains(&"node_load1") && names.contains(&"node_memory_MemAvailable_bytes"), "{names:?}");
+    assert!(names.iter().all(|n| *n == "node_load1" || n.starts_with("node_memory_")), "{names:?}");
+    let regions = master.get_json("/api/regions");
+    assert_eq!(regions["regions"][0]["replicate"][0], "node_load1", "{regions}");
+
+    // Selected series answer from the master's tiers; the others from the region's raw
+    // samples, as the region answers them.
+    assert_sums_match(&master, &[&eu], "sum(count_over_time(node_load1[1m]))", start, end);
+    assert_sums_match(&master, &[&eu], "sum(max_over_time(node_memory_MemAvailable_bytes[1m]))", start, end);
+    let (cpu, warnings) = range(&master, "sum(rate(node_cpu_seconds_total[1m]))", start, end, 60);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(!cpu.is_empty());
+    assert_eq!(cpu, range(&eu, "sum(rate(node_cpu_seconds_total[1m]))", start, end, 60).0);
+}
+
+#[test]
 fn agents_are_refused_by_a_master_and_aggregators_need_aggregator_certificates() {
     let fleet = Fleet::new();
     fleet.issue_server("master");

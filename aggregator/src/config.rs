@@ -452,7 +452,7 @@ impl AggregatorConfig {
                 None
             }
         };
-        let federation = self.federation.validate(grpc_listen, &mut errors);
+        let federation = self.federation.validate(grpc_listen, role, &mut errors);
         for (key, path) in
             [("tls.ca_cert", &self.tls.ca_cert), ("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)]
         {

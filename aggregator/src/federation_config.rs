@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use sysmon_config::ConfigError;
+use sysmon_federation::Role;
 use sysmon_uplink::ByteSize;
+
+use crate::federation::ReplicationFilter;
 
 /// `[federation]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -52,6 +55,13 @@ pub struct FederationSection {
     /// Default "1m".
     #[serde(default = "default_failback_interval")]
     pub failback_interval: String,
+    /// On a regional: which series go upward, as PromQL series selectors (like Prometheus's
+    /// `/federate?match[]=`); a series is replicated when any selector matches it, e.g.
+    /// `['{__name__=~"node_(load1|memory_.+|filesystem_.+)"}', 'node_cpu_seconds_total{mode="idle"}']`.
+    /// The master answers a query from its own tiers only when these selectors cover it, and
+    /// otherwise reads the regions' raw samples. Default: every series.
+    #[serde(default)]
+    pub replicate: Vec<String>,
 }
 
 fn default_interval() -> String {
@@ -88,6 +98,7 @@ impl Default for FederationSection {
             query_timeout: default_query_timeout(),
             spool_max_bytes: default_spool_max_bytes(),
             failback_interval: default_failback_interval(),
+            replicate: Vec::new(),
         }
     }
 }
@@ -114,11 +125,13 @@ pub struct FederationSettings {
     pub spool_max_bytes: u64,
     /// See [`FederationSection::failback_interval`].
     pub failback_interval: Duration,
+    /// See [`FederationSection::replicate`] (checked: each a valid series selector).
+    pub replicate: Vec<String>,
 }
 
 impl Default for FederationSettings {
     fn default() -> Self {
-        FederationSection::default().validate(None, &mut Vec::new()).expect("the defaults are valid")
+        FederationSection::default().validate(None, None, &mut Vec::new()).expect("the defaults are valid")
     }
 }
 
@@ -127,6 +140,7 @@ impl FederationSection {
     pub(crate) fn validate(
         self,
         grpc_listen: Option<SocketAddr>,
+        role: Option<Role>,
         errors: &mut Vec<ConfigError>,
     ) -> Option<FederationSettings> {
         let before = errors.len();
@@ -194,6 +208,14 @@ impl FederationSection {
             },
             None => grpc_listen.filter(|a| !a.ip().is_unspecified()).map(|a| format!("https://{a}")),
         };
+        if let Err((i, reason)) = ReplicationFilter::parse(&self.replicate) {
+            errors.push(ConfigError::key(&format!("federation.replicate[{i}]"), reason));
+        } else if role == Some(Role::Master) && !self.replicate.is_empty() {
+            errors.push(ConfigError::key(
+                "federation.replicate",
+                "applies to a regional; a master sends upward everything its regions send it",
+            ));
+        }
         if errors.len() > before {
             return None;
         }
@@ -207,6 +229,7 @@ impl FederationSection {
             query_timeout: query_timeout?,
             spool_max_bytes: spool_max_bytes?,
             failback_interval: failback_interval?,
+            replicate: self.replicate,
         })
     }
 }
@@ -236,7 +259,7 @@ mod tests {
         let section: FederationSection = sysmon_config::parse(text, []).unwrap();
         let mut errors = Vec::new();
         section
-            .validate(Some(grpc.parse().unwrap()), &mut errors)
+            .validate(Some(grpc.parse().unwrap()), Some(Role::Regional), &mut errors)
             .ok_or_else(|| errors.iter().map(ToString::to_string).collect())
     }
 
@@ -269,6 +292,18 @@ mod tests {
         assert_eq!(
             check("interval = \"60s\"\nregion_timeout = \"90s\"", "127.0.0.1:9801").unwrap_err(),
             ["federation.region_timeout: must be at least twice federation.interval (1m), got 1m 30s"]
+        );
+        assert_eq!(
+            check("replicate = ['node_load1', 'sum(x)']", "127.0.0.1:9801").unwrap_err(),
+            ["federation.replicate[1]: \"sum(x)\" is not a series selector"]
+        );
+        assert_eq!(check("replicate = ['node_load1']", "127.0.0.1:9801").unwrap().replicate, ["node_load1"]);
+        let section: FederationSection = sysmon_config::parse("replicate = ['node_load1']", []).unwrap();
+        let mut errors = Vec::new();
+        assert!(section.validate(None, Some(Role::Master), &mut errors).is_none());
+        assert_eq!(
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["federation.replicate: applies to a regional; a master sends upward everything its regions send it"]
         );
     }
 }

@@ -18,6 +18,7 @@ mod http;
 mod ingest;
 mod metrics;
 mod registry;
+mod selector;
 mod server;
 mod store;
 mod summary;

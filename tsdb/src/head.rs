@@ -299,6 +299,17 @@ impl Heads {
         self.series.get(&id).is_some_and(|h| h.min_ts <= h.max_ts && h.min_ts <= end && h.max_ts >= start)
     }
 
+    /// Whether series `id` may hold data in `[start, end]`, its received rollups included:
+    /// those count from their newest bucket back (their oldest is not tracked; retention
+    /// removes a series once it holds nothing). What the series and label listings use.
+    pub(crate) fn may_hold(&self, id: u64, start: i64, end: i64) -> bool {
+        let received = self
+            .rollup_extent
+            .get(&id)
+            .is_some_and(|&newest| newest.saturating_add(crate::rollup::Tier::Hour.width_ms()) > start);
+        received || self.overlaps(id, start, end)
+    }
+
     /// A copy of series `id`'s unsealed chunks that may overlap `[start, end]`.
     pub(crate) fn snapshot(&self, id: u64, start: i64, end: i64) -> HeadData {
         let Some(head) = self.series.get(&id) else { return HeadData::default() };

@@ -89,6 +89,13 @@ fn matching_ids(shared: &Shared, matchers: &[Matcher], start: i64, end: i64) -> 
     ids.into_iter().filter(|&id| heads.overlaps(id, start, end)).collect()
 }
 
+/// The series matching `matchers` that may hold samples or received rollups in `[start, end]`.
+fn listed_ids(shared: &Shared, matchers: &[Matcher], start: i64, end: i64) -> Vec<u64> {
+    let ids = shared.index.read().select(matchers);
+    let heads = shared.heads.lock();
+    ids.into_iter().filter(|&id| heads.may_hold(id, start, end)).collect()
+}
+
 /// Labels of `ids` (skipping series removed meanwhile).
 fn labels_of(shared: &Shared, ids: &[u64]) -> Vec<(u64, Labels)> {
     let index = shared.index.read();
@@ -389,7 +396,7 @@ const KEPT_COLUMN_SAMPLES: usize = 1 << 16;
 
 /// Labels of every series matching `matchers` whose data overlaps `[start, end]`, sorted.
 pub(crate) fn series(shared: &Shared, matchers: &[Matcher], start: i64, end: i64) -> Vec<Labels> {
-    let ids = matching_ids(shared, matchers, start, end);
+    let ids = listed_ids(shared, matchers, start, end);
     let mut out: Vec<Labels> = labels_of(shared, &ids).into_iter().map(|(_, l)| l).collect();
     out.sort();
     out
@@ -397,7 +404,7 @@ pub(crate) fn series(shared: &Shared, matchers: &[Matcher], start: i64, end: i64
 
 /// Label names of those series, sorted.
 pub(crate) fn label_names(shared: &Shared, matchers: &[Matcher], start: i64, end: i64) -> Vec<String> {
-    let ids = matching_ids(shared, matchers, start, end);
+    let ids = listed_ids(shared, matchers, start, end);
     let index = shared.index.read();
     let names: BTreeSet<&str> =
         ids.iter().filter_map(|&id| index.labels(id)).flat_map(|l| l.pairs().iter().map(|(n, _)| n.as_str())).collect();
@@ -406,7 +413,7 @@ pub(crate) fn label_names(shared: &Shared, matchers: &[Matcher], start: i64, end
 
 /// Values of label `name` over those series, sorted.
 pub(crate) fn label_values(shared: &Shared, name: &str, matchers: &[Matcher], start: i64, end: i64) -> Vec<String> {
-    let ids = matching_ids(shared, matchers, start, end);
+    let ids = listed_ids(shared, matchers, start, end);
     let index = shared.index.read();
     let values: BTreeSet<&str> = ids.iter().filter_map(|&id| index.labels(id)?.get(name)).collect();
     values.into_iter().map(str::to_string).collect()

@@ -128,6 +128,11 @@ fn rollups_from_elsewhere_are_stored_and_read_back() {
     let got = tsdb.select_rollup(Tier::Minute, &[Matcher::equal("region", "eu")], T0, T0).unwrap();
     assert_eq!(got[0].labels, remote);
     assert_eq!(got[0].points, [point]);
+    // Listed as the series it is, in a range reaching its newest bucket (not after it).
+    let up = [Matcher::equal("__name__", "up")];
+    assert_eq!(tsdb.series(&up, T0, T0 + 60_000).unwrap(), std::slice::from_ref(&remote));
+    assert_eq!(tsdb.label_values("region", &[], T0 - 3_600_000, T0).unwrap(), ["eu"]);
+    assert!(tsdb.series(&up, T0 + 7_200_000, T0 + 7_300_000).unwrap().is_empty());
     // The same seq again is a replay: nothing is written, whatever it carries.
     let mut other = point;
     other.sum = 99.0;
@@ -138,6 +143,7 @@ fn rollups_from_elsewhere_are_stored_and_read_back() {
     assert_eq!(tsdb.select_rollup(Tier::Minute, &[], T0, T0).unwrap()[0].points, [point]);
     assert_eq!(tsdb.producer_seq("regional-eu").unwrap(), 7);
     assert!(tsdb.select_rollup(Tier::Hour, &[], T0, T0).unwrap().is_empty());
+    assert_eq!(tsdb.label_names(&[], T0, T0 + 60_000).unwrap(), ["__name__", "region"]);
 }
 
 #[test]

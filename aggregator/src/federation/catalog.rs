@@ -3,8 +3,9 @@
 //! the regions below it. The 1-minute tier is complete up to the oldest frontier of the
 //! reachable regions, the 1-hour tier up to that and its last compacted partition; the
 //! evaluator reads a tier before that and raw samples (read from the regions) after it, or
-//! everywhere when the query needs raw resolution. Each query has its own catalog, which gathers the warnings
-//! of regions that did not answer.
+//! everywhere when the query needs raw resolution or a series that a region does not
+//! replicate (`federation.replicate`). Each query has its own catalog, which gathers the
+//! warnings of regions that did not answer.
 
 use std::sync::{Arc, Mutex};
 
@@ -114,6 +115,10 @@ impl Storage for MasterCatalog {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Option<Vec<SeriesRollups>>, String> {
+        // Series a region does not replicate are only in its raw samples.
+        if !self.regions.rollups_cover(matchers) {
+            return Ok(None);
+        }
         self.local.select_rollup(width_ms, matchers, start_ms, end_ms)
     }
 }

@@ -5,10 +5,12 @@
 mod catalog;
 mod ingest;
 mod regions;
+mod replicated;
 mod select;
 mod source;
 mod start;
 
 pub(crate) use ingest::accept as accept_stream;
 pub(crate) use regions::{Reachability, RegionDirectory};
+pub(crate) use replicated::ReplicationFilter;
 pub(crate) use start::{FederationContext, Started, start};

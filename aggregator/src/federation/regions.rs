@@ -2,7 +2,8 @@
 //! (its regional, or a master below this one), where to read its raw samples, when it last
 //! spoke and how far its rollups are complete. Kept in memory and in the `fed_regions`
 //! table, so a restarted master knows its regions before they speak again. It also knows
-//! which region owns which host, to send a drill-down read only where it can be answered.
+//! which region owns which host, to send a drill-down read only where it can be answered,
+//! and which series each region replicates, to read the regions for the others.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -14,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use sysmon_federation::fanout::{RegionRoutes, Route};
 use sysmon_proto::v1;
 use sysmon_tsdb::{MatchKind, Matcher};
+use tracing::warn;
 
+use super::ReplicationFilter;
 use crate::error::{Error, Result};
 
 /// Region -> its [`RegionState`] (JSON).
@@ -32,6 +35,9 @@ pub(crate) struct RegionState {
     pub(crate) last_heard_ms: i64,
     /// Every rollup bucket of the region before this is complete here (unix ms).
     pub(crate) complete_before_ms: i64,
+    /// The series selectors the region replicates; empty: every series.
+    #[serde(default)]
+    pub(crate) replicate: Vec<String>,
 }
 
 /// Whether a region answers.
@@ -52,6 +58,9 @@ pub(crate) struct RegionDirectory {
     regions: RwLock<BTreeMap<String, RegionState>>,
     /// Host -> region, from the host states the streams carry.
     hosts: RwLock<HashMap<String, String>>,
+    /// Region -> its `replicate`, parsed; `None` when it does not parse here (a newer
+    /// regional's syntax): then the region's rollups cover no selector.
+    filters: RwLock<HashMap<String, Option<ReplicationFilter>>>,
     timeout_ms: i64,
 }
 
@@ -73,10 +82,12 @@ impl RegionDirectory {
                 regions.insert(state.region.clone(), state);
             }
         }
+        let filters = regions.values().map(|s| (s.region.clone(), parse_filter(s))).collect();
         Ok(RegionDirectory {
             db,
             regions: RwLock::new(regions),
             hosts: RwLock::default(),
+            filters: RwLock::new(filters),
             timeout_ms: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
         })
     }
@@ -107,7 +118,11 @@ impl RegionDirectory {
                     last_heard_ms: known.map_or(s.sent_at_ms, |k| k.last_heard_ms.max(s.sent_at_ms)),
                     complete_before_ms: known
                         .map_or(s.complete_before_ms, |k| k.complete_before_ms.max(s.complete_before_ms)),
+                    replicate: s.replicate.clone(),
                 };
+                if known.is_none_or(|k| k.replicate != state.replicate) {
+                    self.filters.write().insert(state.region.clone(), parse_filter(&state));
+                }
                 if known != Some(&state) {
                     regions.insert(s.region.clone(), state.clone());
                     changed.push(state);
@@ -158,6 +173,28 @@ impl RegionDirectory {
     }
 }
 
+impl RegionDirectory {
+    /// Whether every region that a series selected by `matchers` can belong to replicates
+    /// every such series: only then do this master's own tiers answer the selector.
+    pub(crate) fn rollups_cover(&self, matchers: &[Matcher]) -> bool {
+        let filters = self.filters.read();
+        self.regions
+            .read()
+            .values()
+            .filter(|s| matchers.iter().filter(|m| m.name == "region").all(|m| m.matches_value(&s.region)))
+            .all(|s| filters.get(&s.region).is_some_and(|f| f.as_ref().is_some_and(|f| f.covers(matchers))))
+    }
+}
+
+/// A region's filter, parsed; `None` (and a warning) when it does not parse.
+fn parse_filter(state: &RegionState) -> Option<ReplicationFilter> {
+    ReplicationFilter::parse(&state.replicate)
+        .inspect_err(|(i, reason)| {
+            warn!(region = %state.region, selector = i, %reason, "a region's replicate selector does not parse here; its queries read the region");
+        })
+        .ok()
+}
+
 impl RegionRoutes for RegionDirectory {
     fn routes_for(&self, matchers: &[Matcher]) -> Vec<Route> {
         // A `host="h"` matcher names the one region that owns h (when known).
@@ -183,7 +220,12 @@ mod tests {
     use super::*;
 
     fn status(region: &str, complete: i64, sent: i64) -> v1::RegionStatus {
-        v1::RegionStatus { region: region.into(), complete_before_ms: complete, sent_at_ms: sent }
+        v1::RegionStatus {
+            region: region.into(),
+            complete_before_ms: complete,
+            sent_at_ms: sent,
+            replicate: Vec::new(),
+        }
     }
 
     #[test]
@@ -210,5 +252,29 @@ mod tests {
         let regions = RegionDirectory::open(db, Duration::from_secs(180)).unwrap();
         assert_eq!(regions.regions(300_000).len(), 2);
         assert_eq!(regions.region("us", 300_000).unwrap().0.endpoint, "https://us:9801");
+    }
+
+    #[test]
+    fn the_rollups_cover_a_selector_when_every_region_it_can_read_replicates_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(redb::Database::create(dir.path().join("t.redb")).unwrap());
+        let regions = RegionDirectory::open(db.clone(), Duration::from_secs(180)).unwrap();
+        let load = [Matcher::equal("__name__", "node_load1")];
+        let cpu = [Matcher::equal("__name__", "node_cpu_seconds_total")];
+        regions.update("agg-eu", "https://eu:9801", &[status("eu", 60_000, 100_000)]).unwrap();
+        let us = v1::RegionStatus { replicate: vec!["node_load1".into()], ..status("us", 60_000, 100_000) };
+        regions.update("agg-us", "https://us:9801", &[us]).unwrap();
+        assert!(regions.rollups_cover(&load));
+        assert!(!regions.rollups_cover(&cpu), "us does not replicate it");
+        assert!(regions.rollups_cover(&[cpu[0].clone(), Matcher::equal("region", "eu")]));
+        // A restarted master still knows what each region replicates.
+        drop(regions);
+        let regions = RegionDirectory::open(db, Duration::from_secs(180)).unwrap();
+        assert!(regions.rollups_cover(&load));
+        assert!(!regions.rollups_cover(&cpu));
+        // A selector this master cannot parse covers nothing.
+        let odd = v1::RegionStatus { replicate: vec!["node_load1 offset".into()], ..status("us", 60_000, 200_000) };
+        regions.update("agg-us", "https://us:9801", &[odd]).unwrap();
+        assert!(!regions.rollups_cover(&load));
     }
 }

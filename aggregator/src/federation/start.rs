@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use super::ReplicationFilter;
 use super::catalog::MasterCatalogs;
 use super::regions::RegionDirectory;
 use super::select::{SelectService, SelectSource};
@@ -137,8 +138,14 @@ pub(crate) async fn start(settings: &Settings, store: &Store, cancel: &Cancellat
             delay: settings.federation.delay,
             backfill: settings.federation.backfill,
             state_path: federation_dir(&settings.data_dir).join("replication.json"),
+            replicate: settings.federation.replicate.clone(),
         };
-        let source = Arc::new(StoreSource(store.clone()));
+        let filter = ReplicationFilter::parse(&settings.federation.replicate)
+            .map_err(|(i, reason)| Error::Federation(format!("federation.replicate[{i}]: {reason}")))?;
+        if !filter.is_everything() {
+            info!(selectors = ?settings.federation.replicate, "replicating only the series these select");
+        }
+        let source = Arc::new(StoreSource { store: store.clone(), filter });
         let uplink = uplink.clone();
         let opened = tokio::task::spawn_blocking(move || Replicator::open(config, source, uplink))
             .await

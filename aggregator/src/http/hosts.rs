@@ -131,6 +131,9 @@ struct RegionRow {
     complete_before_ms: Option<i64>,
     hosts: usize,
     via: Option<String>,
+    /// The series selectors the region replicates to this master (empty: every series).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replicate: Option<Vec<String>>,
 }
 
 pub(super) async fn list_regions(State(state): State<AppState>) -> Result<Json<RegionList>> {
@@ -152,6 +155,7 @@ pub(super) async fn list_regions(State(state): State<AppState>) -> Result<Json<R
                         last_heard_ms: s.last_heard_ms,
                         complete_before_ms: Some(s.complete_before_ms),
                         via: Some(s.via),
+                        replicate: Some(s.replicate),
                     })
                     .collect(),
                 None => vec![RegionRow {
@@ -161,6 +165,7 @@ pub(super) async fn list_regions(State(state): State<AppState>) -> Result<Json<R
                     last_heard_ms: now,
                     complete_before_ms: None,
                     via: None,
+                    replicate: None,
                 }],
             };
             Ok(RegionList { role: federation.role.as_str(), regions })

@@ -1,9 +1,9 @@
 //! `sysmon-master-store`: the bytes a federation master's store needs per host per day, per
 //! tier (issue #5's storage goal). It simulates what a master receives: node-like hosts
-//! (116 series, a collection every 10 s, the shapes of `gen_node_like.py`), folded into
-//! 1-minute rollups with the engine's own fold, as a regional does, and written with
-//! `Tsdb::write_rollups` one minute of every host per call, as the master stores each
-//! replication batch. The engine runs under a simulated clock that follows the data, so its
+//! (116 series, or those `--replicate` selects; a collection every 10 s, the shapes of
+//! `gen_node_like.py`), folded into 1-minute rollups with the engine's own fold, as a
+//! regional does, and written with `Tsdb::write_rollups` one minute of every host per call,
+//! as the master stores each replication batch. The engine runs under a simulated clock that follows the data, so its
 //! background pass compacts each 2-hour partition and puts its 1-hour points together as it
 //! would on a live master. At the end the file is closed, compacted by redb, and measured
 //! table by table; from the 1-minute and 1-hour tables' bytes per host per day it projects a
@@ -21,7 +21,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use redb::{ReadableDatabase as _, ReadableTableMetadata as _, TableHandle as _};
 use sysmon_benches::NodeLikeHost;
-use sysmon_tsdb::{Clock, CommitOutcome, Labels, RollupPoint, Tier, Tsdb, TsdbConfig, fold_samples};
+use sysmon_tsdb::{Clock, CommitOutcome, Labels, Matcher, RollupPoint, Tier, Tsdb, TsdbConfig, fold_samples};
 
 /// Bytes per host per day of a master's store, per tier, from simulated replication.
 #[derive(Debug, Parser)]
@@ -42,6 +42,10 @@ struct Args {
     /// Where the store is written (a fresh temporary directory by default).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Replicate only the series whose metric name matches this regex (anchored), as a
+    /// regional with `federation.replicate = ['{__name__=~"REGEX"}']` does. Default: all.
+    #[arg(long, value_name = "REGEX")]
+    replicate: Option<String>,
 }
 
 const START_MS: i64 = 1_704_326_400_000;
@@ -81,8 +85,12 @@ fn run(args: Args) -> anyhow::Result<()> {
     let db = Arc::new(redb::Database::create(&path).with_context(|| format!("cannot create {}", path.display()))?);
     let tsdb = Tsdb::open(db.clone(), config).context("cannot open the store")?;
 
+    let replicate = match &args.replicate {
+        Some(regex) => Some(Matcher::regex("__name__", regex).context("--replicate")?),
+        None => None,
+    };
     let mut hosts: Vec<SimulatedHost> =
-        (0..args.hosts).map(|i| SimulatedHost::new(&format!("host-{i:05}"), i as u64)).collect();
+        (0..args.hosts).map(|i| SimulatedHost::new(&format!("host-{i:05}"), i as u64, replicate.clone())).collect();
     let minutes = (args.span.as_millis() as i64) / MINUTE_MS;
     let started = Instant::now();
     let mut points = 0u64;
@@ -136,11 +144,15 @@ fn run(args: Args) -> anyhow::Result<()> {
         .map(|(_, b)| *b as f64)
         .sum::<f64>()
         / hosts_f;
+    let series = hosts[0].series() as f64;
+    if series == 0.0 {
+        bail!("--replicate matches none of the 116 series");
+    }
     let keep_minutes = args.minute_retention.as_secs_f64() / 86_400.0;
     let year_per_host = keep_minutes.min(365.0) * minute_day + 365.0 * hour_day + rest;
 
     println!(
-        "simulated: {} hosts x 116 series, {:.1} days of 1-minute rollups ({points} points); hours put together for {:.1} days",
+        "simulated: {} hosts x {series} series (of 116), {:.1} days of 1-minute rollups ({points} points); hours put together for {:.1} days",
         args.hosts, all_days, days
     );
     println!(
@@ -156,9 +168,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "per host per day: 1-minute tier {:.0} bytes ({:.2} per point), 1-hour tier {:.0} bytes ({:.2} per point); index and the rest {:.0} bytes per host",
         minute_day,
-        minute_day / (116.0 * 1440.0),
+        minute_day / (series * 1440.0),
         hour_day,
-        hour_day / (116.0 * 24.0),
+        hour_day / (series * 24.0),
         rest
     );
     println!(
@@ -188,12 +200,23 @@ fn table_bytes(db: &redb::Database) -> anyhow::Result<Vec<(String, u64)>> {
 struct SimulatedHost {
     host: NodeLikeHost,
     labels: Vec<Labels>,
+    /// The series replicated (`None`: all).
+    replicate: Option<Matcher>,
 }
 
 impl SimulatedHost {
-    fn new(name: &str, seed: u64) -> SimulatedHost {
+    fn new(name: &str, seed: u64, replicate: Option<Matcher>) -> SimulatedHost {
         let host = NodeLikeHost::new(name, seed, START_MS, STEP_MS);
-        SimulatedHost { host, labels: Vec::new() }
+        SimulatedHost { host, labels: Vec::new(), replicate }
+    }
+
+    /// Series replicated per host.
+    fn series(&self) -> usize {
+        self.labels.iter().filter(|l| self.replicated(l)).count()
+    }
+
+    fn replicated(&self, labels: &Labels) -> bool {
+        self.replicate.as_ref().is_none_or(|m| m.matches(labels))
     }
 
     /// The next minute of every series, as 1-minute points labelled with their region.
@@ -215,6 +238,7 @@ impl SimulatedHost {
         let samples = batch.samples.unwrap_or_default();
         let n = self.labels.len();
         (0..n)
+            .filter(|&i| self.replicated(&self.labels[i]))
             .filter_map(|i| {
                 let ts: Vec<i64> = samples.timestamps_ms.iter().skip(i).step_by(n).copied().collect();
                 let values: Vec<f64> = samples.values.iter().skip(i).step_by(n).copied().collect();

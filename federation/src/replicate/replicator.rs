@@ -45,6 +45,9 @@ pub struct ReplicatorConfig {
     pub backfill: Duration,
     /// The cursor's file.
     pub state_path: PathBuf,
+    /// The series selectors replicated (`federation.replicate`, empty: every series), told
+    /// to the master with the region's status. The source reads only those series.
+    pub replicate: Vec<String>,
 }
 
 /// A regional's replication to its master. See the module docs.
@@ -210,6 +213,7 @@ impl Replicator {
             region: self.config.region.clone(),
             complete_before_ms,
             sent_at_ms: now,
+            replicate: self.config.replicate.clone(),
         };
         let mut builder = BatchBuilder::default();
         let (mut done, mut points) = (0i64, 0usize);

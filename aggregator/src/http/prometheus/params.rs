@@ -100,34 +100,10 @@ pub(crate) fn parse_duration(text: &str) -> Result<i64, String> {
         .map_err(|_| format!("cannot parse {text:?} to a valid duration"))
 }
 
-/// A series selector (`up{job="node"}`, `{__name__=~"node_.*"}`) into matchers.
+/// A `match[]` series selector into matchers.
 pub(crate) fn parse_selector(text: &str) -> Result<Vec<Matcher>, ApiError> {
-    let bad = |reason: String| ApiError::bad_data(format!("invalid parameter \"match[]\": {reason}"));
-    let expr = promql_parser::parser::parse(text).map_err(bad)?;
-    let promql_parser::parser::Expr::VectorSelector(selector) = expr else {
-        return Err(bad(format!("{text:?} is not a series selector")));
-    };
-    if !selector.matchers.or_matchers.is_empty() {
-        return Err(bad("selectors with `or` are not supported".into()));
-    }
-    let mut matchers = Vec::with_capacity(selector.matchers.matchers.len() + 1);
-    if let Some(name) = &selector.name {
-        matchers.push(Matcher::equal(sysmon_tsdb::METRIC_NAME, name.clone()));
-    }
-    for m in &selector.matchers.matchers {
-        use promql_parser::label::MatchOp;
-        let matcher = match &m.op {
-            MatchOp::Equal => Matcher::equal(&m.name, &m.value),
-            MatchOp::NotEqual => Matcher::not_equal(&m.name, &m.value),
-            MatchOp::Re(_) => Matcher::regex(&m.name, &m.value).map_err(|e| bad(e.to_string()))?,
-            MatchOp::NotRe(_) => Matcher::not_regex(&m.name, &m.value).map_err(|e| bad(e.to_string()))?,
-        };
-        matchers.push(matcher);
-    }
-    if matchers.iter().all(|m| m.matches_empty()) {
-        return Err(bad("match[] must contain at least one non-empty matcher".into()));
-    }
-    Ok(matchers)
+    crate::selector::parse_selector(text)
+        .map_err(|reason| ApiError::bad_data(format!("invalid parameter \"match[]\": {reason}")))
 }
 
 #[cfg(test)]
@@ -160,12 +136,5 @@ mod tests {
         let selectors = p.selectors().unwrap();
         assert_eq!(selectors.len(), 2);
         assert_eq!(selectors[1].len(), 2);
-    }
-
-    #[test]
-    fn selectors_must_select_something() {
-        assert!(parse_selector("{job=~\".*\"}").is_err());
-        assert!(parse_selector("rate(up[5m])").unwrap_err().message.contains("not a series selector"));
-        assert_eq!(parse_selector("{__name__=~\"node_.+\"}").unwrap().len(), 1);
     }
 }
