@@ -10,6 +10,7 @@
 //! Start one with [`start`] from checked [`Settings`] (see [`AggregatorConfig`]).
 #![warn(missing_docs, unreachable_pub)]
 
+mod alerting_config;
 mod config;
 mod error;
 mod federation;
@@ -22,6 +23,7 @@ mod server;
 mod store;
 mod summary;
 
+pub use alerting_config::{AlertRule, AlertRuleSection, AlertingSection, AlertingSettings};
 pub use config::{
     AggregatorConfig, AggregatorSection, Limits, LimitsSection, QuerySection, Retention, Settings, StorageSection,
     TlsSection,
