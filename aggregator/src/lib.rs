@@ -10,6 +10,7 @@
 //! Start one with [`start`] from checked [`Settings`] (see [`AggregatorConfig`]).
 #![warn(missing_docs, unreachable_pub)]
 
+mod alerting;
 mod alerting_config;
 mod config;
 mod error;
