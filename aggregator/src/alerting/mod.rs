@@ -9,4 +9,4 @@ mod template;
 
 pub(crate) use book::AlertBook;
 pub(crate) use evaluator::Evaluator;
-pub(crate) use rules::{Alert, AlertState, Health, ResolvedAlert, RuleState};
+pub(crate) use rules::{Alert, AlertState, Health, RuleState};

@@ -1,9 +1,10 @@
 //! A federation stream at a master: an aggregator below (a regional, or a master reporting
 //! upward) says Hello with its role and region, then sends batches of 1-minute rollups,
-//! host states and region states. Each batch is forwarded upward first (when this master
-//! has a master of its own), its hosts and regions recorded, then its rollups committed
-//! with the sender's seq in one transaction, and only then acknowledged: a batch sent again
-//! after any crash is a replay, or replaces buckets with the same buckets.
+//! host states, region states and the regions' alert sets. Each batch is forwarded upward
+//! first (when this master has a master of its own), its hosts recorded, then its rollups
+//! committed with the sender's seq in one transaction, then its regions' states and alert
+//! sets recorded, and only then acknowledged: a batch sent again after any crash is a
+//! replay, or replaces buckets with the same buckets.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use tonic::{Response, Status, Streaming};
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use super::FederationContext;
+use super::region_alerts::check_alerts;
 use crate::config::Limits;
 use crate::error::{DisplayChain, Error};
 use crate::ingest::{PeerIdentity, check_label};
@@ -130,6 +132,7 @@ impl FederatedStream {
             return Ok(());
         }
         let series = decode(&batch, &self.hello.region, &self.limits)
+            .and_then(|series| check_alerts(&batch.alerts, &self.limits).map(|()| series))
             .map_err(|reason| Error::InvalidBatch(format!("batch {seq}: {reason}")))?;
         if let Some(uplink) = &self.context.forward {
             // Upward first: a crash after this sends it up twice (the same buckets), never not at all.
@@ -161,11 +164,15 @@ impl FederatedStream {
             CommitOutcome::Stored { .. } => debug!(seq, points, "federation batch durable"),
         }
         let regions = self.regions.clone();
+        let region_alerts = self.context.region_alerts.clone();
         let (via, endpoint) = (self.hello.agent_id.clone(), self.hello.query_endpoint.clone());
-        let statuses = batch.regions;
-        tokio::task::spawn_blocking(move || regions.update(&via, &endpoint, &statuses))
-            .await
-            .map_err(|_| Error::WriterStopped)?
+        let (statuses, alerts) = (batch.regions, batch.alerts);
+        tokio::task::spawn_blocking(move || {
+            regions.update(&via, &endpoint, &statuses)?;
+            region_alerts.map_or(Ok(()), |sets| sets.replace(&statuses, &alerts))
+        })
+        .await
+        .map_err(|_| Error::WriterStopped)?
     }
 }
 

@@ -1,22 +1,31 @@
-//! The store as a regional's replication source.
+//! The store and the alert book as a regional's replication source.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use sysmon_federation::replicate::ReplicationSource;
 use sysmon_proto::v1;
 use sysmon_tsdb::{Matcher, SeriesData};
 
+use crate::alerting::{Alert, AlertBook};
 use crate::store::Store;
 
-/// Reads raw samples and the host registry for the replicator.
-pub(crate) struct StoreSource(pub(crate) Store);
+/// Reads raw samples, the host registry and the active alerts for the replicator.
+pub(crate) struct StoreSource {
+    pub(crate) store: Store,
+    pub(crate) alerts: Arc<AlertBook>,
+    /// This aggregator's region, on each alert sent.
+    pub(crate) region: String,
+}
 
 impl ReplicationSource for StoreSource {
     fn select(&self, host: Option<&str>, start_ms: i64, end_ms: i64) -> Result<Vec<SeriesData>, String> {
         let matchers: Vec<Matcher> = host.map(|h| vec![Matcher::equal("host", h)]).unwrap_or_default();
-        self.0.tsdb().select(&matchers, start_ms, end_ms).map_err(|e| e.to_string())
+        self.store.tsdb().select(&matchers, start_ms, end_ms).map_err(|e| e.to_string())
     }
 
     fn hosts(&self) -> Result<Vec<v1::HostState>, String> {
-        let hosts = self.0.hosts().map_err(|e| crate::error::DisplayChain(&e).to_string())?;
+        let hosts = self.store.hosts().map_err(|e| crate::error::DisplayChain(&e).to_string())?;
         Ok(hosts
             .into_iter()
             .map(|(record, last_seen_ms)| v1::HostState {
@@ -29,5 +38,24 @@ impl ReplicationSource for StoreSource {
                 last_seen_ms,
             })
             .collect())
+    }
+
+    fn alerts(&self) -> Vec<v1::AlertState> {
+        self.alerts.active().into_iter().map(|alert| alert_state(alert, &self.region)).collect()
+    }
+}
+
+/// An alert as a batch carries it.
+fn alert_state(alert: Alert, region: &str) -> v1::AlertState {
+    let pairs = |map: BTreeMap<String, String>| -> Vec<v1::Label> {
+        map.into_iter().map(|(name, value)| v1::Label { name, value }).collect()
+    };
+    v1::AlertState {
+        labels: pairs(alert.labels),
+        annotations: pairs(alert.annotations),
+        state: alert.state.name().to_string(),
+        active_at_ms: alert.active_at_ms,
+        value: alert.value,
+        region: region.to_string(),
     }
 }
