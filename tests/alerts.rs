@@ -86,6 +86,12 @@ fn a_regional_alert_reaches_the_masters_above_it_with_its_region() {
     assert!(local["annotations"]["summary"].as_str().unwrap().starts_with("load on eu-1 is "), "{local}");
     humantime::parse_rfc3339(local["activeAt"].as_str().unwrap()).unwrap();
 
+    // Counted at the end of each round of evaluations.
+    wait_for(Duration::from_secs(10), "the regional's /metrics to count the firing alert", || {
+        let (_, metrics) = util::http_get(&format!("{}/metrics", eu.url())).map_err(|e| e.to_string())?;
+        if metrics.contains("sysmon_alerting_active_alerts{state=\"firing\"} 1\n") { Ok(()) } else { Err(metrics) }
+    });
+
     // /api/v1/rules: both rules, in Prometheus's shape.
     let rules = eu.get_json("/api/v1/rules");
     let group = &rules["data"]["groups"][0];

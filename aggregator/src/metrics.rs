@@ -66,6 +66,31 @@ impl IngestMetrics {
     }
 }
 
+/// The alerting evaluator's figures, as `sysmon_alerting_*`.
+#[derive(Default)]
+pub(crate) struct AlertingMetrics {
+    /// Rule evaluations that failed (the rule kept its alerts).
+    pub(crate) failed_evaluations: Counter,
+    /// Active alerts of this aggregator's rules by state, as of the last evaluation round.
+    pub(crate) active_alerts: prometheus_client::metrics::family::Family<
+        [(&'static str, &'static str); 1],
+        prometheus_client::metrics::gauge::Gauge,
+    >,
+}
+
+impl AlertingMetrics {
+    /// Registers every figure in `registry` under the `sysmon_alerting_` prefix.
+    pub(crate) fn register(&self, registry: &mut Registry) {
+        let sub = registry.sub_registry_with_prefix("sysmon_alerting");
+        sub.register(
+            "failed_evaluations",
+            "Rule evaluations that failed (the rule kept its alerts)",
+            self.failed_evaluations.clone(),
+        );
+        sub.register("active_alerts", "Active alerts of this aggregator's rules, by state", self.active_alerts.clone());
+    }
+}
+
 /// A federating aggregator's uplink figures at `/metrics`, as `sysmon_federation_*`: its
 /// spool of rollups not yet acknowledged by the master, what it sent, and its connection
 /// (see [`sysmon_uplink::UplinkMetrics`] for each figure; the ack latency histogram is left

@@ -20,7 +20,7 @@ use crate::federation::Started;
 use crate::http::prometheus::PromApi;
 use crate::http::{AppState, router};
 use crate::ingest::{IngestService, accept_loop};
-use crate::metrics::IngestMetrics;
+use crate::metrics::{AlertingMetrics, IngestMetrics};
 use crate::store::{Store, TsdbCollector, expire_events_periodically};
 
 /// How long open agent streams get to finish when the aggregator stops.
@@ -76,6 +76,8 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let alerts = Arc::new(AlertBook::new(&settings.alerting));
+    let alerting_metrics = Arc::new(AlertingMetrics::default());
+    alerting_metrics.register(&mut registry);
     let Started { context, catalogs, select, uplink_metrics, tasks: federation_tasks } =
         crate::federation::start(&settings, &store, &alerts, &cancel).await?;
     for task in federation_tasks {
@@ -128,6 +130,7 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
         engine: prometheus_api.engine.clone(),
         catalogs: prometheus_api.catalogs.clone(),
         query_permits: prometheus_api.query_permits.clone(),
+        metrics: alerting_metrics,
     };
     tasks.spawn(evaluator.run(cancel.clone()));
     let state = AppState {

@@ -1,7 +1,8 @@
 //! The evaluator: every `alerting.interval`, each rule is run as an instant query at that
 //! moment, through the same engine, catalog and query slots as `/api/v1/query` (at a
 //! master, the fleet-wide catalog), on a blocking thread; the answer goes to the rule's
-//! state in the [`AlertBook`].
+//! state in the [`AlertBook`]. A failed evaluation is counted
+//! (`sysmon_alerting_failed_evaluations_total`) and logged when its error is new.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::book::AlertBook;
+use super::rules::AlertState;
 use crate::http::prometheus::CatalogSource;
+use crate::metrics::AlertingMetrics;
 use crate::registry::now_ms;
 
 /// What evaluating rules takes.
@@ -23,6 +26,7 @@ pub(crate) struct Evaluator {
     pub(crate) catalogs: Arc<dyn CatalogSource>,
     /// The HTTP API's query slots: rules wait their turn like any query.
     pub(crate) query_permits: Arc<Semaphore>,
+    pub(crate) metrics: Arc<AlertingMetrics>,
 }
 
 impl Evaluator {
@@ -33,6 +37,7 @@ impl Evaluator {
             return;
         }
         info!(rules = exprs.len(), interval_ms = self.book.interval().as_millis() as u64, "alerting rules evaluated");
+        let mut last_errors = vec![None; exprs.len()];
         let mut tick = tokio::time::interval(self.book.interval());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -47,12 +52,40 @@ impl Evaluator {
                     _ = cancel.cancelled() => return,
                     outcome = self.evaluate(expr.clone(), now) => outcome,
                 };
-                if let Err(error) = &outcome {
-                    warn!(rule = index, %expr, %error, "alerting rule evaluation failed; its alerts are kept");
-                }
+                self.note(&mut last_errors[index], index, expr, &outcome);
                 self.book.record(index, outcome, now, started.elapsed().as_secs_f64());
             }
-            debug!("alerting rules evaluated");
+            let active = self.book.active();
+            for state in [AlertState::Pending, AlertState::Firing] {
+                let n = active.iter().filter(|a| a.state == state).count();
+                self.metrics.active_alerts.get_or_create(&[("state", state.name())]).set(n as i64);
+            }
+            debug!(active = active.len(), "alerting rules evaluated");
+        }
+    }
+
+    /// Counts a failed evaluation, and logs it when the rule's error is new (a rule that
+    /// keeps failing the same way is logged once, and again when it recovers).
+    fn note(
+        &self,
+        last_error: &mut Option<String>,
+        index: usize,
+        expr: &str,
+        outcome: &Result<Vec<(Labels, f64)>, String>,
+    ) {
+        match outcome {
+            Err(error) => {
+                self.metrics.failed_evaluations.inc();
+                if last_error.as_ref() != Some(error) {
+                    warn!(rule = index, %expr, %error, "alerting rule evaluation failed; its alerts are kept");
+                    *last_error = Some(error.clone());
+                }
+            }
+            Ok(_) => {
+                if last_error.take().is_some() {
+                    info!(rule = index, %expr, "alerting rule evaluates again");
+                }
+            }
         }
     }
 
