@@ -77,3 +77,37 @@ impl AlertBook {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting_config::AlertRule;
+
+    #[test]
+    fn resolved_alerts_are_kept_newest_first_up_to_the_bound() {
+        let rule = AlertRule {
+            name: "A".into(),
+            expr: "up".into(),
+            hold: Duration::ZERO,
+            severity: "warning".into(),
+            labels: Default::default(),
+            annotations: Default::default(),
+        };
+        let book = AlertBook::new(&AlertingSettings { interval: Duration::from_secs(1), rules: vec![rule] });
+        let series = |i: usize| Labels::new([("host".to_string(), format!("h{i}"))]);
+        for i in 0..RESOLVED_KEPT + 5 {
+            book.record(0, Ok(vec![(series(i), 1.0)]), i as i64 * 2, 0.0);
+            assert_eq!(book.active().len(), 1);
+            book.record(0, Ok(Vec::new()), i as i64 * 2 + 1, 0.0);
+        }
+        let resolved = book.resolved();
+        assert_eq!(resolved.len(), RESOLVED_KEPT);
+        let newest = RESOLVED_KEPT + 4;
+        assert_eq!(resolved[0].alert.labels["host"], format!("h{newest}"));
+        assert_eq!(resolved[0].resolved_at_ms, newest as i64 * 2 + 1);
+        assert!(book.active().is_empty());
+        // An evaluation of a rule that does not exist changes nothing.
+        book.record(7, Ok(vec![(series(0), 1.0)]), 0, 0.0);
+        assert!(book.active().is_empty());
+    }
+}
