@@ -26,6 +26,9 @@ pub(crate) struct IngestMetrics {
     pub(crate) remote_write_requests: Counter,
     /// remote_write series refused for breaking a rule or limit.
     pub(crate) remote_write_refused_series: Counter,
+    /// Alerts dropped from federation batches for a bad label, state or region, or past
+    /// the limit per batch (the batches themselves are kept).
+    pub(crate) dropped_alerts: Counter,
     /// Events agents reported (`sysmon_agent_events_total{kind}`).
     pub(crate) agent_events: crate::ingest::AgentEvents,
 }
@@ -61,6 +64,11 @@ impl IngestMetrics {
             "remote_write_refused_series",
             "remote_write series refused for breaking a rule or limit",
             self.remote_write_refused_series.clone(),
+        );
+        sub.register(
+            "dropped_alerts",
+            "Alerts dropped from federation batches for a bad label, state or region, or past the limit",
+            self.dropped_alerts.clone(),
         );
         self.agent_events.register(registry);
     }

@@ -17,10 +17,11 @@ use tonic::{Response, Status, Streaming};
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use super::FederationContext;
-use super::region_alerts::check_alerts;
+use super::region_alerts::valid_alerts;
 use crate::config::Limits;
 use crate::error::{DisplayChain, Error};
 use crate::ingest::{PeerIdentity, check_label};
+use crate::metrics::IngestMetrics;
 use crate::store::Store;
 
 type Outbound = mpsc::Sender<Result<v1::AggregatorMessage, Status>>;
@@ -35,6 +36,7 @@ pub(crate) async fn accept(
     context: Arc<FederationContext>,
     store: Store,
     limits: Arc<Limits>,
+    metrics: Arc<IngestMetrics>,
     peer: PeerIdentity,
     hello: v1::Hello,
     inbound: Streaming<v1::AgentMessage>,
@@ -69,7 +71,7 @@ pub(crate) async fn accept(
     );
     let (outbound, outbound_rx) = mpsc::channel(8);
     let _ = outbound.send(Ok(ack(durable_seq))).await;
-    let stream = FederatedStream { context, regions, store, limits, hello, producer };
+    let stream = FederatedStream { context, regions, store, limits, metrics, hello, producer };
     tokio::spawn(stream.run(inbound, outbound).instrument(span));
     Ok(Response::new(ReceiverStream::new(outbound_rx)))
 }
@@ -79,6 +81,7 @@ struct FederatedStream {
     regions: Arc<super::RegionDirectory>,
     store: Store,
     limits: Arc<Limits>,
+    metrics: Arc<IngestMetrics>,
     hello: v1::Hello,
     producer: String,
 }
@@ -122,7 +125,7 @@ impl FederatedStream {
         }
     }
 
-    async fn handle(&self, batch: v1::Batch) -> Result<(), Error> {
+    async fn handle(&self, mut batch: v1::Batch) -> Result<(), Error> {
         let seq = batch.seq;
         if seq == 0 {
             return Err(Error::InvalidBatch("batch seq must be at least 1".into()));
@@ -132,8 +135,15 @@ impl FederatedStream {
             return Ok(());
         }
         let series = decode(&batch, &self.hello.region, &self.limits)
-            .and_then(|series| check_alerts(&batch.alerts, &self.limits).map(|()| series))
             .map_err(|reason| Error::InvalidBatch(format!("batch {seq}: {reason}")))?;
+        let carried = batch.alerts.len();
+        let (alerts, reasons) = valid_alerts(std::mem::take(&mut batch.alerts), &self.limits);
+        if let Some(first) = reasons.first() {
+            let dropped = carried - alerts.len();
+            self.metrics.dropped_alerts.inc_by(dropped as u64);
+            warn!(seq, dropped, first = %first, "federation batch had bad alerts; they are dropped");
+        }
+        batch.alerts = alerts;
         if let Some(uplink) = &self.context.forward {
             // Upward first: a crash after this sends it up twice (the same buckets), never not at all.
             let mut upward = batch.clone();

@@ -123,19 +123,35 @@ impl StoredAlert {
     }
 }
 
-/// Checks the alerts of a federation batch: their number, labels, state and region.
-pub(crate) fn check_alerts(alerts: &[v1::AlertState], limits: &Limits) -> Result<(), String> {
-    if alerts.len() > MAX_BATCH_ALERTS {
-        return Err(format!("has {} alerts; limit {MAX_BATCH_ALERTS} alerts per batch", alerts.len()));
+/// The alerts of a federation batch that may be kept, and why each other one is not (its
+/// number past [`MAX_BATCH_ALERTS`], a bad label, state or region). A bad alert is dropped,
+/// not its batch: the batch's rollups are good, and a refused batch is never sent again.
+pub(crate) fn valid_alerts(alerts: Vec<v1::AlertState>, limits: &Limits) -> (Vec<v1::AlertState>, Vec<String>) {
+    let (mut kept, mut dropped) = (Vec::new(), Vec::new());
+    let total = alerts.len();
+    for (i, alert) in alerts.into_iter().enumerate() {
+        if i == MAX_BATCH_ALERTS {
+            dropped.push(format!("{} alerts past the limit of {MAX_BATCH_ALERTS} per batch", total - i));
+            break;
+        }
+        match check_alert(&alert, limits) {
+            Ok(()) => kept.push(alert),
+            Err(reason) => dropped.push(format!("alert {i}: {reason}")),
+        }
     }
-    for (i, alert) in alerts.iter().enumerate() {
-        if AlertState::from_name(&alert.state).is_none() {
-            return Err(format!("alert {i} has state {:?}; \"pending\" or \"firing\"", alert.state));
-        }
-        check_label("region", &alert.region, limits).map_err(|msg| format!("alert {i}: {msg}"))?;
-        for label in alert.labels.iter().chain(&alert.annotations) {
-            check_label(&label.name, &label.value, limits).map_err(|msg| format!("alert {i}: {msg}"))?;
-        }
+    (kept, dropped)
+}
+
+fn check_alert(alert: &v1::AlertState, limits: &Limits) -> Result<(), String> {
+    if AlertState::from_name(&alert.state).is_none() {
+        return Err(format!("state {:?}; \"pending\" or \"firing\"", alert.state));
+    }
+    if alert.region.is_empty() {
+        return Err("no region".into());
+    }
+    check_label("region", &alert.region, limits)?;
+    for label in alert.labels.iter().chain(&alert.annotations) {
+        check_label(&label.name, &label.value, limits)?;
     }
     Ok(())
 }
@@ -181,12 +197,19 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_alert_is_named() {
-        let mut bad = alert("eu", "A", 1.0);
-        bad.state = "burning".into();
+    fn bad_alerts_are_dropped_and_named() {
+        let mut burning = alert("eu", "A", 1.0);
+        burning.state = "burning".into();
+        let mut unlabelled = alert("eu", "B", 1.0);
+        unlabelled.labels[0].name = "1x".into();
+        let (kept, dropped) = valid_alerts(vec![alert("eu", "A", 1.0), burning, unlabelled], &Limits::default());
+        assert_eq!(kept, [alert("eu", "A", 1.0)]);
         assert_eq!(
-            check_alerts(&[alert("eu", "A", 1.0), bad], &Limits::default()).unwrap_err(),
-            "alert 1 has state \"burning\"; \"pending\" or \"firing\""
+            dropped,
+            [
+                "alert 1: state \"burning\"; \"pending\" or \"firing\"",
+                "alert 2: invalid label name \"1x\" (must match [a-zA-Z_][a-zA-Z0-9_]*)",
+            ]
         );
     }
 }
