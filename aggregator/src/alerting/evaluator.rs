@@ -36,7 +36,7 @@ impl Evaluator {
         if exprs.is_empty() {
             return;
         }
-        info!(rules = exprs.len(), interval_ms = self.book.interval().as_millis() as u64, "alerting rules evaluated");
+        info!(rules = exprs.len(), interval_ms = self.book.interval().as_millis() as u64, "alerting started");
         let mut last_errors = vec![None; exprs.len()];
         let mut tick = tokio::time::interval(self.book.interval());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
