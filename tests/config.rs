@@ -35,6 +35,27 @@ fn aggregator_config_errors_name_key_and_line() {
 }
 
 #[test]
+fn a_bad_alerting_rule_stops_the_aggregator_naming_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("alerts.toml");
+    fs::write(
+        &bad,
+        "[tls]\nca_cert = \"/no/ca.pem\"\ncert = \"/no/c.pem\"\nkey = \"/no/k.pem\"\n\
+         [[alerting.rules]]\nalert = \"HighLoad\"\nexpr = \"node_load1 >\"\nfor = \"2 fortnights\"\n",
+    )
+    .unwrap();
+    let out = run(&["aggregator", "--config", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "alerts.toml: alerting.rules[0].expr: rule \"HighLoad\": ",
+        "alerting.rules[0].for: rule \"HighLoad\": must be a duration like \"5m\", got \"2 fortnights\"",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?}\n{}", describe(&out));
+    }
+}
+
+#[test]
 fn agent_config_errors_name_key() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("agent.toml");

@@ -63,6 +63,7 @@ fn main() {
             role: Role::Regional,
             discovery: DiscoverySettings::static_list(Vec::new()),
             federation: FederationSettings::default(),
+            alerting: sysmon_aggregator::AlertingSettings::default(),
         };
         let aggregator = sysmon_aggregator::start(settings, axum::Router::new()).await.expect("aggregator starts");
         let agent_settings = AgentSettings {

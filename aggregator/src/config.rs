@@ -9,6 +9,7 @@ use serde::Deserialize;
 use sysmon_config::ConfigError;
 use sysmon_federation::{DiscoveryConfig, DiscoverySettings, Role};
 
+use crate::alerting_config::{AlertingSection, AlertingSettings};
 use crate::federation_config::{FederationSection, FederationSettings};
 
 /// `aggregator.toml` as written. Every key is documented in `deploy/aggregator.toml`.
@@ -35,6 +36,9 @@ pub struct AggregatorConfig {
     /// `[federation]`: replication to the master, and the regions below a master.
     #[serde(default)]
     pub federation: FederationSection,
+    /// `[alerting]`: alerting rules and how often they are evaluated.
+    #[serde(default)]
+    pub alerting: AlertingSection,
 }
 
 /// `[storage]`.
@@ -273,6 +277,8 @@ pub struct Settings {
     pub discovery: DiscoverySettings,
     /// Replication and region settings.
     pub federation: FederationSettings,
+    /// Alerting rules.
+    pub alerting: AlertingSettings,
 }
 
 /// Checked retention per tier.
@@ -453,6 +459,7 @@ impl AggregatorConfig {
             }
         };
         let federation = self.federation.validate(grpc_listen, role, &mut errors);
+        let alerting = self.alerting.validate(&mut errors);
         for (key, path) in
             [("tls.ca_cert", &self.tls.ca_cert), ("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)]
         {
@@ -460,7 +467,7 @@ impl AggregatorConfig {
                 errors.push(ConfigError::key(key, format!("no such file: {}", path.display())));
             }
         }
-        match (grpc_listen, http_listen, skew, raw, minute, hour, timeout, role, discovery, federation) {
+        match (grpc_listen, http_listen, skew, raw, minute, hour, timeout, role, discovery, federation, alerting) {
             (
                 Some(grpc_listen),
                 Some(http_listen),
@@ -472,6 +479,7 @@ impl AggregatorConfig {
                 Some(role),
                 Some(discovery),
                 Some(federation),
+                Some(alerting),
             ) if errors.is_empty() => Ok(Settings {
                 role,
                 region: self.aggregator.region,
@@ -498,6 +506,7 @@ impl AggregatorConfig {
                 max_concurrent_queries: q.max_concurrent,
                 discovery,
                 federation,
+                alerting,
             }),
             _ => Err(errors),
         }

@@ -26,6 +26,9 @@ pub(crate) struct IngestMetrics {
     pub(crate) remote_write_requests: Counter,
     /// remote_write series refused for breaking a rule or limit.
     pub(crate) remote_write_refused_series: Counter,
+    /// Alerts dropped from federation batches for a bad label, state or region, or past
+    /// the limit per batch (the batches themselves are kept).
+    pub(crate) dropped_alerts: Counter,
     /// Events agents reported (`sysmon_agent_events_total{kind}`).
     pub(crate) agent_events: crate::ingest::AgentEvents,
 }
@@ -62,7 +65,37 @@ impl IngestMetrics {
             "remote_write series refused for breaking a rule or limit",
             self.remote_write_refused_series.clone(),
         );
+        sub.register(
+            "dropped_alerts",
+            "Alerts dropped from federation batches for a bad label, state or region, or past the limit",
+            self.dropped_alerts.clone(),
+        );
         self.agent_events.register(registry);
+    }
+}
+
+/// The alerting evaluator's figures, as `sysmon_alerting_*`.
+#[derive(Default)]
+pub(crate) struct AlertingMetrics {
+    /// Rule evaluations that failed (the rule kept its alerts).
+    pub(crate) failed_evaluations: Counter,
+    /// Active alerts of this aggregator's rules by state, as of the last evaluation round.
+    pub(crate) active_alerts: prometheus_client::metrics::family::Family<
+        [(&'static str, &'static str); 1],
+        prometheus_client::metrics::gauge::Gauge,
+    >,
+}
+
+impl AlertingMetrics {
+    /// Registers every figure in `registry` under the `sysmon_alerting_` prefix.
+    pub(crate) fn register(&self, registry: &mut Registry) {
+        let sub = registry.sub_registry_with_prefix("sysmon_alerting");
+        sub.register(
+            "failed_evaluations",
+            "Rule evaluations that failed (the rule kept its alerts)",
+            self.failed_evaluations.clone(),
+        );
+        sub.register("active_alerts", "Active alerts of this aggregator's rules, by state", self.active_alerts.clone());
     }
 }
 

@@ -1,4 +1,4 @@
-//! Starting and stopping an aggregator: store, gRPC ingest listener, HTTP listener.
+//! Starting and stopping an aggregator: store, gRPC ingest listener, HTTP listener, alerting.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,13 +13,14 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::alerting::{AlertBook, Evaluator};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::federation::Started;
 use crate::http::prometheus::PromApi;
 use crate::http::{AppState, router};
 use crate::ingest::{IngestService, accept_loop};
-use crate::metrics::IngestMetrics;
+use crate::metrics::{AlertingMetrics, IngestMetrics};
 use crate::store::{Store, TsdbCollector, expire_events_periodically};
 
 /// How long open agent streams get to finish when the aggregator stops.
@@ -74,8 +75,11 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
 
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    let alerts = Arc::new(AlertBook::new(&settings.alerting));
+    let alerting_metrics = Arc::new(AlertingMetrics::default());
+    alerting_metrics.register(&mut registry);
     let Started { context, catalogs, select, uplink_metrics, tasks: federation_tasks } =
-        crate::federation::start(&settings, &store, &cancel).await?;
+        crate::federation::start(&settings, &store, &alerts, &cancel).await?;
     for task in federation_tasks {
         tasks.spawn(async move {
             let _ = task.await;
@@ -121,12 +125,21 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
         query_permits: Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_queries)),
         max_concurrent_queries: settings.max_concurrent_queries,
     };
+    let evaluator = Evaluator {
+        book: alerts.clone(),
+        engine: prometheus_api.engine.clone(),
+        catalogs: prometheus_api.catalogs.clone(),
+        query_permits: prometheus_api.query_permits.clone(),
+        metrics: alerting_metrics,
+    };
+    tasks.spawn(evaluator.run(cancel.clone()));
     let state = AppState {
         store: store.clone(),
         registry: Arc::new(registry),
         limits,
         ingest_metrics: metrics.clone(),
         federation: context,
+        alerts,
     };
     let app = router(state, prometheus_api).merge(extra_routes);
     let persist_store = store.clone();

@@ -26,6 +26,9 @@ pub(crate) enum Command {
     Hosts(HostsCommand),
     /// Agent events (heavy users, spool drops, ...), newest first.
     Events(EventsArgs),
+    /// Alerts: the active ones (every region's, at a master) and those resolved lately.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
     /// Evaluate a PromQL expression on an aggregator, now, at --time, or over --range.
     Query(QueryArgs),
     /// The fleet CA: create it, issue agent and server certificates.
@@ -75,6 +78,60 @@ pub(crate) struct EventsArgs {
     pub(crate) limit: u16,
     #[command(flatten)]
     pub(crate) server: ServerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AlertsCommand {
+    /// Active alerts (pending and firing): at a regional its own, at a master its own and
+    /// every region's, each region's with its `region` label.
+    #[command(long_about = ALERTS_LIST_ABOUT, after_help = ALERTS_LIST_EXAMPLES)]
+    List(AlertsListArgs),
+    /// The alerts this aggregator resolved lately (kept in memory), newest first.
+    History {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+const ALERTS_LIST_ABOUT: &str = r#"Active alerts, from the aggregator's /api/v1/alerts (Prometheus's shape): at a regional
+the alerts of its own rules ([alerting] in aggregator.toml), at a master its own and every
+region's, as the region's aggregator last sent them. Columns: alert name, state, severity,
+region, since when it is active, value, and its other labels.
+
+States:
+  pending  the rule returns it, for less than the rule's `for`
+  firing   the rule has returned it for at least its `for`
+
+An alert of a region the master no longer hears from is its last known one: its REGION
+shows as "eu-1 (unreachable)", and in JSON it has the annotation region_unreachable.
+
+--output json prints the API's alert objects (filtered) as one array."#;
+
+const ALERTS_LIST_EXAMPLES: &str = "\
+Examples:
+  sysmon alerts list
+  sysmon alerts list --state firing
+  sysmon alerts list --server http://master.example.com:9800 --region eu-1 --output json";
+
+#[derive(Debug, Args)]
+pub(crate) struct AlertsListArgs {
+    /// Only the alerts of this region (label `region`).
+    #[arg(long)]
+    pub(crate) region: Option<String>,
+    /// Only alerts in this state.
+    #[arg(long, value_enum)]
+    pub(crate) state: Option<AlertStateArg>,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+/// `--state` of `sysmon alerts list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AlertStateArg {
+    /// Waiting out the rule's `for`.
+    Pending,
+    /// Firing.
+    Firing,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! This crate only parses arguments, builds the runtime and wires the library crates
 //! together; it is the one place that prints and decides exit codes.
 
+mod alerts;
 mod certs;
 mod cli;
 mod code_pages;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
 fn run(args: cli::Cli) -> anyhow::Result<()> {
     match args.command {
         cli::Command::Certs(command) => certs::run(command),
+        cli::Command::Alerts(command) => runtime()?.block_on(alerts::run(command)),
         cli::Command::Events(command) => runtime()?.block_on(events::run(command)),
         cli::Command::Hosts(command) => runtime()?.block_on(hosts::run(command)),
         cli::Command::Query(command) => runtime()?.block_on(query::run(command)),

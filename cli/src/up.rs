@@ -5,7 +5,9 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use sysmon_agent::{AgentSettings, CollectorSettings, SpoolSettings, SystemPaths, UsersSettings};
-use sysmon_aggregator::{DiscoverySettings, FederationSettings, Limits, QueryLimits, Retention, Role, Settings};
+use sysmon_aggregator::{
+    AlertingSettings, DiscoverySettings, FederationSettings, Limits, QueryLimits, Retention, Role, Settings,
+};
 use sysmon_tls::{CertFiles, FleetCa};
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +44,7 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         role: Role::Regional,
         discovery: DiscoverySettings::static_list(Vec::new()),
         federation: FederationSettings::default(),
+        alerting: AlertingSettings::default(),
     };
     let aggregator = sysmon_aggregator::start(settings, sysmon_dashboard::router())
         .await

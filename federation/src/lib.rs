@@ -18,8 +18,8 @@
 //!   preference order), `handle.rs` ([`Discovery`]), `announce.rs` ([`Announcer`]),
 //!   `mdns.rs`, `consul.rs`, `dns_srv.rs` (one per source).
 //! - [`replicate`]: a regional folds its raw samples into 1-minute rollups and streams
-//!   them, with its host registry and its replication frontier, to its master through an
-//!   uplink ([`sysmon_uplink`]: the agent's disk spool, seqs and durable acks);
+//!   them, with its host registry, its replication frontier and its active alerts, to its
+//!   master through an uplink ([`sysmon_uplink`]: the agent's disk spool, seqs and durable acks);
 //! - [`fanout`]: a master reads raw samples from the aggregators below it for queries that
 //!   need raw resolution or minutes not replicated yet, and marks a result partial when a
 //!   region cannot answer.

@@ -1,9 +1,10 @@
 //! A federation stream at a master: an aggregator below (a regional, or a master reporting
 //! upward) says Hello with its role and region, then sends batches of 1-minute rollups,
-//! host states and region states. Each batch is forwarded upward first (when this master
-//! has a master of its own), its hosts and regions recorded, then its rollups committed
-//! with the sender's seq in one transaction, and only then acknowledged: a batch sent again
-//! after any crash is a replay, or replaces buckets with the same buckets.
+//! host states, region states and the regions' alert sets. Each batch is forwarded upward
+//! first (when this master has a master of its own), its hosts recorded, then its rollups
+//! committed with the sender's seq in one transaction, then its regions' states and alert
+//! sets recorded, and only then acknowledged: a batch sent again after any crash is a
+//! replay, or replaces buckets with the same buckets.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,9 +17,11 @@ use tonic::{Response, Status, Streaming};
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use super::FederationContext;
+use super::region_alerts::valid_alerts;
 use crate::config::Limits;
 use crate::error::{DisplayChain, Error};
 use crate::ingest::{PeerIdentity, check_label};
+use crate::metrics::IngestMetrics;
 use crate::store::Store;
 
 type Outbound = mpsc::Sender<Result<v1::AggregatorMessage, Status>>;
@@ -33,6 +36,7 @@ pub(crate) async fn accept(
     context: Arc<FederationContext>,
     store: Store,
     limits: Arc<Limits>,
+    metrics: Arc<IngestMetrics>,
     peer: PeerIdentity,
     hello: v1::Hello,
     inbound: Streaming<v1::AgentMessage>,
@@ -67,7 +71,7 @@ pub(crate) async fn accept(
     );
     let (outbound, outbound_rx) = mpsc::channel(8);
     let _ = outbound.send(Ok(ack(durable_seq))).await;
-    let stream = FederatedStream { context, regions, store, limits, hello, producer };
+    let stream = FederatedStream { context, regions, store, limits, metrics, hello, producer };
     tokio::spawn(stream.run(inbound, outbound).instrument(span));
     Ok(Response::new(ReceiverStream::new(outbound_rx)))
 }
@@ -77,6 +81,7 @@ struct FederatedStream {
     regions: Arc<super::RegionDirectory>,
     store: Store,
     limits: Arc<Limits>,
+    metrics: Arc<IngestMetrics>,
     hello: v1::Hello,
     producer: String,
 }
@@ -120,7 +125,7 @@ impl FederatedStream {
         }
     }
 
-    async fn handle(&self, batch: v1::Batch) -> Result<(), Error> {
+    async fn handle(&self, mut batch: v1::Batch) -> Result<(), Error> {
         let seq = batch.seq;
         if seq == 0 {
             return Err(Error::InvalidBatch("batch seq must be at least 1".into()));
@@ -131,6 +136,14 @@ impl FederatedStream {
         }
         let series = decode(&batch, &self.hello.region, &self.limits)
             .map_err(|reason| Error::InvalidBatch(format!("batch {seq}: {reason}")))?;
+        let carried = batch.alerts.len();
+        let (alerts, reasons) = valid_alerts(std::mem::take(&mut batch.alerts), &self.limits);
+        if let Some(first) = reasons.first() {
+            let dropped = carried - alerts.len();
+            self.metrics.dropped_alerts.inc_by(dropped as u64);
+            warn!(seq, dropped, first = %first, "federation batch had bad alerts; they are dropped");
+        }
+        batch.alerts = alerts;
         if let Some(uplink) = &self.context.forward {
             // Upward first: a crash after this sends it up twice (the same buckets), never not at all.
             let mut upward = batch.clone();
@@ -161,11 +174,15 @@ impl FederatedStream {
             CommitOutcome::Stored { .. } => debug!(seq, points, "federation batch durable"),
         }
         let regions = self.regions.clone();
+        let region_alerts = self.context.region_alerts.clone();
         let (via, endpoint) = (self.hello.agent_id.clone(), self.hello.query_endpoint.clone());
-        let statuses = batch.regions;
-        tokio::task::spawn_blocking(move || regions.update(&via, &endpoint, &statuses))
-            .await
-            .map_err(|_| Error::WriterStopped)?
+        let (statuses, alerts) = (batch.regions, batch.alerts);
+        tokio::task::spawn_blocking(move || {
+            regions.update(&via, &endpoint, &statuses)?;
+            region_alerts.map_or(Ok(()), |sets| sets.replace(&statuses, &alerts))
+        })
+        .await
+        .map_err(|_| Error::WriterStopped)?
     }
 }
 

@@ -1,9 +1,11 @@
 //! Federation in the aggregator (DESIGN.md, data path step 6): a regional replicates to its
 //! master; a master takes federation streams, keeps a directory of its regions, answers
-//! queries from their rollups and their raw samples, and may itself report upward.
+//! queries from their rollups and their raw samples, keeps their alert sets, and may itself
+//! report upward.
 
 mod catalog;
 mod ingest;
+mod region_alerts;
 mod regions;
 mod replicated;
 mod select;

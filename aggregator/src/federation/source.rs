@@ -1,18 +1,25 @@
-//! The store as a regional's replication source: the raw samples of the series
-//! `federation.replicate` selects, and the host registry.
+//! The store and the alert book as a regional's replication source: the raw samples of the
+//! series `federation.replicate` selects, the host registry and the active alerts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use sysmon_federation::replicate::ReplicationSource;
 use sysmon_proto::v1;
 use sysmon_tsdb::{Matcher, SeriesData};
 
 use super::ReplicationFilter;
+use crate::alerting::{Alert, AlertBook};
 use crate::store::Store;
 
-/// Reads raw samples and the host registry for the replicator.
+/// Reads raw samples, the host registry and the active alerts for the replicator.
 pub(crate) struct StoreSource {
     pub(crate) store: Store,
     /// The series replicated.
     pub(crate) filter: ReplicationFilter,
+    pub(crate) alerts: Arc<AlertBook>,
+    /// This aggregator's region, on each alert sent.
+    pub(crate) region: String,
 }
 
 impl ReplicationSource for StoreSource {
@@ -48,5 +55,24 @@ impl ReplicationSource for StoreSource {
                 last_seen_ms,
             })
             .collect())
+    }
+
+    fn alerts(&self) -> Vec<v1::AlertState> {
+        self.alerts.active().into_iter().map(|alert| alert_state(alert, &self.region)).collect()
+    }
+}
+
+/// An alert as a batch carries it.
+fn alert_state(alert: Alert, region: &str) -> v1::AlertState {
+    let pairs = |map: BTreeMap<String, String>| -> Vec<v1::Label> {
+        map.into_iter().map(|(name, value)| v1::Label { name, value }).collect()
+    };
+    v1::AlertState {
+        labels: pairs(alert.labels),
+        annotations: pairs(alert.annotations),
+        state: alert.state.name().to_string(),
+        active_at_ms: alert.active_at_ms,
+        value: alert.value,
+        region: region.to_string(),
     }
 }

@@ -15,9 +15,11 @@ use tracing::info;
 
 use super::ReplicationFilter;
 use super::catalog::MasterCatalogs;
+use super::region_alerts::RegionAlerts;
 use super::regions::RegionDirectory;
 use super::select::{SelectService, SelectSource};
 use super::source::StoreSource;
+use crate::alerting::AlertBook;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::federation_config::federation_dir;
@@ -30,6 +32,8 @@ pub(crate) struct FederationContext {
     pub(crate) region: String,
     /// A master's regions.
     pub(crate) regions: Option<Arc<RegionDirectory>>,
+    /// A master's copy of its regions' active alerts.
+    pub(crate) region_alerts: Option<Arc<RegionAlerts>>,
     /// A master's uplink to its own master: what arrives from below goes on up.
     pub(crate) forward: Option<Uplink>,
     /// A regional's replicator: late samples are noted before they are acknowledged.
@@ -66,7 +70,12 @@ impl EndpointSource for DiscoveredMasters {
 /// The certificate names nobody, the spool or the replication state cannot be opened, a
 /// discovery source or the announcement cannot start, or `federation.advertise` is needed
 /// and unknown.
-pub(crate) async fn start(settings: &Settings, store: &Store, cancel: &CancellationToken) -> Result<Started> {
+pub(crate) async fn start(
+    settings: &Settings,
+    store: &Store,
+    alerts: &Arc<AlertBook>,
+    cancel: &CancellationToken,
+) -> Result<Started> {
     let local = Arc::new(TsdbCatalog(store.tsdb().clone()));
     let mode = settings.discovery.mode();
     let mut tasks = Vec::new();
@@ -145,7 +154,12 @@ pub(crate) async fn start(settings: &Settings, store: &Store, cancel: &Cancellat
         if !filter.is_everything() {
             info!(selectors = ?settings.federation.replicate, "replicating only the series these select");
         }
-        let source = Arc::new(StoreSource { store: store.clone(), filter });
+        let source = Arc::new(StoreSource {
+            store: store.clone(),
+            filter,
+            alerts: alerts.clone(),
+            region: settings.region.clone(),
+        });
         let uplink = uplink.clone();
         let opened = tokio::task::spawn_blocking(move || Replicator::open(config, source, uplink))
             .await
@@ -155,22 +169,30 @@ pub(crate) async fn start(settings: &Settings, store: &Store, cancel: &Cancellat
         replicator = Some(opened);
     }
 
-    let (regions, catalogs, select_source): (_, Arc<dyn CatalogSource>, _) = if settings.role == Role::Master {
+    let (regions, region_alerts, catalogs, select_source): (_, _, Arc<dyn CatalogSource>, _) = if settings.role
+        == Role::Master
+    {
         let db = store.db().clone();
         let timeout = settings.federation.region_timeout;
-        let regions = Arc::new(
-            tokio::task::spawn_blocking(move || RegionDirectory::open(db, timeout))
-                .await
-                .map_err(|_| Error::WriterStopped)??,
-        );
+        let (regions, region_alerts) = tokio::task::spawn_blocking(move || {
+            Ok::<_, Error>((RegionDirectory::open(db.clone(), timeout)?, RegionAlerts::open(db)?))
+        })
+        .await
+        .map_err(|_| Error::WriterStopped)??;
+        let (regions, region_alerts) = (Arc::new(regions), Arc::new(region_alerts));
         let tls =
             FanoutTls { ca_cert: settings.ca_cert.clone(), cert: settings.cert.clone(), key: settings.key.clone() };
         let client = Arc::new(SelectClient::new(&tls, settings.federation.query_timeout).map_err(Error::Federation)?);
         let fanout = Arc::new(Fanout::new(client, regions.clone(), tokio::runtime::Handle::current()));
         let catalogs = Arc::new(MasterCatalogs { local: local.clone(), fanout, regions: regions.clone() });
-        (Some(regions), catalogs.clone() as Arc<dyn CatalogSource>, SelectSource::Regions(catalogs))
+        (
+            Some(regions),
+            Some(region_alerts),
+            catalogs.clone() as Arc<dyn CatalogSource>,
+            SelectSource::Regions(catalogs),
+        )
     } else {
-        (None, Arc::new(SharedCatalog(local.clone())) as Arc<dyn CatalogSource>, SelectSource::Local(local))
+        (None, None, Arc::new(SharedCatalog(local.clone())) as Arc<dyn CatalogSource>, SelectSource::Local(local))
     };
 
     if mode != DiscoveryMode::Static
@@ -193,6 +215,7 @@ pub(crate) async fn start(settings: &Settings, store: &Store, cancel: &Cancellat
         role: settings.role,
         region: settings.region.clone(),
         regions,
+        region_alerts,
         forward,
         replicator,
         cancel: cancel.clone(),

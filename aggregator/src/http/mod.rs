@@ -1,6 +1,7 @@
-//! The aggregator's HTTP port: the hosts and events JSON APIs, health, and `/metrics`. The binary
-//! merges the dashboard's routes into the same router.
+//! The aggregator's HTTP port: the hosts, events and alerts JSON APIs, health, and `/metrics`.
+//! The binary merges the dashboard's routes into the same router.
 
+mod alerts;
 mod events;
 mod health;
 mod hosts;
@@ -31,6 +32,8 @@ pub(crate) struct AppState {
     pub(crate) ingest_metrics: Arc<IngestMetrics>,
     /// This aggregator's role, region and (a master's) regions below it.
     pub(crate) federation: Arc<crate::federation::FederationContext>,
+    /// The alerting rules' states.
+    pub(crate) alerts: Arc<crate::alerting::AlertBook>,
 }
 
 /// The API routes.
@@ -41,6 +44,9 @@ pub(crate) fn router(state: AppState, prometheus_api: prometheus::PromApi) -> Ro
             post(remote_write::write).layer(DefaultBodyLimit::max(crate::ingest::MAX_REMOTE_WRITE_BODY_BYTES)),
         )
         .route("/api/events", get(events::list_events))
+        .route("/api/v1/alerts", get(alerts::list_alerts))
+        .route("/api/v1/rules", get(alerts::list_rules))
+        .route("/api/alerts/history", get(alerts::alert_history))
         .route("/api/hosts", get(hosts::list_hosts))
         .route("/api/regions", get(hosts::list_regions))
         .route("/api/hosts/{host}", get(hosts::show_host))

@@ -98,6 +98,7 @@ impl Ingest for IngestService {
                 self.federation.clone(),
                 self.store.clone(),
                 self.limits.clone(),
+                self.metrics.clone(),
                 peer,
                 hello,
                 inbound,

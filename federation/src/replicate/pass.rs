@@ -68,11 +68,17 @@ impl BatchBuilder {
         self.points() >= MAX_POINTS_PER_BATCH
     }
 
-    /// The batch, with `hosts` and `regions` (seq 0: the spool numbers it).
-    pub(crate) fn finish(self, hosts: Vec<v1::HostState>, regions: Vec<v1::RegionStatus>) -> v1::Batch {
+    /// The batch, with `hosts`, `regions` and the regions' `alerts` (seq 0: the spool
+    /// numbers it).
+    pub(crate) fn finish(
+        self,
+        hosts: Vec<v1::HostState>,
+        regions: Vec<v1::RegionStatus>,
+        alerts: Vec<v1::AlertState>,
+    ) -> v1::Batch {
         let (strings, series) = self.table.finish();
         let rollups = (!self.rollups.series.is_empty()).then_some(self.rollups);
-        v1::Batch { seq: 0, strings, series, samples: None, events: Vec::new(), rollups, hosts, regions }
+        v1::Batch { seq: 0, strings, series, samples: None, events: Vec::new(), rollups, hosts, regions, alerts }
     }
 }
 

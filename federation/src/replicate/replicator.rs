@@ -1,8 +1,8 @@
 //! The replicator: every `interval`, right after a minute is complete (plus `delay` for
 //! batches still on their way), folds the new minutes of every series into 1-minute
-//! buckets and spools them for the master with the host registry and the frontier; hosts
-//! whose samples arrived late (for minutes already spooled) have those minutes spooled
-//! again, so the master's buckets end up holding every sample. Replaying a bucket replaces
+//! buckets and spools them for the master with the host registry, the frontier and the
+//! active alerts; hosts whose samples arrived late (for minutes already spooled) have those
+//! minutes spooled again, so the master's buckets end up holding every sample. Replaying a bucket replaces
 //! it at the master, so a pass repeated after a crash stores nothing twice.
 //!
 //! Crash safety: the cursor (`shipped_until`) is saved only after a pass's batches are in
@@ -215,6 +215,10 @@ impl Replicator {
             sent_at_ms: now,
             replicate: self.config.replicate.clone(),
         };
+        // Every batch carries the region's alert set, as its status: the master replaces
+        // the set with each batch that speaks for the region, so a pass with no new
+        // minutes still sends it, and one with many batches never clears it half-way.
+        let alerts = self.source.alerts();
         let mut builder = BatchBuilder::default();
         let (mut done, mut points) = (0i64, 0usize);
         for (host, start, end) in work {
@@ -242,7 +246,7 @@ impl Replicator {
                 builder = builder_back;
                 for full in filled.drain(..) {
                     points += full.points();
-                    self.push(full.finish(Vec::new(), vec![status(from)]), now, cancel).await?;
+                    self.push(full.finish(Vec::new(), vec![status(from)], alerts.clone()), now, cancel).await?;
                 }
                 window_start = window_end;
                 done += 1;
@@ -253,7 +257,7 @@ impl Replicator {
         }
         let hosts = self.hosts_to_send()?;
         points += builder.points();
-        self.push(builder.finish(hosts, vec![status(until)]), now, cancel).await?;
+        self.push(builder.finish(hosts, vec![status(until)], alerts), now, cancel).await?;
         debug!(from_ms = from, until_ms = until, points, "replication pass spooled");
         Ok(())
     }

@@ -17,4 +17,8 @@ pub trait ReplicationSource: Send + Sync + 'static {
     /// # Errors
     /// The registry could not be read.
     fn hosts(&self) -> Result<Vec<v1::HostState>, String>;
+
+    /// The aggregator's active alerts (pending and firing), its region on each. Every batch
+    /// replication sends carries them: they replace the master's previous set of the region.
+    fn alerts(&self) -> Vec<v1::AlertState>;
 }

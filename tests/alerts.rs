@@ -1,0 +1,145 @@
+//! Alerts end to end: a regional aggregator's rule fires on its agent's samples, its alert
+//! reaches a master and the master above it through real mutual-TLS federation streams,
+//! `/api/v1/alerts` and `sysmon alerts list` show it with its region, and a master that no
+//! longer hears from the region still lists it, marked, across its own restart.
+//!
+//! Rules run every second and replication every 2 s here (30 s and 60 s by default), and a
+//! region is unreachable after 6 s of silence.
+
+mod util;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+use util::{Aggregator, Fleet, free_addr, wait_for};
+
+const FEDERATION: &str = "[federation]\ninterval = \"2s\"\ndelay = \"1s\"\nbackfill = \"5m\"\nregion_timeout = \"6s\"\nquery_timeout = \"5s\"\n";
+
+const RULES: &str = r#"
+[alerting]
+interval = "1s"
+[[alerting.rules]]
+alert = "LoadReported"
+expr = "node_load1 >= 0"
+severity = "info"
+labels = { team = "sre" }
+annotations = { summary = "load on {{ $labels.host }} is {{ $value }}" }
+[[alerting.rules]]
+alert = "NeverTrue"
+expr = "node_load1 < -1"
+for = "1m"
+"#;
+
+fn master(fleet: &Fleet, name: &str, grpc: SocketAddr, http: SocketAddr, upstream: Option<SocketAddr>) -> Aggregator {
+    let discovery =
+        upstream.map_or_else(String::new, |a| format!("[discovery]\nstatic_endpoints = [\"https://{a}\"]\n"));
+    let keys = format!("role = \"master\"\nregion = \"{name}\"");
+    fleet.start_aggregator_as(name, grpc, http, &keys, name, &format!("{discovery}{FEDERATION}"))
+}
+
+/// The alerts `aggregator` lists, from `/api/v1/alerts`.
+fn alerts(aggregator: &Aggregator) -> Vec<Value> {
+    let body = aggregator.get_json("/api/v1/alerts");
+    assert_eq!(body["status"], "success", "{body}");
+    body["data"]["alerts"].as_array().unwrap().clone()
+}
+
+/// The one alert `aggregator` lists, once it lists exactly one named `name`.
+fn wait_for_alert(aggregator: &Aggregator, name: &str, what: &str) -> Value {
+    wait_for(Duration::from_secs(30), what, || {
+        let listed = alerts(aggregator);
+        match listed.iter().filter(|a| a["labels"]["alertname"] == name).collect::<Vec<_>>()[..] {
+            [one] => Ok(one.clone()),
+            _ => Err(format!("{listed:?}")),
+        }
+    })
+}
+
+#[test]
+fn a_regional_alert_reaches_the_masters_above_it_with_its_region() {
+    let fleet = Fleet::new();
+    for name in ["top", "mid", "regional-eu"] {
+        fleet.issue_server(name);
+    }
+    let (top_grpc, mid_grpc, mid_http) = (free_addr(), free_addr(), free_addr());
+    let top = master(&fleet, "top", top_grpc, free_addr(), None);
+    let mid = master(&fleet, "mid", mid_grpc, mid_http, Some(top_grpc));
+    let keys = "role = \"regional\"\nregion = \"eu\"";
+    let extra = format!("[discovery]\nstatic_endpoints = [\"https://{mid_grpc}\"]\n{FEDERATION}{RULES}");
+    let mut eu = fleet.start_aggregator_as("regional-eu", free_addr(), free_addr(), keys, "regional-eu", &extra);
+    fleet.issue_agent("eu-1");
+    let _agent = fleet.start_agent("eu-1", "eu-1", eu.grpc, "1s");
+
+    // At the regional: the rule fires at its first evaluation (no `for`), with the series'
+    // labels (no __name__), the rule's and its expanded annotation.
+    let local = wait_for_alert(&eu, "LoadReported", "the regional's rule to fire");
+    assert_eq!(local["state"], "firing", "{local}");
+    let labels = local["labels"].as_object().unwrap();
+    let names: Vec<&str> = labels.keys().map(String::as_str).collect();
+    assert_eq!(names, ["alertname", "host", "region", "severity", "team"], "{local}");
+    assert_eq!((labels["host"].as_str(), labels["severity"].as_str()), (Some("eu-1"), Some("info")));
+    // The value as Go's 'e' format writes it, e.g. "2.5e-01".
+    let value = local["value"].as_str().unwrap();
+    assert!(value.contains("e+") || value.contains("e-"), "{local}");
+    assert!(value.parse::<f64>().unwrap() >= 0.0, "{local}");
+    assert!(local["annotations"]["summary"].as_str().unwrap().starts_with("load on eu-1 is "), "{local}");
+    humantime::parse_rfc3339(local["activeAt"].as_str().unwrap()).unwrap();
+
+    // Counted at the end of each round of evaluations.
+    wait_for(Duration::from_secs(10), "the regional's /metrics to count the firing alert", || {
+        let (_, metrics) = util::http_get(&format!("{}/metrics", eu.url())).map_err(|e| e.to_string())?;
+        if metrics.contains("sysmon_alerting_active_alerts{state=\"firing\"} 1\n") { Ok(()) } else { Err(metrics) }
+    });
+
+    // /api/v1/rules: both rules, in Prometheus's shape.
+    let rules = eu.get_json("/api/v1/rules");
+    let group = &rules["data"]["groups"][0];
+    assert_eq!(group["interval"], 1.0, "{rules}");
+    let states: Vec<(&str, &str, &str)> = group["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["state"].as_str().unwrap(), r["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("LoadReported", "firing", "alerting"), ("NeverTrue", "inactive", "alerting")]);
+    assert_eq!(group["rules"][0]["health"], "ok");
+    assert_eq!(group["rules"][1]["duration"], 60.0);
+
+    // Both masters list it with the regional's region; the top one through the middle one.
+    for (master, what) in [(&mid, "the middle master"), (&top, "the top master")] {
+        let listed = wait_for_alert(master, "LoadReported", &format!("{what} to list the regional's alert"));
+        assert_eq!(listed["labels"]["region"], "eu", "{listed}");
+        assert_eq!(listed["labels"]["host"], "eu-1", "{listed}");
+        assert_eq!(listed["state"], "firing", "{listed}");
+        assert_eq!(listed["activeAt"], local["activeAt"], "{listed}");
+    }
+    let table = util::run_ok(&["alerts", "list", "--server", &top.url(), "--state", "firing"]);
+    assert!(table.starts_with("ALERT "), "{table}");
+    let row = table.lines().find(|l| l.starts_with("LoadReported")).unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains(" firing ") && row.contains(" eu ") && row.contains("host=\"eu-1\""), "{table}");
+    let json = util::run_ok(&["alerts", "list", "--server", &top.url(), "--region", "eu", "--output", "json"]);
+    let json: Vec<Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(json.len(), 1, "{json:?}");
+    let none = util::run_ok(&["alerts", "list", "--server", &top.url(), "--state", "pending"]);
+    assert_eq!(none, "no active alerts\n");
+
+    // The region goes silent: its alert stays listed, marked; and a restarted master still
+    // has it (from its store) before any region speaks again.
+    eu.process.terminate();
+    let marked = |master: &Aggregator| {
+        let listed = alerts(master);
+        let [alert] = &listed[..] else { return Err(format!("{listed:?}")) };
+        match alert["annotations"]["region_unreachable"].as_str() {
+            Some(note) if note.starts_with("no word from region eu since ") => Ok(()),
+            _ => Err(format!("{alert}")),
+        }
+    };
+    wait_for(Duration::from_secs(20), "the middle master to mark the silent region's alert", || marked(&mid));
+    let mut mid = mid;
+    mid.process.terminate();
+    let mid = master(&fleet, "mid", mid_grpc, mid_http, Some(top_grpc));
+    marked(&mid).unwrap();
+    let table = util::run_ok(&["alerts", "list", "--server", &mid.url()]);
+    assert!(table.contains(" eu (unreachable) "), "{table}");
+}
