@@ -171,18 +171,17 @@ impl RegionDirectory {
             .min()
             .unwrap_or(i64::MIN)
     }
-}
 
-impl RegionDirectory {
     /// Whether every region that a series selected by `matchers` can belong to replicates
     /// every such series: only then do this master's own tiers answer the selector.
     pub(crate) fn rollups_cover(&self, matchers: &[Matcher]) -> bool {
+        // Locked in the order `update` takes them: regions, then filters.
+        let regions = self.regions.read();
         let filters = self.filters.read();
-        self.regions
-            .read()
+        regions
             .values()
             .filter(|s| matchers.iter().filter(|m| m.name == "region").all(|m| m.matches_value(&s.region)))
-            .all(|s| filters.get(&s.region).is_some_and(|f| f.as_ref().is_some_and(|f| f.covers(matchers))))
+            .all(|s| matches!(filters.get(&s.region), Some(Some(f)) if f.covers(matchers)))
     }
 }
 
