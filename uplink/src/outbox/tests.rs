@@ -18,9 +18,22 @@ fn batch(marker: &str) -> v1::Batch {
     v1::Batch { strings, ..Default::default() }
 }
 
-fn open(dir: &std::path::Path, max_bytes: u64, when_full: WhenFull) -> (Outbox, Arc<UplinkMetrics>) {
+async fn open(dir: &std::path::Path, max_bytes: u64, when_full: WhenFull) -> (Outbox, Arc<UplinkMetrics>) {
     let metrics = Arc::new(UplinkMetrics::default());
-    (Outbox::open(&settings(dir, max_bytes, when_full), metrics.clone()).unwrap(), metrics)
+    // Reopening right after a drop can find the lock still held for a moment: a test in this
+    // binary that runs `mount` forks, and the child holds a copy of every open file (the
+    // lock file's too) until it execs. A real restart is another process, later.
+    let mut tries = 0;
+    loop {
+        match Outbox::open(&settings(dir, max_bytes, when_full), metrics.clone()) {
+            Ok(outbox) => return (outbox, metrics),
+            Err(e) if tries < 100 && crate::chain(&e).contains("in use by another process") => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("cannot open the outbox: {}", crate::chain(&e)),
+        }
+    }
 }
 
 async fn seqs(outbox: &Outbox) -> Vec<u64> {
@@ -37,7 +50,7 @@ async fn seqs(outbox: &Outbox) -> Vec<u64> {
 async fn batches_survive_a_restart_and_seqs_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let cancel = CancellationToken::new();
-    let (outbox, _) = open(dir.path(), 1 << 20, WhenFull::DropOldest);
+    let (outbox, _) = open(dir.path(), 1 << 20, WhenFull::DropOldest).await;
     for (i, m) in ["a", "b", "c"].iter().enumerate() {
         assert!(outbox.push(batch(m), 1000 + i as i64, &cancel).await);
     }
@@ -45,7 +58,7 @@ async fn batches_survive_a_restart_and_seqs_go_on() {
     assert_eq!((first.batch.seq, first.collected_at_ms, first.batch.strings[0].as_str()), (1, 1000, "a-0-0"));
     outbox.ack(1).await;
     drop(outbox);
-    let (outbox, _) = open(dir.path(), 1 << 20, WhenFull::DropOldest);
+    let (outbox, _) = open(dir.path(), 1 << 20, WhenFull::DropOldest).await;
     assert_eq!(outbox.highest_seq().await, 3);
     assert_eq!(seqs(&outbox).await, [2, 3]);
     assert!(outbox.push(batch("d"), 1003, &cancel).await);
@@ -56,7 +69,7 @@ async fn batches_survive_a_restart_and_seqs_go_on() {
 async fn an_aggregator_ahead_of_the_spool_gets_renumbered_batches() {
     let dir = tempfile::tempdir().unwrap();
     let cancel = CancellationToken::new();
-    let (outbox, _) = open(dir.path(), 1 << 20, WhenFull::DropOldest);
+    let (outbox, _) = open(dir.path(), 1 << 20, WhenFull::DropOldest).await;
     for m in ["a", "b"] {
         outbox.push(batch(m), 1, &cancel).await;
     }
@@ -80,7 +93,7 @@ async fn an_aggregator_ahead_of_the_spool_gets_renumbered_batches() {
 async fn drops_are_counted_and_ride_on_the_next_batch_until_acked() {
     let dir = tempfile::tempdir().unwrap();
     let cancel = CancellationToken::new();
-    let (outbox, metrics) = open(dir.path(), 64 * 1024, WhenFull::DropOldest);
+    let (outbox, metrics) = open(dir.path(), 64 * 1024, WhenFull::DropOldest).await;
     for i in 0..200 {
         outbox.push(batch(&format!("b{i}")), i, &cancel).await;
     }
@@ -104,7 +117,7 @@ async fn drops_are_counted_and_ride_on_the_next_batch_until_acked() {
     // Acked: reported for good, also after a restart.
     outbox.ack(again.batch.seq).await;
     drop(outbox);
-    let (outbox, _) = open(dir.path(), 64 * 1024, WhenFull::DropOldest);
+    let (outbox, _) = open(dir.path(), 64 * 1024, WhenFull::DropOldest).await;
     outbox.welcome(0).await;
     assert!(outbox.next_after(0).await.unwrap().batch.events.is_empty());
 }
@@ -117,7 +130,7 @@ fn attribute(event: &v1::Event, name: &str) -> u64 {
 async fn block_pauses_until_acks_free_room() {
     let dir = tempfile::tempdir().unwrap();
     let cancel = CancellationToken::new();
-    let (outbox, metrics) = open(dir.path(), 64 * 1024, WhenFull::Block);
+    let (outbox, metrics) = open(dir.path(), 64 * 1024, WhenFull::Block).await;
     let outbox = Arc::new(outbox);
     let mut pushed = 0;
     loop {
@@ -211,7 +224,7 @@ async fn a_batch_the_spool_cannot_write_is_counted_and_reported_on_the_next_one_
     let tmpfs = Tmpfs::mount("256k");
     let spool_dir = tmpfs.path().join("spool");
     let cancel = CancellationToken::new();
-    let (outbox, metrics) = open(&spool_dir, 1 << 20, WhenFull::DropOldest);
+    let (outbox, metrics) = open(&spool_dir, 1 << 20, WhenFull::DropOldest).await;
     assert!(outbox.push(big_batch("a"), 1000, &cancel).await);
 
     // The disk is full: the next two batches are lost, and the sender goes on.
