@@ -143,3 +143,50 @@ fn a_regional_alert_reaches_the_masters_above_it_with_its_region() {
     let table = util::run_ok(&["alerts", "list", "--server", &mid.url()]);
     assert!(table.contains(" eu (unreachable) "), "{table}");
 }
+
+#[test]
+fn recording_rules_store_their_answers_as_series_named_by_the_rule() {
+    let fleet = Fleet::new();
+    let rules = r#"
+[recording]
+interval = "1s"
+[[recording.rules]]
+record = "host:load1:max"
+expr = "max by (host) (node_load1)"
+labels = { tier = "summary" }
+[[recording.rules]]
+record = "host:load:collide"
+expr = '{__name__=~"node_load1|node_load5"}'
+"#;
+    let aggregator = fleet.start_aggregator_with("agg", free_addr(), free_addr(), rules);
+    fleet.issue_agent("web-1");
+    let _agent = fleet.start_agent("web-1", "web-1", aggregator.grpc, "1s");
+
+    // Stored as a series of its own, with the rule's labels, a sample per evaluation.
+    let recorded = wait_for(Duration::from_secs(30), "three recorded samples", || {
+        let body = aggregator.get_json("/api/v1/query?query=host:load1:max%5B1m%5D");
+        let result = body["data"]["result"].as_array().unwrap().clone();
+        match &result[..] {
+            [one] if one["values"].as_array().unwrap().len() >= 3 => Ok(one.clone()),
+            _ => Err(format!("{body}")),
+        }
+    });
+    assert_eq!(
+        recorded["metric"],
+        serde_json::json!({"__name__": "host:load1:max", "host": "web-1", "tier": "summary"})
+    );
+    // Each recorded value is the host's node_load1 as it was (max over its one series).
+    let loads = aggregator.get_json("/api/v1/query?query=node_load1%7Bhost%3D%22web-1%22%7D%5B5m%5D");
+    let loads: Vec<&str> =
+        loads["data"]["result"][0]["values"].as_array().unwrap().iter().map(|p| p[1].as_str().unwrap()).collect();
+    for point in recorded["values"].as_array().unwrap() {
+        assert!(loads.contains(&point[1].as_str().unwrap()), "{point} not among {loads:?}");
+    }
+    // A rule whose answer collides once named stores nothing, and says why.
+    let collide = aggregator.get_json("/api/v1/query?query=count(%7B__name__%3D%22host:load:collide%22%7D)");
+    assert_eq!(collide["data"]["result"], serde_json::json!([]), "{collide}");
+    wait_for(Duration::from_secs(10), "the collision logged", || {
+        let log = aggregator.process.log();
+        if log.contains("recording rule failed") && log.contains("host:load:collide") { Ok(()) } else { Err(log) }
+    });
+}

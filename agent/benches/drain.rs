@@ -64,6 +64,7 @@ fn main() {
             discovery: DiscoverySettings::static_list(Vec::new()),
             federation: FederationSettings::default(),
             alerting: sysmon_aggregator::AlertingSettings::default(),
+            recording: sysmon_aggregator::RecordingSettings::default(),
         };
         let aggregator = sysmon_aggregator::start(settings, axum::Router::new()).await.expect("aggregator starts");
         let agent_settings = AgentSettings {

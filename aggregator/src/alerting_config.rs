@@ -130,13 +130,8 @@ impl AlertRuleSection {
             errors.push(ConfigError::key(&key("alert"), "must be a non-empty label value"));
         }
         let rule = &self.alert;
-        match promql_parser::parser::parse(&self.expr) {
-            Ok(expr) if matches!(expr.value_type(), ValueType::Vector | ValueType::Scalar) => {}
-            Ok(expr) => errors.push(ConfigError::key(
-                &key("expr"),
-                format!("rule {rule:?}: must give an instant vector or a scalar, not a {}", expr.value_type()),
-            )),
-            Err(e) => errors.push(ConfigError::key(&key("expr"), format!("rule {rule:?}: {}", e.trim()))),
+        if let Err(reason) = check_rule_expr(&self.expr) {
+            errors.push(ConfigError::key(&key("expr"), format!("rule {rule:?}: {reason}")));
         }
         let hold = match humantime::parse_duration(&self.hold) {
             Ok(d) => Some(d),
@@ -175,6 +170,16 @@ impl AlertRuleSection {
             labels: self.labels,
             annotations: self.annotations,
         })
+    }
+}
+
+/// Whether a rule's expression parses and gives an instant vector or a scalar (what a rule
+/// evaluates to at each interval); the error says why not.
+pub(crate) fn check_rule_expr(expr: &str) -> Result<(), String> {
+    match promql_parser::parser::parse(expr) {
+        Ok(expr) if matches!(expr.value_type(), ValueType::Vector | ValueType::Scalar) => Ok(()),
+        Ok(expr) => Err(format!("must give an instant vector or a scalar, not a {}", expr.value_type())),
+        Err(e) => Err(e.trim().to_string()),
     }
 }
 

@@ -11,6 +11,7 @@ use sysmon_federation::{DiscoveryConfig, DiscoverySettings, Role};
 
 use crate::alerting_config::{AlertingSection, AlertingSettings};
 use crate::federation_config::{FederationSection, FederationSettings};
+use crate::recording_config::{RecordingSection, RecordingSettings};
 
 /// `aggregator.toml` as written. Every key is documented in `deploy/aggregator.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +40,9 @@ pub struct AggregatorConfig {
     /// `[alerting]`: alerting rules and how often they are evaluated.
     #[serde(default)]
     pub alerting: AlertingSection,
+    /// `[recording]`: recording rules and how often they are evaluated.
+    #[serde(default)]
+    pub recording: RecordingSection,
 }
 
 /// `[storage]`.
@@ -279,6 +283,8 @@ pub struct Settings {
     pub federation: FederationSettings,
     /// Alerting rules.
     pub alerting: AlertingSettings,
+    /// Recording rules.
+    pub recording: RecordingSettings,
 }
 
 /// Checked retention per tier.
@@ -460,6 +466,7 @@ impl AggregatorConfig {
         };
         let federation = self.federation.validate(grpc_listen, role, &mut errors);
         let alerting = self.alerting.validate(&mut errors);
+        let recording = self.recording.validate(&mut errors);
         for (key, path) in
             [("tls.ca_cert", &self.tls.ca_cert), ("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)]
         {
@@ -467,7 +474,8 @@ impl AggregatorConfig {
                 errors.push(ConfigError::key(key, format!("no such file: {}", path.display())));
             }
         }
-        match (grpc_listen, http_listen, skew, raw, minute, hour, timeout, role, discovery, federation, alerting) {
+        let rules = alerting.zip(recording);
+        match (grpc_listen, http_listen, skew, raw, minute, hour, timeout, role, discovery, federation, rules) {
             (
                 Some(grpc_listen),
                 Some(http_listen),
@@ -479,7 +487,7 @@ impl AggregatorConfig {
                 Some(role),
                 Some(discovery),
                 Some(federation),
-                Some(alerting),
+                Some((alerting, recording)),
             ) if errors.is_empty() => Ok(Settings {
                 role,
                 region: self.aggregator.region,
@@ -507,6 +515,7 @@ impl AggregatorConfig {
                 discovery,
                 federation,
                 alerting,
+                recording,
             }),
             _ => Err(errors),
         }

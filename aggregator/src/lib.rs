@@ -21,6 +21,8 @@ mod federation_config;
 mod http;
 mod ingest;
 mod metrics;
+mod recording;
+mod recording_config;
 mod registry;
 mod selector;
 mod server;
@@ -34,6 +36,7 @@ pub use config::{
 };
 pub use error::{Error, Result};
 pub use federation_config::{FederationSection, FederationSettings};
+pub use recording_config::{RecordingRule, RecordingRuleSection, RecordingSection, RecordingSettings};
 pub use server::{RunningAggregator, start};
 pub use sysmon_federation::{DiscoveryConfig, DiscoverySettings, Role};
 pub use sysmon_promql::QueryLimits;

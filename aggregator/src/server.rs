@@ -21,6 +21,7 @@ use crate::http::prometheus::PromApi;
 use crate::http::{AppState, router};
 use crate::ingest::{IngestService, accept_loop};
 use crate::metrics::{AlertingMetrics, IngestMetrics};
+use crate::recording::Recorder;
 use crate::store::{Store, TsdbCollector, expire_events_periodically};
 
 /// How long open agent streams get to finish when the aggregator stops.
@@ -133,6 +134,14 @@ pub async fn start(settings: Settings, extra_routes: axum::Router) -> Result<Run
         metrics: alerting_metrics,
     };
     tasks.spawn(evaluator.run(cancel.clone()));
+    let recorder = Recorder {
+        settings: settings.recording.clone(),
+        engine: prometheus_api.engine.clone(),
+        catalogs: prometheus_api.catalogs.clone(),
+        query_permits: prometheus_api.query_permits.clone(),
+        store: store.clone(),
+    };
+    tasks.spawn(recorder.run(cancel.clone()));
     let state = AppState {
         store: store.clone(),
         registry: Arc::new(registry),

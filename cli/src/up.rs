@@ -6,7 +6,8 @@ use std::path::Path;
 use anyhow::Context as _;
 use sysmon_agent::{AgentSettings, CollectorSettings, SpoolSettings, SystemPaths, UsersSettings};
 use sysmon_aggregator::{
-    AlertingSettings, DiscoverySettings, FederationSettings, Limits, QueryLimits, Retention, Role, Settings,
+    AlertingSettings, DiscoverySettings, FederationSettings, Limits, QueryLimits, RecordingSettings, Retention, Role,
+    Settings,
 };
 use sysmon_tls::{CertFiles, FleetCa};
 use tokio_util::sync::CancellationToken;
@@ -45,6 +46,7 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         discovery: DiscoverySettings::static_list(Vec::new()),
         federation: FederationSettings::default(),
         alerting: AlertingSettings::default(),
+        recording: RecordingSettings::default(),
     };
     let aggregator = sysmon_aggregator::start(settings, sysmon_dashboard::router())
         .await

@@ -91,23 +91,35 @@ impl Evaluator {
 
     /// The series `expr` returns at `time_ms`, with their values.
     async fn evaluate(&self, expr: String, time_ms: i64) -> Result<Vec<(Labels, f64)>, String> {
-        let timeout = self.engine.limits().timeout;
-        let permit = tokio::time::timeout(timeout, self.query_permits.clone().acquire_owned())
-            .await
-            .map_err(|_| "no query slot free within the query timeout".to_string())?
-            .map_err(|_| "the aggregator is shutting down".to_string())?;
-        let (engine, catalog) = (self.engine.clone(), self.catalogs.catalog());
-        let result = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            engine.instant(catalog.as_ref(), &expr, time_ms)
-        })
+        evaluate_rule(&self.engine, self.catalogs.as_ref(), &self.query_permits, expr, time_ms).await
+    }
+}
+
+/// The series a rule's `expr` returns at `time_ms`, with their values: an instant query in
+/// one of the HTTP API's query slots (rules wait their turn like any query).
+pub(crate) async fn evaluate_rule(
+    engine: &Engine,
+    catalogs: &dyn CatalogSource,
+    query_permits: &Arc<Semaphore>,
+    expr: String,
+    time_ms: i64,
+) -> Result<Vec<(Labels, f64)>, String> {
+    let timeout = engine.limits().timeout;
+    let permit = tokio::time::timeout(timeout, query_permits.clone().acquire_owned())
         .await
-        .map_err(|e| format!("evaluation failed: {e}"))?
-        .map_err(|e| e.to_string())?;
-        match result.value {
-            Value::Vector(samples) => Ok(samples.into_iter().map(|s| (s.labels, s.value)).collect()),
-            Value::Scalar(_, v) => Ok(vec![(Labels::new([]), v)]),
-            Value::Matrix(_) | Value::String(..) => Err("rule result is not a vector or scalar".into()),
-        }
+        .map_err(|_| "no query slot free within the query timeout".to_string())?
+        .map_err(|_| "the aggregator is shutting down".to_string())?;
+    let (engine, catalog) = (engine.clone(), catalogs.catalog());
+    let result = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        engine.instant(catalog.as_ref(), &expr, time_ms)
+    })
+    .await
+    .map_err(|e| format!("evaluation failed: {e}"))?
+    .map_err(|e| e.to_string())?;
+    match result.value {
+        Value::Vector(samples) => Ok(samples.into_iter().map(|s| (s.labels, s.value)).collect()),
+        Value::Scalar(_, v) => Ok(vec![(Labels::new([]), v)]),
+        Value::Matrix(_) | Value::String(..) => Err("rule result is not a vector or scalar".into()),
     }
 }

@@ -8,5 +8,5 @@ mod rules;
 mod template;
 
 pub(crate) use book::AlertBook;
-pub(crate) use evaluator::Evaluator;
+pub(crate) use evaluator::{Evaluator, evaluate_rule};
 pub(crate) use rules::{Alert, AlertState, Health, RuleState};
