@@ -1,6 +1,7 @@
 //! `sysmon-master-store`: the bytes a federation master's store needs per host per day, per
 //! tier (issue #5's storage goal). It simulates what a master receives: node-like hosts
-//! (116 series, or those `--replicate` selects; a collection every 10 s, the shapes of
+//! (116 series, or those `--replicate` selects, or with `--summaries` the 7 host-level
+//! series recording rules would make of them; a collection every 10 s, the shapes of
 //! `gen_node_like.py`), folded into 1-minute rollups with the engine's own fold, as a
 //! regional does, and written with `Tsdb::write_rollups` one minute of every host per call,
 //! as the master stores each replication batch. The engine runs under a simulated clock that follows the data, so its
@@ -44,8 +45,14 @@ struct Args {
     dir: Option<PathBuf>,
     /// Replicate only the series whose metric name matches this regex (anchored), as a
     /// regional with `federation.replicate = ['{__name__=~"REGEX"}']` does. Default: all.
-    #[arg(long, value_name = "REGEX")]
+    #[arg(long, value_name = "REGEX", conflicts_with = "summaries")]
     replicate: Option<String>,
+    /// Replicate, instead of the node-like series, the 7 host-level summaries that recording
+    /// rules evaluated once a minute give a regional (cpu busy, memory used, fullest
+    /// filesystem, disk bytes/s, network receive and transmit bytes/s, load1), as with
+    /// `federation.replicate = ['{__name__=~"host:.+"}']`.
+    #[arg(long)]
+    summaries: bool,
 }
 
 const START_MS: i64 = 1_704_326_400_000;
@@ -89,8 +96,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         Some(regex) => Some(Matcher::regex("__name__", regex).context("--replicate")?),
         None => None,
     };
-    let mut hosts: Vec<SimulatedHost> =
-        (0..args.hosts).map(|i| SimulatedHost::new(&format!("host-{i:05}"), i as u64, replicate.clone())).collect();
+    let mut hosts: Vec<SimulatedHost> = (0..args.hosts)
+        .map(|i| SimulatedHost::new(&format!("host-{i:05}"), i as u64, replicate.clone(), args.summaries))
+        .collect();
     let minutes = (args.span.as_millis() as i64) / MINUTE_MS;
     let started = Instant::now();
     let mut points = 0u64;
@@ -144,7 +152,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         .map(|(_, b)| *b as f64)
         .sum::<f64>()
         / hosts_f;
-    let series = hosts[0].series() as f64;
+    let series = if args.summaries { SUMMARIES.len() as f64 } else { hosts[0].series() as f64 };
     if series == 0.0 {
         bail!("--replicate matches none of the 116 series");
     }
@@ -202,12 +210,27 @@ struct SimulatedHost {
     labels: Vec<Labels>,
     /// The series replicated (`None`: all).
     replicate: Option<Matcher>,
+    /// Whether the host-level summaries are replicated instead (see `Args::summaries`).
+    summaries: bool,
+    /// The last collection's values, for the summaries' rates.
+    previous: Vec<f64>,
 }
 
+/// The host-level summaries' names, as recording rules would call them.
+const SUMMARIES: [&str; 7] = [
+    "host:cpu_busy:ratio",
+    "host:memory_used:ratio",
+    "host:filesystem_used:max_ratio",
+    "host:disk_bytes:rate",
+    "host:network_receive_bytes:rate",
+    "host:network_transmit_bytes:rate",
+    "host:load1",
+];
+
 impl SimulatedHost {
-    fn new(name: &str, seed: u64, replicate: Option<Matcher>) -> SimulatedHost {
+    fn new(name: &str, seed: u64, replicate: Option<Matcher>, summaries: bool) -> SimulatedHost {
         let host = NodeLikeHost::new(name, seed, START_MS, STEP_MS);
-        SimulatedHost { host, labels: Vec::new(), replicate }
+        SimulatedHost { host, labels: Vec::new(), replicate, summaries, previous: Vec::new() }
     }
 
     /// Series replicated per host.
@@ -237,6 +260,11 @@ impl SimulatedHost {
         }
         let samples = batch.samples.unwrap_or_default();
         let n = self.labels.len();
+        if self.summaries {
+            let last_ts = samples.timestamps_ms.last().copied().unwrap_or(0);
+            let last = samples.values[samples.values.len() - n..].to_vec();
+            return self.summarize(last_ts, last);
+        }
         (0..n)
             .filter(|&i| self.replicated(&self.labels[i]))
             .filter_map(|i| {
@@ -245,6 +273,56 @@ impl SimulatedHost {
                 let mut open = None;
                 fold_samples(Tier::Minute, &ts, &values, &mut open, |_| {});
                 open.map(|p| (self.labels[i].clone(), vec![p]))
+            })
+            .collect()
+    }
+
+    /// The summaries at the minute's last collection, once a minute, as one-sample points:
+    /// what the recording rules store and the regional replicates. Rates are over the minute.
+    fn summarize(&mut self, ts: i64, now: Vec<f64>) -> Vec<(Labels, Vec<RollupPoint>)> {
+        let previous = std::mem::replace(&mut self.previous, now);
+        if previous.is_empty() {
+            return Vec::new();
+        }
+        let now = &self.previous;
+        let name = |i: usize| self.labels[i].get("__name__").unwrap_or("");
+        let label = |i: usize, l: &str| self.labels[i].get(l).unwrap_or("");
+        let delta = |i: usize| now[i] - previous[i];
+        let summed = |pick: &dyn Fn(usize) -> bool| -> f64 { (0..now.len()).filter(|&i| pick(i)).map(delta).sum() };
+        let cpu = |i: usize| name(i) == "node_cpu_seconds_total";
+        let total = summed(&cpu);
+        let idle = summed(&|i| cpu(i) && label(i, "mode") == "idle");
+        let value_of = |metric: &str| (0..now.len()).find(|&i| name(i) == metric).map_or(0.0, |i| now[i]);
+        let fullest = (0..now.len())
+            .filter(|&i| name(i) == "node_filesystem_size_bytes")
+            .filter_map(|i| {
+                let mountpoint = label(i, "mountpoint");
+                let avail = (0..now.len())
+                    .find(|&j| name(j) == "node_filesystem_avail_bytes" && label(j, "mountpoint") == mountpoint)?;
+                Some(1.0 - now[avail] / now[i])
+            })
+            .fold(0.0, f64::max);
+        let per_second = |pick: &dyn Fn(usize) -> bool| summed(pick) / 60.0;
+        let values = [
+            if total > 0.0 { 1.0 - idle / total } else { 0.0 },
+            1.0 - value_of("node_memory_MemFree_bytes") / value_of("node_memory_MemTotal_bytes"),
+            fullest,
+            per_second(&|i| name(i) == "node_disk_read_bytes_total" || name(i) == "node_disk_written_bytes_total"),
+            per_second(&|i| name(i) == "node_network_receive_bytes_total" && label(i, "device") != "lo"),
+            per_second(&|i| name(i) == "node_network_transmit_bytes_total" && label(i, "device") != "lo"),
+            value_of("node_load1"),
+        ];
+        let host = label(0, "host").to_string();
+        SUMMARIES
+            .iter()
+            .zip(values)
+            .map(|(metric, v)| {
+                let labels = Labels::new([
+                    ("__name__".to_string(), (*metric).to_string()),
+                    ("host".to_string(), host.clone()),
+                    ("region".to_string(), "bench".to_string()),
+                ]);
+                (labels, vec![RollupPoint::new(Tier::Minute, ts, v)])
             })
             .collect()
     }
