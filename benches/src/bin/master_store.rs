@@ -49,7 +49,8 @@ struct Args {
     replicate: Option<String>,
     /// Replicate, instead of the node-like series, the 7 host-level summaries that recording
     /// rules evaluated once a minute give a regional (cpu busy, memory used, fullest
-    /// filesystem, disk bytes/s, network receive and transmit bytes/s, load1), as with
+    /// filesystem, disk bytes/s, network receive and transmit bytes/s, load1; percentages
+    /// rounded to 0.01 and rates to 1 as the rules would), as with
     /// `federation.replicate = ['{__name__=~"host:.+"}']`.
     #[arg(long)]
     summaries: bool,
@@ -218,9 +219,9 @@ struct SimulatedHost {
 
 /// The host-level summaries' names, as recording rules would call them.
 const SUMMARIES: [&str; 7] = [
-    "host:cpu_busy:ratio",
-    "host:memory_used:ratio",
-    "host:filesystem_used:max_ratio",
+    "host:cpu_busy:percent",
+    "host:memory_used:percent",
+    "host:filesystem_used:max_percent",
     "host:disk_bytes:rate",
     "host:network_receive_bytes:rate",
     "host:network_transmit_bytes:rate",
@@ -278,7 +279,9 @@ impl SimulatedHost {
     }
 
     /// The summaries at the minute's last collection, once a minute, as one-sample points:
-    /// what the recording rules store and the regional replicates. Rates are over the minute.
+    /// what the recording rules store and the regional replicates. Rates are over the minute;
+    /// each value is rounded as the rule would round it with PromQL's `round(v, to)`
+    /// (percentages to 0.01, bytes/s to 1): full-precision ratios cost about 4x the bytes.
     fn summarize(&mut self, ts: i64, now: Vec<f64>) -> Vec<(Labels, Vec<RollupPoint>)> {
         let previous = std::mem::replace(&mut self.previous, now);
         if previous.is_empty() {
@@ -303,13 +306,19 @@ impl SimulatedHost {
             })
             .fold(0.0, f64::max);
         let per_second = |pick: &dyn Fn(usize) -> bool| summed(pick) / 60.0;
+        // PromQL's round(v, to): floor(v / to + 0.5) * to, with 1/to as Prometheus computes it.
+        let round = |v: f64, to: f64| (v * (1.0 / to) + 0.5).floor() / (1.0 / to);
+        let percent = |ratio: f64| round(100.0 * ratio, 0.01);
         let values = [
-            if total > 0.0 { 1.0 - idle / total } else { 0.0 },
-            1.0 - value_of("node_memory_MemFree_bytes") / value_of("node_memory_MemTotal_bytes"),
-            fullest,
-            per_second(&|i| name(i) == "node_disk_read_bytes_total" || name(i) == "node_disk_written_bytes_total"),
-            per_second(&|i| name(i) == "node_network_receive_bytes_total" && label(i, "device") != "lo"),
-            per_second(&|i| name(i) == "node_network_transmit_bytes_total" && label(i, "device") != "lo"),
+            percent(if total > 0.0 { 1.0 - idle / total } else { 0.0 }),
+            percent(1.0 - value_of("node_memory_MemFree_bytes") / value_of("node_memory_MemTotal_bytes")),
+            percent(fullest),
+            round(
+                per_second(&|i| name(i) == "node_disk_read_bytes_total" || name(i) == "node_disk_written_bytes_total"),
+                1.0,
+            ),
+            round(per_second(&|i| name(i) == "node_network_receive_bytes_total" && label(i, "device") != "lo"), 1.0),
+            round(per_second(&|i| name(i) == "node_network_transmit_bytes_total" && label(i, "device") != "lo"), 1.0),
             value_of("node_load1"),
         ];
         let host = label(0, "host").to_string();
