@@ -8,6 +8,7 @@ use promql_parser::parser::value::ValueType;
 use serde::Deserialize;
 use sysmon_config::ConfigError;
 
+use crate::config::bounded_duration;
 use crate::ingest::is_label_name;
 
 /// `[alerting]`.
@@ -100,19 +101,8 @@ impl AlertingSection {
     /// Checks every key of every rule, pushing one error per bad one.
     pub(crate) fn validate(self, errors: &mut Vec<ConfigError>) -> Option<AlertingSettings> {
         let before = errors.len();
-        let interval = match humantime::parse_duration(&self.interval) {
-            Ok(d) if (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&d) => Some(d),
-            Ok(d) => {
-                let got = humantime::format_duration(d);
-                errors.push(ConfigError::key("alerting.interval", format!("must be between 1s and 1h, got {got}")));
-                None
-            }
-            Err(e) => {
-                let reason = format!("must be a duration like \"30s\", got {:?} ({e})", self.interval);
-                errors.push(ConfigError::key("alerting.interval", reason));
-                None
-            }
-        };
+        let bounds = (Duration::from_secs(1), Duration::from_secs(3600));
+        let interval = bounded_duration("alerting.interval", &self.interval, "30s", bounds, errors);
         let rules: Vec<AlertRule> =
             self.rules.into_iter().enumerate().filter_map(|(i, rule)| rule.validate(i, errors)).collect();
         if errors.len() > before {

@@ -522,6 +522,36 @@ impl AggregatorConfig {
     }
 }
 
+/// A duration key's value within `min..=max`; otherwise `None` and an error naming the key,
+/// with `example` as the form a duration takes.
+pub(crate) fn bounded_duration(
+    key: &str,
+    value: &str,
+    example: &str,
+    (min, max): (Duration, Duration),
+    errors: &mut Vec<ConfigError>,
+) -> Option<Duration> {
+    match humantime::parse_duration(value) {
+        Ok(d) if d >= min && d <= max => Some(d),
+        Ok(d) => {
+            errors.push(ConfigError::key(
+                key,
+                format!(
+                    "must be between {} and {}, got {}",
+                    humantime::format_duration(min),
+                    humantime::format_duration(max),
+                    humantime::format_duration(d)
+                ),
+            ));
+            None
+        }
+        Err(e) => {
+            errors.push(ConfigError::key(key, format!("must be a duration like {example:?}, got {value:?} ({e})")));
+            None
+        }
+    }
+}
+
 fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -11,6 +11,7 @@ use sysmon_config::ConfigError;
 use sysmon_federation::Role;
 use sysmon_uplink::ByteSize;
 
+use crate::config::bounded_duration;
 use crate::federation::ReplicationFilter;
 
 /// `[federation]`.
@@ -144,25 +145,8 @@ impl FederationSection {
         errors: &mut Vec<ConfigError>,
     ) -> Option<FederationSettings> {
         let before = errors.len();
-        let mut duration = |key: &str, value: &str, min: Duration, max: Duration| match humantime::parse_duration(value)
-        {
-            Ok(d) if d >= min && d <= max => Some(d),
-            Ok(d) => {
-                errors.push(ConfigError::key(
-                    key,
-                    format!(
-                        "must be between {} and {}, got {}",
-                        humantime::format_duration(min),
-                        humantime::format_duration(max),
-                        humantime::format_duration(d)
-                    ),
-                ));
-                None
-            }
-            Err(e) => {
-                errors.push(ConfigError::key(key, format!("must be a duration like \"60s\", got {value:?} ({e})")));
-                None
-            }
+        let mut duration = |key: &str, value: &str, min: Duration, max: Duration| {
+            bounded_duration(key, value, "60s", (min, max), errors)
         };
         let (second, hour, year) =
             (Duration::from_secs(1), Duration::from_secs(3600), Duration::from_secs(365 * 86_400));

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use sysmon_config::ConfigError;
 
 use crate::alerting_config::check_rule_expr;
+use crate::config::bounded_duration;
 use crate::ingest::{is_label_name, is_metric_name};
 
 /// `[recording]`.
@@ -80,19 +81,8 @@ impl RecordingSection {
     /// Checks every key of every rule, pushing one error per bad one.
     pub(crate) fn validate(self, errors: &mut Vec<ConfigError>) -> Option<RecordingSettings> {
         let before = errors.len();
-        let interval = match humantime::parse_duration(&self.interval) {
-            Ok(d) if (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&d) => Some(d),
-            Ok(d) => {
-                let got = humantime::format_duration(d);
-                errors.push(ConfigError::key("recording.interval", format!("must be between 1s and 1h, got {got}")));
-                None
-            }
-            Err(e) => {
-                let reason = format!("must be a duration like \"60s\", got {:?} ({e})", self.interval);
-                errors.push(ConfigError::key("recording.interval", reason));
-                None
-            }
-        };
+        let bounds = (Duration::from_secs(1), Duration::from_secs(3600));
+        let interval = bounded_duration("recording.interval", &self.interval, "60s", bounds, errors);
         let mut rules = Vec::with_capacity(self.rules.len());
         for (i, rule) in self.rules.into_iter().enumerate() {
             let key = |field: &str| format!("recording.rules[{i}].{field}");
