@@ -136,11 +136,8 @@ impl AlertRuleSection {
         }
         for (field, map) in [("labels", &self.labels), ("annotations", &self.annotations)] {
             for (name, value) in map {
-                if !is_label_name(name) || name.starts_with("__") {
-                    errors.push(ConfigError::key(
-                        &key(field),
-                        format!("rule {rule:?}: {name:?} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not __*)"),
-                    ));
+                if let Some(problem) = rule_label_problem(rule, name) {
+                    errors.push(ConfigError::key(&key(field), problem));
                 } else if field == "labels" && (name == "alertname" || value.contains('\0')) {
                     errors.push(ConfigError::key(
                         &key(field),
@@ -161,6 +158,12 @@ impl AlertRuleSection {
             annotations: self.annotations,
         })
     }
+}
+
+/// What is wrong with `name` as a label a rule sets (`rule` names the rule), if anything.
+pub(crate) fn rule_label_problem(rule: &str, name: &str) -> Option<String> {
+    (!is_label_name(name) || name.starts_with("__"))
+        .then(|| format!("rule {rule:?}: {name:?} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not __*)"))
 }
 
 /// Whether a rule's expression parses and gives an instant vector or a scalar (what a rule

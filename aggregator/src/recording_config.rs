@@ -10,9 +10,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use sysmon_config::ConfigError;
 
-use crate::alerting_config::check_rule_expr;
+use crate::alerting_config::{check_rule_expr, rule_label_problem};
 use crate::config::bounded_duration;
-use crate::ingest::{is_label_name, is_metric_name};
+use crate::ingest::is_metric_name;
 
 /// `[recording]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -97,11 +97,8 @@ impl RecordingSection {
             if let Err(reason) = check_rule_expr(&rule.expr) {
                 errors.push(ConfigError::key(&key("expr"), format!("rule {name:?}: {reason}")));
             }
-            for label in rule.labels.keys().filter(|l| !is_label_name(l) || l.starts_with("__")) {
-                errors.push(ConfigError::key(
-                    &key("labels"),
-                    format!("rule {name:?}: {label:?} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not __*)"),
-                ));
+            for problem in rule.labels.keys().filter_map(|label| rule_label_problem(name, label)) {
+                errors.push(ConfigError::key(&key("labels"), problem));
             }
             if errors.len() == problems {
                 rules.push(RecordingRule { record: rule.record, expr: rule.expr, labels: rule.labels });

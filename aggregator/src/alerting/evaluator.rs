@@ -50,7 +50,7 @@ impl Evaluator {
                 let started = Instant::now();
                 let outcome = tokio::select! {
                     _ = cancel.cancelled() => return,
-                    outcome = self.evaluate(expr.clone(), now) => outcome,
+                    outcome = evaluate_rule(&self.engine, self.catalogs.as_ref(), &self.query_permits, expr.clone(), now) => outcome,
                 };
                 self.note(&mut last_errors[index], index, expr, &outcome);
                 self.book.record(index, outcome, now, started.elapsed().as_secs_f64());
@@ -87,11 +87,6 @@ impl Evaluator {
                 }
             }
         }
-    }
-
-    /// The series `expr` returns at `time_ms`, with their values.
-    async fn evaluate(&self, expr: String, time_ms: i64) -> Result<Vec<(Labels, f64)>, String> {
-        evaluate_rule(&self.engine, self.catalogs.as_ref(), &self.query_permits, expr, time_ms).await
     }
 }
 
