@@ -63,6 +63,7 @@ impl Tsdb {
             rolled_up_until: [AtomicI64::new(i64::MIN), AtomicI64::new(i64::MIN)],
             chunk_partitions: recovered.partitions.0,
             rollup_partitions: recovered.partitions.1,
+            hour_pack_weeks: recovered.hour_pack_weeks,
             pack_partitions: recovered.pack_partitions,
             loose_partitions: recovered.loose_partitions,
             received_partitions: recovered.received_partitions,
@@ -281,17 +282,32 @@ impl Tsdb {
         self.shared.rolled_up_until[tier.index()].load(Ordering::Relaxed)
     }
 
-    /// How many runs `tier`'s table holds (rows, each a series' consecutive buckets within a
-    /// partition): what compaction shrinks. For benches and tests.
+    /// How many runs `tier` holds (each a series' consecutive buckets within a partition):
+    /// rows of its table, and for the 1-hour tier packed runs too. For benches and tests.
     ///
     /// # Errors
-    /// The table could not be read.
+    /// The tables could not be read.
     pub fn rollup_runs(&self, tier: Tier) -> Result<u64> {
+        let (rows, packed) = self.rollup_rows_and_packed_runs(tier)?;
+        Ok(rows + packed)
+    }
+
+    /// The runs of `tier` in its table's rows, and (1-hour tier) packed (see
+    /// [`Tsdb::rollup_runs`]).
+    ///
+    /// # Errors
+    /// The tables could not be read.
+    pub fn rollup_rows_and_packed_runs(&self, tier: Tier) -> Result<(u64, u64)> {
         use redb::{ReadableDatabase as _, ReadableTableMetadata as _};
         let err = |source: redb::Error| Error::ReadData { what: "rollup runs", source };
         let txn = self.shared.db.begin_read().map_err(|e| err(e.into()))?;
         let table = txn.open_table(tier.table()).map_err(|e| err(e.into()))?;
-        table.len().map_err(|e| err(e.into()))
+        let rows = table.len().map_err(|e| err(e.into()))?;
+        if tier != Tier::Hour {
+            return Ok((rows, 0));
+        }
+        let packs = txn.open_table(crate::rollup::HOUR_PACKS).map_err(|e| err(e.into()))?;
+        Ok((rows, crate::rollup::packed_runs(&packs).map_err(|e| err(e.into()))?))
     }
 
     /// Before this time, the 1-hour points of received rollups ([`Tsdb::write_rollups`]) are

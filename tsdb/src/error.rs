@@ -147,6 +147,15 @@ pub enum Error {
         source: redb::Error,
     },
 
+    /// Moving a week's 1-hour runs into packs, or deleting them, failed.
+    #[error("cannot pack or expire the 1-hour runs of the week starting {week}")]
+    PackRollups {
+        /// The week's start, unix ms.
+        week: i64,
+        /// What redb said.
+        #[source]
+        source: redb::Error,
+    },
     /// Moving a partition's chunks into packs failed.
     #[error("cannot pack the chunks of partition {partition}")]
     PackChunks {

@@ -56,9 +56,11 @@ pub(crate) fn pack_range(partition: i64) -> std::ops::RangeInclusive<(i64, u64)>
     (partition, 0)..=(partition, u64::MAX)
 }
 
-/// The partitions [`PACKS`] holds.
+/// The partitions a pack table (this one, or the 1-hour tier's, see `rollup/packed.rs`)
+/// holds, each `width_ms` wide.
 pub(crate) fn load_partitions(
     table: &impl ReadableTable<(i64, u64), &'static [u8]>,
+    width_ms: i64,
 ) -> Result<PartitionSet, StorageError> {
     let mut set = BTreeSet::new();
     let mut from = i64::MIN;
@@ -66,12 +68,12 @@ pub(crate) fn load_partitions(
         let Some(entry) = table.range((from, 0)..)?.next() else { break };
         let partition = entry?.0.value().0;
         set.insert(partition);
-        match partition.checked_add(PARTITION_MS) {
+        match partition.checked_add(width_ms) {
             Some(next) => from = next,
             None => break,
         }
     }
-    Ok(PartitionSet::from_set(set))
+    Ok(PartitionSet::from_set(set).with_width(width_ms))
 }
 
 /// The number of chunks a pack holds.
@@ -156,38 +158,49 @@ pub(crate) fn for_each_partition_chunk(
     drain(u64::MAX, true, &mut f)
 }
 
-/// A pack being built.
-#[derive(Default)]
-struct PackBuilder {
+/// A pack being built: entries of series in increasing order (a series may have several),
+/// and the keys of the rows they came from (`K`), for the caller to delete.
+pub(crate) struct PackBuilder<K> {
     first: Option<u64>,
     last: u64,
     directory: Vec<u8>,
     bytes: Vec<u8>,
     count: u64,
-    /// The chunk keys it holds, to delete from `tsdb_chunks`.
-    keys: Vec<ChunkKey>,
+    /// The keys of the rows it holds, to delete from their table.
+    pub(crate) keys: Vec<K>,
 }
 
-impl PackBuilder {
-    /// Whether a chunk of `len` bytes of another series still fits.
-    fn fits(&self, len: usize) -> bool {
-        // Directory: at most 10 bytes per varint, 2 per chunk, and the count.
+impl<K> Default for PackBuilder<K> {
+    fn default() -> Self {
+        PackBuilder { first: None, last: 0, directory: Vec::new(), bytes: Vec::new(), count: 0, keys: Vec::new() }
+    }
+}
+
+impl<K> PackBuilder<K> {
+    /// Whether an entry of `len` bytes of another series still fits.
+    pub(crate) fn fits(&self, len: usize) -> bool {
+        // Directory: at most 10 bytes per varint, 2 per entry, and the count.
         self.first.is_none() || self.directory.len() + self.bytes.len() + len + 30 <= PACK_MAX_BYTES
     }
 
-    fn push(&mut self, key: ChunkKey, chunk: &[u8]) {
-        let id = key.1;
+    /// The series of the entry pushed last.
+    pub(crate) fn last_series(&self) -> Option<u64> {
+        self.first.map(|_| self.last)
+    }
+
+    /// Appends an entry of series `id` (not below the last one's).
+    pub(crate) fn push(&mut self, id: u64, entry: &[u8]) {
         let first = *self.first.get_or_insert(id);
         let previous = if self.count == 0 { first } else { self.last };
         put_uvarint(&mut self.directory, id - previous);
-        put_uvarint(&mut self.directory, chunk.len() as u64);
-        self.bytes.extend_from_slice(chunk);
+        put_uvarint(&mut self.directory, entry.len() as u64);
+        self.bytes.extend_from_slice(entry);
         self.last = id;
         self.count += 1;
-        self.keys.push(key);
     }
 
-    fn finish(self) -> Option<Pack> {
+    /// `(first series, pack bytes, keys)`, or `None` when empty.
+    pub(crate) fn finish(self) -> Option<(u64, Vec<u8>, Vec<K>)> {
         let first = self.first?;
         let mut out = Vec::with_capacity(self.directory.len() + self.bytes.len() + 10);
         put_uvarint(&mut out, self.count);
@@ -224,20 +237,21 @@ fn pack_partition(shared: &Shared, partition: i64, durability: Durability) -> Re
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let chunks = txn.open_table(CHUNKS).map_err(|e| err(e.into()))?;
     let mut done: Vec<Pack> = Vec::new();
-    let mut pack = PackBuilder::default();
+    let mut pack = PackBuilder::<ChunkKey>::default();
     let (mut packs, mut moved) = (0usize, 0usize);
     for entry in chunks.range(partition_range(partition)).map_err(|e| err(e.into()))? {
         let (key, value) = entry.map_err(|e| err(e.into()))?;
         let key = key.value();
         // A series' chunks stay in one pack.
-        if key.1 != pack.last && !pack.fits(value.value().len()) {
+        if pack.last_series() != Some(key.1) && !pack.fits(value.value().len()) {
             done.extend(std::mem::take(&mut pack).finish());
             if done.len() >= PACKS_PER_TXN {
                 packs += done.len();
                 moved += write_packs(shared, partition, &mut done, durability)?;
             }
         }
-        pack.push(key, value.value());
+        pack.push(key.1, value.value());
+        pack.keys.push(key);
     }
     done.extend(pack.finish());
     packs += done.len();
@@ -290,7 +304,8 @@ mod tests {
             [((0, 3, 1), b"abc"), ((0, 3, 9), b"de"), ((0, 7, 2), b""), ((0, 1000, 5), b"fghij")];
         for (key, chunk) in chunks {
             assert!(builder.fits(chunk.len()));
-            builder.push(key, chunk);
+            builder.push(key.1, chunk);
+            builder.keys.push(key);
         }
         let (first, pack, keys) = builder.finish().unwrap();
         assert_eq!((first, pack_count(&pack), keys.len()), (3, 4, 4));
@@ -299,8 +314,8 @@ mod tests {
         assert!(entries(first, &pack[..pack.len() - 1]).is_err());
         assert!(entries(first, &pack[..3]).is_err());
         // Full: another series' chunk starts a new pack.
-        let mut full = PackBuilder::default();
-        full.push((0, 1, 0), &vec![0; PACK_MAX_BYTES - 100]);
+        let mut full = PackBuilder::<ChunkKey>::default();
+        full.push(1, &vec![0; PACK_MAX_BYTES - 100]);
         assert!(!full.fits(200));
     }
 }

@@ -16,7 +16,9 @@ use crate::head::HeadData;
 use crate::labels::Labels;
 use crate::matcher::Matcher;
 use crate::pack::{PACKS, index};
-use crate::rollup::{RollupPoint, RunScratch, Tier, decode_run, latest_per_bucket, run_extent};
+use crate::rollup::{
+    HOUR_PACKS, RollupPoint, RunScratch, Tier, decode_run, latest_per_bucket, read_packed, run_extent,
+};
 use crate::schema::CHUNKS;
 use crate::shared::Shared;
 
@@ -435,14 +437,24 @@ pub(crate) fn select_rollup(
     let err = read_err("rollups");
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let table = txn.open_table(tier.table()).map_err(|e| err(e.into()))?;
-    let partitions = shared.rollup_partitions[tier.index()].within(start, end);
+    let packs = txn.open_table(HOUR_PACKS).map_err(|e| err(e.into()))?;
+    let partitions: Vec<(i64, bool)> = shared.rollup_partitions[tier.index()]
+        .within(start, end)
+        .into_iter()
+        .map(|p| (p, tier == Tier::Hour && shared.hour_pack_weeks.contains(p)))
+        .collect();
     let mut out = Vec::new();
     let mut scratch = RunScratch::default();
     for (id, labels) in labels {
         let corrupt = |start_ms, reason| Error::CorruptRollup { tier, series: id, start_ms, reason };
+        // A week's packed run comes before the runs written into it since: the later wins.
+        let mut packed = Vec::new();
+        for &(week, _) in partitions.iter().filter(|(_, packed)| *packed) {
+            read_packed(&packs, week, id, &mut scratch, &mut packed)?;
+        }
         // Every run lies within one partition; within it, runs are keyed by their first bucket.
         let mut runs = Vec::new();
-        for &partition in &partitions {
+        for &(partition, _) in &partitions {
             for entry in table.range((partition, id, i64::MIN)..=(partition, id, end)).map_err(|e| err(e.into()))? {
                 let (key, value) = entry.map_err(|e| err(e.into()))?;
                 let first = key.value().2;
@@ -453,7 +465,8 @@ pub(crate) fn select_rollup(
             }
         }
         let stored_points: usize = runs.iter().map(|(_, _, n)| n).sum();
-        let mut points = Vec::with_capacity(stored_points);
+        let mut points = Vec::with_capacity(packed.len() + stored_points);
+        points.append(&mut packed);
         for (first, value, _) in runs {
             decode_run(tier, first, value.value(), &mut scratch, &mut points)
                 .map_err(|reason| corrupt(first, reason))?;

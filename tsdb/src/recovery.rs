@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::head::{HeadLimits, Heads};
 use crate::index::SeriesIndex;
 use crate::pack::{PACKS, load_partitions as load_pack_partitions, pack_count};
-use crate::partition::PartitionSet;
-use crate::rollup::{Materialized, Tier};
+use crate::partition::{PARTITION_MS, PartitionSet};
+use crate::rollup::{HOUR_PACKS, Materialized, Tier};
 use crate::schema::{
     CHUNKS, META, PRODUCER_SEQ, RAW_CUTOFF_APPLIED, ROLLUP_DONE, ROLLUP_EXTENT, ROLLUP_RECEIVED, SEALED, WAL,
 };
@@ -39,6 +39,8 @@ pub(crate) struct Recovered {
     pub(crate) partitions: (PartitionSet, [PartitionSet; 2]),
     /// The partitions of the pack table.
     pub(crate) pack_partitions: PartitionSet,
+    /// The weeks of the 1-hour pack table.
+    pub(crate) hour_pack_weeks: PartitionSet,
     /// The partitions of the chunk table (unpacked chunks).
     pub(crate) loose_partitions: PartitionSet,
     pub(crate) received_partitions: PartitionSet,
@@ -95,7 +97,7 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
     for entry in packs.iter().map_err(|e| load("packs")(e.into()))? {
         sealed_chunks += pack_count(entry.map_err(|e| load("packs")(e.into()))?.1.value());
     }
-    let pack_partitions = load_pack_partitions(&packs).map_err(|e| load("packs")(e.into()))?;
+    let pack_partitions = load_pack_partitions(&packs, PARTITION_MS).map_err(|e| load("packs")(e.into()))?;
     // Packed chunks are chunks of their partition too.
     for partition in pack_partitions.before(i64::MAX) {
         chunk_partitions.add(partition);
@@ -110,6 +112,13 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
         let table = txn.open_table(tier.table()).map_err(|e| load(what)(e.into()))?;
         rollup_partitions[tier.index()] =
             PartitionSet::load(&table).map_err(|e| load(what)(e.into()))?.with_width(tier.partition_ms());
+    }
+    let table = txn.open_table(HOUR_PACKS).map_err(|e| load("1h rollup packs")(e.into()))?;
+    let hour_pack_weeks =
+        load_pack_partitions(&table, Tier::Hour.partition_ms()).map_err(|e| load("1h rollup packs")(e.into()))?;
+    // Packed weeks are partitions of the 1-hour tier too.
+    for week in hour_pack_weeks.before(i64::MAX) {
+        rollup_partitions[Tier::Hour.index()].add(week);
     }
 
     let table = txn.open_table(ROLLUP_RECEIVED).map_err(|e| load("rollup received")(e.into()))?;
@@ -165,6 +174,7 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
         sealed_chunks,
         partitions: (chunk_partitions, rollup_partitions),
         pack_partitions,
+        hour_pack_weeks,
         loose_partitions,
         received_partitions,
         rollup_done,

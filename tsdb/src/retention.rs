@@ -9,7 +9,9 @@
 //! in every kept tier (so raw samples may outlive the raw retention by up to a partition,
 //! 2 h); samples for a deleted partition are refused from then on. A rollup run goes when
 //! its last bucket ends at or before its tier's cutoff: partitions wholly past it as one key
-//! range, which frees whole leaves, the partition the cutoff falls in entry by entry.
+//! range, which frees whole leaves, the partition the cutoff falls in entry by entry. Before
+//! deleting, it packs the 1-hour tier's final weeks (see `rollup/packed.rs`), whose packs go
+//! once the whole week is past the cutoff.
 
 use std::sync::mpsc::{SyncSender, sync_channel};
 
@@ -19,7 +21,9 @@ use tracing::{debug, warn};
 use crate::error::{Error, Result};
 use crate::pack::{PACKS, pack_count, pack_range};
 use crate::partition::{PartitionSet, partition_of, partition_range};
-use crate::rollup::{Tier, compact_received, materialize, run_last_start, tier_bit};
+use crate::rollup::{
+    Tier, compact_received, expire_packed_weeks, materialize, pack_final_weeks, run_last_start, tier_bit,
+};
 use crate::schema::{CHUNKS, DataTable, META, RAW_CUTOFF_APPLIED, ROLLUP_DONE};
 use crate::shared::Shared;
 use crate::stats::{add, sub};
@@ -34,6 +38,7 @@ pub(crate) fn apply(shared: &Shared, now_ms: i64, writer: &SyncSender<Request>, 
     shared.publish_rollup_frontier();
     materialized?;
     compact_received(shared, now_ms, &cutoffs.tiers)?;
+    pack_final_weeks(shared, now_ms)?;
     cutoffs.raw = raw_bound(shared, cutoffs.raw);
     let ids: Vec<u64> = shared.index.read().all().to_vec();
     expire_chunks(shared, cutoffs.raw)?;
@@ -193,22 +198,30 @@ fn expire_rollups(shared: &Shared, tier: Tier, cutoff: i64) -> Result<()> {
         Tier::Minute => "1m rollup",
         Tier::Hour => "1h rollup",
     };
+    // Packed weeks first: a partition is forgotten below once its rows are gone.
+    let packed = if tier == Tier::Hour { expire_packed_weeks(shared, cutoff)? } else { 0 };
     // A run expires when its last bucket ends at or before the cutoff.
     let partitions = &shared.rollup_partitions[tier.index()];
-    let expired = expire_partitions(
-        shared,
-        what,
-        tier.table(),
-        partitions,
-        cutoff,
-        Some(&|id, first, value| {
-            let last = run_last_start(tier, first, value).unwrap_or_else(|reason| {
+    let expired = packed
+        + expire_partitions(
+            shared,
+            what,
+            tier.table(),
+            partitions,
+            cutoff,
+            Some(&|id, first, value| {
+                // Rows written into a packed week since it was packed go with its packs: they
+                // take the place of some of its points.
+                if tier == Tier::Hour && shared.hour_pack_weeks.contains(tier.partition_of(first)) {
+                    return false;
+                }
+                let last = run_last_start(tier, first, value).unwrap_or_else(|reason| {
                 warn!(series = id, tier = %tier, start_ms = first, reason, "corrupt rollup run; its start decides its age");
                 first
             });
-            last.saturating_add(tier.width_ms()) <= cutoff
-        }),
-    )?;
+                last.saturating_add(tier.width_ms()) <= cutoff
+            }),
+        )?;
     add(&shared.counters.expired_rollup_rows_total, expired);
     if expired > 0 {
         debug!(tier = %tier, rows = expired, cutoff_ms = cutoff, "tsdb expired rollup rows");

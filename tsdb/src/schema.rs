@@ -90,6 +90,7 @@ pub(crate) fn create_tables(db: &redb::Database) -> Result<()> {
         txn.open_table(SEALED).map_err(|e| err(e.into()))?;
         txn.open_table(ROLLUP_1M).map_err(|e| err(e.into()))?;
         txn.open_table(ROLLUP_1H).map_err(|e| err(e.into()))?;
+        txn.open_table(crate::rollup::HOUR_PACKS).map_err(|e| err(e.into()))?;
         txn.open_table(ROLLUP_DONE).map_err(|e| err(e.into()))?;
         txn.open_table(ROLLUP_EXTENT).map_err(|e| err(e.into()))?;
         let mut received = txn.open_table(ROLLUP_RECEIVED).map_err(|e| err(e.into()))?;

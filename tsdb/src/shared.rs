@@ -50,8 +50,11 @@ pub(crate) struct Shared {
     /// compacted yet, nor its 1-hour points put together (see `rollup/compact.rs`). Changed
     /// only inside the write transactions that change the table.
     pub(crate) received_partitions: PartitionSet,
-    /// Per tier: the partitions of its run table.
+    /// Per tier: the partitions of its run table (for the 1-hour tier, packed weeks too).
     pub(crate) rollup_partitions: [PartitionSet; 2],
+    /// The weeks of the 1-hour tier that are packed (see `rollup/packed.rs`); a read looks
+    /// for packs only in these.
+    pub(crate) hour_pack_weeks: PartitionSet,
 }
 
 impl Shared {

@@ -55,6 +55,8 @@ pub struct TsdbStats {
     pub materialized_partitions_total: u64,
     /// Partitions whose received rollup runs were compacted since open.
     pub compacted_partitions_total: u64,
+    /// Series' weeks of 1-hour runs moved into packs since open.
+    pub packed_hour_runs_total: u64,
     /// Series removed by retention since open.
     pub removed_series_total: u64,
 }
@@ -84,6 +86,7 @@ pub(crate) struct Counters {
     pub(crate) expired_rollup_rows_total: AtomicU64,
     pub(crate) materialized_partitions_total: AtomicU64,
     pub(crate) compacted_partitions_total: AtomicU64,
+    pub(crate) packed_hour_runs_total: AtomicU64,
     pub(crate) removed_series_total: AtomicU64,
 }
 
@@ -122,6 +125,7 @@ impl Counters {
             expired_rollup_rows_total: get(&self.expired_rollup_rows_total),
             materialized_partitions_total: get(&self.materialized_partitions_total),
             compacted_partitions_total: get(&self.compacted_partitions_total),
+            packed_hour_runs_total: get(&self.packed_hour_runs_total),
             removed_series_total: get(&self.removed_series_total),
             ..TsdbStats::default()
         }

@@ -431,3 +431,81 @@ fn a_weeks_hours_are_one_run_however_many_partitions_are_materialized_into_it() 
     assert_eq!(hours(&tsdb, "h"), [(1, 7.0)]);
     assert_eq!(tsdb.rollup_runs(Tier::Hour).unwrap(), 2);
 }
+
+#[test]
+fn a_final_week_of_hours_is_packed_reads_the_same_and_takes_later_writes_over_it() {
+    const WEEK: i64 = 7 * 86_400_000;
+    let week_end = T0 - T0.rem_euclid(WEEK) + WEEK;
+    // Six hours of minutes (three partitions), ending two hours before the week does.
+    let start = week_end - 8 * HOUR;
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicI64::new(start + 7 * HOUR));
+    let config =
+        || TsdbConfig { clock: clock(&now), hour_retention: Duration::from_secs(30 * 86_400), ..small_config() };
+    let tsdb = open(dir.path(), config());
+    let gauge = |host: &str| labels(&[("__name__", "cpu_busy"), ("host", host)]);
+    // Gauges every 10 s with two decimals, as recording rules write them.
+    let samples = |seed: i64| -> Vec<(i64, f64)> {
+        (0..6 * 360i64).map(|i| (start + i * 10_000, ((i * 37 + seed * 11) % 10_000) as f64 / 100.0)).collect()
+    };
+    let minutes = [minutes_of(&samples(1)), minutes_of(&samples(2))];
+    let mut seq = 0;
+    let mut send = |tsdb: &sysmon_tsdb::Tsdb, series: Vec<(sysmon_tsdb::Labels, Vec<RollupPoint>)>| {
+        seq += 1;
+        let outcome = tsdb.write_rollups(Tier::Minute, series, Some(("regional-eu".into(), seq)));
+        assert!(matches!(outcome.blocking_recv().unwrap().unwrap(), CommitOutcome::Stored { .. }));
+    };
+    for (a, b) in minutes[0].iter().zip(&minutes[1]) {
+        send(&tsdb, vec![(gauge("a"), vec![*a]), (gauge("b"), vec![*b])]);
+    }
+    let hours = |tsdb: &sysmon_tsdb::Tsdb, host: &str| {
+        let got =
+            tsdb.select_rollup(Tier::Hour, &[Matcher::equal("host", host)], start - WEEK, week_end + WEEK).unwrap();
+        format!("{:?}", got.into_iter().next().map(|s| s.points).unwrap_or_default())
+    };
+    // Compacted, the week not over: its hours are rows.
+    now.store(start + 6 * HOUR + 15 * 60_000, Ordering::Relaxed);
+    tsdb.apply_retention().unwrap();
+    assert_eq!(tsdb.rollup_rows_and_packed_runs(Tier::Hour).unwrap(), (2, 0));
+    let before = [hours(&tsdb, "a"), hours(&tsdb, "b")];
+    assert_eq!(before[0].matches("RollupPoint").count(), 6);
+
+    // The week ended 15 minutes ago: packed, and read back bit for bit.
+    now.store(week_end + 15 * 60_000, Ordering::Relaxed);
+    tsdb.apply_retention().unwrap();
+    assert_eq!(tsdb.rollup_rows_and_packed_runs(Tier::Hour).unwrap(), (0, 2));
+    assert_eq!(tsdb.stats().packed_hour_runs_total, 2);
+    assert_eq!([hours(&tsdb, "a"), hours(&tsdb, "b")], before);
+
+    // A late minute into the packed week: the hours of its partition are redone (for every
+    // series received there) as rows, which win; the other hours still come from the pack.
+    let mut late = minutes[0][30];
+    late.max = 500.0;
+    send(&tsdb, vec![(gauge("a"), vec![late])]);
+    tsdb.apply_retention().unwrap();
+    assert_eq!(tsdb.rollup_rows_and_packed_runs(Tier::Hour).unwrap(), (2, 2));
+    let got = tsdb.select_rollup(Tier::Hour, &[Matcher::equal("host", "a")], start, week_end).unwrap();
+    let maxes: Vec<f64> = got[0].points.iter().map(|p| p.max).collect();
+    assert_eq!(maxes.len(), 6);
+    assert_eq!(maxes[0], 500.0);
+    assert!(maxes[1..].iter().all(|&m| m < 100.0), "{maxes:?}");
+    assert_eq!(hours(&tsdb, "b"), before[1]);
+    tsdb.close().unwrap();
+
+    // After a restart the packs are found, and the week is not packed again.
+    let tsdb = open(dir.path(), config());
+    assert_eq!(hours(&tsdb, "b"), before[1]);
+    tsdb.apply_retention().unwrap();
+    assert_eq!(tsdb.stats().packed_hour_runs_total, 0);
+    assert_eq!(tsdb.rollup_rows_and_packed_runs(Tier::Hour).unwrap(), (2, 2));
+
+    // Retention deletes the packs once the whole week is past the 1-hour cutoff.
+    now.store(week_end + 30 * 86_400_000 - HOUR, Ordering::Relaxed);
+    tsdb.apply_retention().unwrap();
+    assert_eq!(tsdb.rollup_rows_and_packed_runs(Tier::Hour).unwrap(), (2, 2));
+    now.store(week_end + 30 * 86_400_000 + HOUR, Ordering::Relaxed);
+    tsdb.apply_retention().unwrap();
+    assert_eq!(tsdb.rollup_rows_and_packed_runs(Tier::Hour).unwrap(), (0, 0));
+    assert_eq!(hours(&tsdb, "b"), "[]");
+    assert_eq!(tsdb.stats().expired_rollup_rows_total, 4);
+}

@@ -68,6 +68,11 @@ const FIGURES: &[(&str, &str, Figure)] = &[
     ("expired_chunks", "Sealed chunks deleted by retention", Figure::Counter(|s| s.expired_chunks_total)),
     ("expired_rollup_rows", "Rollup rows deleted by retention", Figure::Counter(|s| s.expired_rollup_rows_total)),
     (
+        "packed_hour_runs",
+        "Series' weeks of 1-hour rollups moved into packs",
+        Figure::Counter(|s| s.packed_hour_runs_total),
+    ),
+    (
         "materialized_partitions",
         "Two-hour partitions whose rollup tiers were written from their raw chunks",
         Figure::Counter(|s| s.materialized_partitions_total),

@@ -8,7 +8,9 @@
 //! background pass compacts each 2-hour partition and puts its 1-hour points together as it
 //! would on a live master. At the end the file is closed, compacted by redb, and measured
 //! table by table; from the 1-minute and 1-hour tables' bytes per host per day it projects a
-//! year at a master with the given 1-minute retention.
+//! year at a master with the given 1-minute retention: 358 days of packed weeks of hours
+//! (final weeks are packed, see `tsdb/src/rollup/packed.rs`) and the newest week's hours as
+//! rows. A span of more than a week (`--span 8d`, say) is needed to see a week packed.
 // Its report is what it prints.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -132,7 +134,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     // Everything but the newest partition compacted, as on a live master.
     now.fetch_add(15 * MINUTE_MS, Ordering::Relaxed);
     tsdb.apply_retention().context("retention pass")?;
-    let runs = (tsdb.rollup_runs(Tier::Minute)?, tsdb.rollup_runs(Tier::Hour)?);
+    let runs = (tsdb.rollup_runs(Tier::Minute)?, tsdb.rollup_rows_and_packed_runs(Tier::Hour)?);
     let compacted_before = tsdb.received_hours_complete_before();
     tsdb.close().context("cannot close the store")?;
     drop(db);
@@ -145,29 +147,36 @@ fn run(args: Args) -> anyhow::Result<()> {
     let all_days = (minutes * MINUTE_MS) as f64 / 86_400_000.0;
     let hosts_f = args.hosts as f64;
     let of = |name: &str| tables.iter().find(|(n, _)| n == name).map_or(0, |(_, b)| *b) as f64;
-    let minute_day = of("tsdb_rollup_1m") / hosts_f / all_days;
-    let hour_day = of("tsdb_rollup_1h") / hosts_f / days;
-    let rest: f64 = tables
-        .iter()
-        .filter(|(n, _)| n != "tsdb_rollup_1m" && n != "tsdb_rollup_1h")
-        .map(|(_, b)| *b as f64)
-        .sum::<f64>()
-        / hosts_f;
     let series = if args.summaries { SUMMARIES.len() as f64 } else { hosts[0].series() as f64 };
     if series == 0.0 {
         bail!("--replicate matches none of the 116 series");
     }
+    let minute_day = of("tsdb_rollup_1m") / hosts_f / all_days;
+    // Final weeks are packed (one run per series and week); the newest week's hours are rows.
+    let packed_days = 7.0 * runs.1.1 as f64 / (hosts_f * series);
+    let packed_day = if packed_days > 0.0 { of("tsdb_rollup_1h_packs") / hosts_f / packed_days } else { 0.0 };
+    let row_days = days - packed_days;
+    let row_day = if row_days > 0.0 { of("tsdb_rollup_1h") / hosts_f / row_days } else { 0.0 };
+    let hour_day = (of("tsdb_rollup_1h") + of("tsdb_rollup_1h_packs")) / hosts_f / days;
+    let hour_tables = ["tsdb_rollup_1m", "tsdb_rollup_1h", "tsdb_rollup_1h_packs"];
+    let rest: f64 =
+        tables.iter().filter(|(n, _)| !hour_tables.contains(&n.as_str())).map(|(_, b)| *b as f64).sum::<f64>()
+            / hosts_f;
     let keep_minutes = args.minute_retention.as_secs_f64() / 86_400.0;
-    let year_per_host = keep_minutes.min(365.0) * minute_day + 365.0 * hour_day + rest;
+    // A year: packed weeks, and the newest week (at most) still in rows.
+    let year_hours =
+        if packed_days > 0.0 { 358.0 * packed_day + 7.0 * row_day.max(packed_day) } else { 365.0 * hour_day };
+    let year_per_host = keep_minutes.min(365.0) * minute_day + year_hours + rest;
 
     println!(
         "simulated: {} hosts x {series} series (of 116), {:.1} days of 1-minute rollups ({points} points); hours put together for {:.1} days",
         args.hosts, all_days, days
     );
     println!(
-        "runs: {} 1-minute, {} 1-hour; file after redb compaction: {} bytes ({:.1} bytes per 1-minute point)",
+        "runs: {} 1-minute, {} 1-hour in rows and {} packed; file after redb compaction: {} bytes ({:.1} bytes per 1-minute point)",
         runs.0,
-        runs.1,
+        runs.1.0,
+        runs.1.1,
         file_bytes,
         file_bytes as f64 / points as f64
     );
@@ -181,6 +190,13 @@ fn run(args: Args) -> anyhow::Result<()> {
         hour_day,
         hour_day / (series * 24.0),
         rest
+    );
+    println!(
+        "1-hour tier: packed weeks ({packed_days:.0} days) {:.0} bytes per host per day ({:.2} per point); the newest week's rows ({row_days:.1} days) {:.0} ({:.2} per point)",
+        packed_day,
+        packed_day / (series * 24.0),
+        row_day,
+        row_day / (series * 24.0),
     );
     println!(
         "a year at a master keeping 1-minute rollups for {} and 1-hour for a year: {:.2} MB per host, {:.1} GiB for {} hosts",
