@@ -50,8 +50,14 @@ pub(crate) const FORMAT_VERSION: &str = "format_version";
 
 /// The format this build reads and writes. 2: chunks and rollup runs keyed by time partition
 /// first, rollup runs stored column by column. 3: rollup runs materialized from old
-/// partitions (`tsdb_rollup_done`), no open points (`tsdb_rollup_open` is gone).
-pub(crate) const CURRENT_FORMAT: u64 = 3;
+/// partitions (`tsdb_rollup_done`), no open points (`tsdb_rollup_open` is gone). 4: final
+/// weeks of the 1-hour tier packed (`tsdb_rollup_1h_packs`), runs with decimal counter
+/// corrections; a build of format 3 would miss both, so it must refuse the file.
+pub(crate) const CURRENT_FORMAT: u64 = 4;
+
+/// The format this build upgrades at open: everything it holds reads the same, and the
+/// upgrade is the new marker (and the new table).
+const UPGRADED_FORMAT: u64 = 3;
 
 /// The raw cutoff retention last applied (as u64 bits of the i64, a partition start): every
 /// partition before it is deleted, and samples before it are refused.
@@ -77,6 +83,9 @@ pub(crate) fn create_tables(db: &redb::Database) -> Result<()> {
             || !series.is_empty().map_err(|e| err(e.into()))?;
         match stored {
             Some(CURRENT_FORMAT) => {}
+            Some(UPGRADED_FORMAT) => {
+                meta.insert(FORMAT_VERSION, CURRENT_FORMAT).map_err(|e| err(e.into()))?;
+            }
             Some(found) => return Err(Error::UnsupportedFormat { found, expected: CURRENT_FORMAT }),
             None if older => return Err(Error::UnsupportedFormat { found: 1, expected: CURRENT_FORMAT }),
             None => {

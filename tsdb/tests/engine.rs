@@ -414,3 +414,38 @@ fn select_with_reduces_what_select_returns_on_every_thread() {
     assert_eq!(got, want);
     assert_eq!(got[1].1, ((20..=70).map(|t| 2e3 + f64::from(t)).sum(), 51));
 }
+
+#[test]
+fn a_store_of_the_previous_format_is_upgraded_and_a_newer_one_refused() {
+    use redb::ReadableDatabase as _;
+    let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("tsdb_meta");
+    let set_format = |dir: &std::path::Path, format: u64| {
+        let db = redb::Database::create(dir.join("tsdb.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(meta).unwrap().insert("format_version", format).unwrap();
+        txn.commit().unwrap();
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tsdb = open(dir.path(), small_config());
+    let s = [labels(&[("__name__", "up")])];
+    commit(&tsdb, batch(None, &s, vec![(0, 1_700_000_000_000, 1.0)]));
+    tsdb.close().unwrap();
+    // Format 3 (before packed weeks of hours) reads the same: upgraded at open.
+    set_format(dir.path(), 3);
+    let tsdb = open(dir.path(), small_config());
+    assert_eq!(tsdb.select(&[Matcher::equal("__name__", "up")], i64::MIN, i64::MAX).unwrap().len(), 1);
+    tsdb.close().unwrap();
+    {
+        let db = redb::Database::create(dir.path().join("tsdb.redb")).unwrap();
+        let txn = db.begin_read().unwrap();
+        assert_eq!(txn.open_table(meta).unwrap().get("format_version").unwrap().unwrap().value(), 4);
+    }
+    // A later build's file is refused, with what to do.
+    set_format(dir.path(), 5);
+    let db = redb::Database::create(dir.path().join("tsdb.redb")).unwrap();
+    let err = sysmon_tsdb::Tsdb::open(std::sync::Arc::new(db), small_config()).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "the store's tsdb tables are format 5, this build reads format 4 only; move the data directory aside to start a fresh store"
+    );
+}

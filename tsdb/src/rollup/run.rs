@@ -11,7 +11,9 @@
 //! counters and gauges), they become integers at one common scale and are stored as
 //! differences (first from the previous point's last, last from first, previous-to-last from
 //! last, min and max from the nearest of those three), and each sum as its difference from
-//! `count * (first + last) / 2` plus the few ulps the float sum differs from that decimal.
+//! `count * (first + last) / 2` plus the few ulps the float sum differs from that decimal;
+//! a gauge's counter corrections (the sum of the values it falls from) likewise, as their
+//! differences from `resets * sum / count`.
 //! Otherwise each value column is a float column of its own, with the values equal to first,
 //! last or previous-to-last left out. Every f64 bit pattern round-trips.
 //!
@@ -31,7 +33,9 @@
 //! sum: kind u8, then 0: float column | 1: integer columns: round(sum * 10^exponent) -
 //!      floor(count * (first + last) / 2) (in scaled integers), sum bits - decimal's bits
 //! counter_correction: kind u8, then 0: all +0.0 | 1: float column | 2: float column of the
-//!      points with resets, +0.0 elsewhere
+//!      points with resets, +0.0 elsewhere | 3 (with the decimal sum kind): integer columns:
+//!      round(correction * 10^exponent) - floor(resets * scaled sum / count), correction
+//!      bits - decimal's bits
 //! ```
 
 use super::point::RollupPoint;
@@ -61,6 +65,7 @@ const SUM_DECIMAL: u8 = 1;
 const CORRECTION_ZERO: u8 = 0;
 const CORRECTION_FLOATS: u8 = 1;
 const CORRECTION_AT_RESETS: u8 = 2;
+const CORRECTION_DECIMAL: u8 = 3;
 
 /// Source codes of the generic value kind: where a value comes from.
 const SOURCE_WRITTEN: u64 = 0;
@@ -123,8 +128,9 @@ pub(crate) fn encode_run(tier: Tier, points: &[RollupPoint], out: &mut Vec<u8>) 
             None
         }
     };
-    encode_sum(points, exponent.as_ref(), out);
-    encode_correction(points, out);
+    let scaled_sums = encode_sum(points, exponent.as_ref(), out);
+    let decimal_sums = exponent.as_ref().map(|(e, _)| *e).zip(scaled_sums.as_deref());
+    encode_correction(points, decimal_sums, out);
 }
 
 /// The scaled first, last, prev_last, min and max of every point, when all of them are
@@ -193,11 +199,13 @@ fn predicted_sum(count: u64, first: i64, last: i64) -> i128 {
     (i128::from(count) * (i128::from(first) + i128::from(last))).div_euclid(2)
 }
 
-fn encode_sum(points: &[RollupPoint], decimal: Option<&(u8, Vec<[i64; 5]>)>, out: &mut Vec<u8>) {
+/// Writes the sums; returns them as scaled integers when they are written as decimals.
+fn encode_sum(points: &[RollupPoint], decimal: Option<&(u8, Vec<[i64; 5]>)>, out: &mut Vec<u8>) -> Option<Vec<i64>> {
     if let Some((exponent, scaled)) = decimal {
         let scale = POW10[usize::from(*exponent)];
         let mut residuals = Vec::with_capacity(points.len());
         let mut ulps = Vec::with_capacity(points.len());
+        let mut sums = Vec::with_capacity(points.len());
         let fits = points.iter().zip(scaled).all(|(p, [f, l, _, _, _])| {
             let x = p.sum * scale;
             // Beyond 2^53 an integer does not convert to a float exactly; NaN fails too.
@@ -209,25 +217,78 @@ fn encode_sum(points: &[RollupPoint], decimal: Option<&(u8, Vec<[i64; 5]>)>, out
             let Ok(residual) = i64::try_from(i128::from(m) - predicted_sum(p.count, *f, *l)) else { return false };
             residuals.push(residual);
             ulps.push(ulp);
+            sums.push(m);
             (-MAX_SUM_ULPS..=MAX_SUM_ULPS).contains(&ulp)
         });
         if fits {
             out.push(SUM_DECIMAL);
             encode_int_column(&residuals, out);
             encode_int_column(&ulps, out);
-            return;
+            return Some(sums);
         }
     }
     out.push(SUM_FLOATS);
     let sums: Vec<f64> = points.iter().map(|p| p.sum).collect();
     encode_float_column(&sums, out);
+    None
 }
 
-fn encode_correction(points: &[RollupPoint], out: &mut Vec<u8>) {
+/// `resets * sum / count` (scaled, rounded down), the correction a bucket of a gauge whose
+/// every fall starts from its mean would have.
+fn predicted_correction(resets: u64, scaled_sum: i64, count: u64) -> i128 {
+    (i128::from(resets) * i128::from(scaled_sum)).div_euclid(i128::from(count.max(1)))
+}
+
+/// The corrections as differences from [`predicted_correction`] and the ulps each differs from
+/// its decimal, when every one is a decimal at `exponent`.
+fn decimal_corrections(points: &[RollupPoint], exponent: u8, sums: &[i64]) -> Option<[Vec<i64>; 2]> {
+    let scale = POW10[usize::from(exponent)];
+    let (mut residuals, mut ulps) = (Vec::with_capacity(points.len()), Vec::with_capacity(points.len()));
+    for (p, &m) in points.iter().zip(sums) {
+        let x = p.counter_correction * scale;
+        // Beyond 2^53 an integer does not convert to a float exactly; NaN fails too.
+        if x.abs().partial_cmp(&9.007_199_254_740_992e15) != Some(std::cmp::Ordering::Less) || p.count == 0 {
+            return None;
+        }
+        let c = x.round() as i64;
+        let ulp = (p.counter_correction.to_bits() as i64).wrapping_sub(from_scaled(exponent, c).to_bits() as i64);
+        if !(-MAX_SUM_ULPS..=MAX_SUM_ULPS).contains(&ulp) {
+            return None;
+        }
+        residuals.push(i64::try_from(i128::from(c) - predicted_correction(p.resets, m, p.count)).ok()?);
+        ulps.push(ulp);
+    }
+    Some([residuals, ulps])
+}
+
+/// Writes the counter corrections; `decimal_sums`: the values' exponent and the scaled sums,
+/// when both are written as decimals.
+fn encode_correction(points: &[RollupPoint], decimal_sums: Option<(u8, &[i64])>, out: &mut Vec<u8>) {
     let zero = |p: &RollupPoint| p.counter_correction.to_bits() == 0;
     if points.iter().all(zero) {
         out.push(CORRECTION_ZERO);
-    } else if points.iter().all(|p| p.resets > 0 || zero(p)) {
+        return;
+    }
+    let floats_at = out.len();
+    encode_float_corrections(points, out);
+    // A gauge's corrections (one for each of its falls) are decimals too, near a multiple of
+    // its mean: written that way when it is smaller.
+    if let Some((exponent, sums)) = decimal_sums
+        && let Some([residuals, ulps]) = decimal_corrections(points, exponent, sums)
+    {
+        let mut decimal = vec![CORRECTION_DECIMAL];
+        encode_int_column(&residuals, &mut decimal);
+        encode_int_column(&ulps, &mut decimal);
+        if decimal.len() < out.len() - floats_at {
+            out.truncate(floats_at);
+            out.extend_from_slice(&decimal);
+        }
+    }
+}
+
+fn encode_float_corrections(points: &[RollupPoint], out: &mut Vec<u8>) {
+    let zero = |p: &RollupPoint| p.counter_correction.to_bits() == 0;
+    if points.iter().all(|p| p.resets > 0 || zero(p)) {
         out.push(CORRECTION_AT_RESETS);
         let at_resets: Vec<f64> = points.iter().filter(|p| p.resets > 0).map(|p| p.counter_correction).collect();
         encode_float_column(&at_resets, out);
@@ -277,6 +338,8 @@ pub(crate) struct RunScratch {
     values: [Vec<i64>; 5],
     /// Sum residuals and ulps of the decimal sum kind.
     sums: [Vec<i64>; 2],
+    /// Counter correction residuals and ulps of the decimal correction kind.
+    corrections: [Vec<i64>; 2],
     /// Generic values (first, last, prev_last, min, max), sums, corrections.
     floats: [Vec<f64>; 7],
     tmp: Vec<i64>,
@@ -294,7 +357,7 @@ pub(crate) fn decode_run(
     let (n, _, span) = read_header(tier, first_start, data, &mut pos)?;
     let width = tier.width_ms();
     let truncated = || "run ends early".to_string();
-    let RunScratch { ints, values, sums, floats, tmp } = scratch;
+    let RunScratch { ints, values, sums, corrections, floats, tmp } = scratch;
     let [steps, counts, first_off, last_span, prev_gap, resets, changes] = ints;
     let consecutive = span == n as u64 - 1;
     if !consecutive {
@@ -369,12 +432,17 @@ pub(crate) fn decode_run(
 
     let kind = *data.get(pos).ok_or_else(truncated)?;
     pos += 1;
+    let [correction_residuals, correction_ulps] = corrections;
     match kind {
         CORRECTION_ZERO => {}
         CORRECTION_FLOATS => decode_float_column(data, &mut pos, n, correction, tmp)?,
         CORRECTION_AT_RESETS => {
             let at_resets = resets.iter().filter(|&&r| r != 0).count();
             decode_float_column(data, &mut pos, at_resets, correction, tmp)?;
+        }
+        CORRECTION_DECIMAL if decimal_sum => {
+            decode_int_column(data, &mut pos, n, correction_residuals)?;
+            decode_int_column(data, &mut pos, n, correction_ulps)?;
         }
         other => return Err(format!("unknown counter correction kind {other}")),
     }
@@ -402,14 +470,19 @@ pub(crate) fn decode_run(
             ),
             None => (first_v[i], last_v[i], prev_last_v[i], min[i], max[i]),
         };
-        let sum = if decimal_sum {
+        let (sum, scaled_sum) = if decimal_sum {
             let m = predicted_sum(count, values[0][i], values[1][i]) + i128::from(sums[0][i]);
             let m = i64::try_from(m).map_err(|_| format!("point {i}: sum out of range"))?;
-            f64::from_bits(((m as f64 / scale).to_bits() as i64).wrapping_add(sums[1][i]) as u64)
+            (f64::from_bits(((m as f64 / scale).to_bits() as i64).wrapping_add(sums[1][i]) as u64), m)
         } else {
-            sum[i]
+            (sum[i], 0)
         };
         let counter_correction = match kind {
+            CORRECTION_DECIMAL => {
+                let c = predicted_correction(resets[i] as u64, scaled_sum, count) + i128::from(correction_residuals[i]);
+                let c = i64::try_from(c).map_err(|_| format!("point {i}: counter correction out of range"))?;
+                f64::from_bits(((c as f64 / scale).to_bits() as i64).wrapping_add(correction_ulps[i]) as u64)
+            }
             CORRECTION_FLOATS => correction[i],
             CORRECTION_AT_RESETS if resets[i] != 0 => {
                 next_correction += 1;

@@ -174,3 +174,37 @@ fn corrupt_runs_are_errors() {
     let err = decode_run(Tier::Minute, 120_000, &old, &mut RunScratch::default(), &mut Vec::new()).unwrap_err();
     assert_eq!(err, "unknown run format 3");
 }
+
+#[test]
+fn a_gauges_counter_corrections_are_written_as_decimals_near_resets_times_its_mean() {
+    // A week of hours of a 2-decimal percentage sampled once a minute, as a recording rule
+    // writes it: about half of its minutes fall, and each hour's correction is the sum of
+    // the values they fall from.
+    let mut rng = StdRng::seed_from_u64(7);
+    let ts: Vec<i64> = (0..168 * 60).map(|i| 1_704_326_400_000 + i * 60_000).collect();
+    let mut v = 40.0f64;
+    let values: Vec<f64> = ts
+        .iter()
+        .map(|_| {
+            v = ((v + rng.random_range(-3.0..3.0)).clamp(0.0, 100.0) * 100.0).round() / 100.0;
+            v
+        })
+        .collect();
+    let mut hours = Vec::new();
+    let mut open = None;
+    fold_samples(Tier::Hour, &ts, &values, &mut open, |p| hours.push(p));
+    hours.extend(open);
+    assert_eq!(hours.len(), 168);
+    assert!(hours.iter().all(|p| p.resets > 10));
+    let bytes = round_trip(Tier::Hour, &hours);
+
+    let (exponent, scaled) = decimal_values(&hours).unwrap();
+    let sums = encode_sum(&hours, Some(&(exponent, scaled)), &mut Vec::new()).unwrap();
+    let (mut decimal, mut floats) = (Vec::new(), Vec::new());
+    encode_correction(&hours, Some((exponent, &sums)), &mut decimal);
+    encode_float_corrections(&hours, &mut floats);
+    assert_eq!(decimal[0], CORRECTION_DECIMAL);
+    // Measured: 2.2 bytes a point, against 7.3 as floats; the whole run 13.2.
+    assert!(decimal.len() * 2 < floats.len(), "{} against {} bytes", decimal.len(), floats.len());
+    assert!(bytes < 168 * 16, "{bytes} bytes for 168 points");
+}
