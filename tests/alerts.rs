@@ -190,3 +190,45 @@ expr = '{__name__=~"node_load1|node_load5"}'
         if log.contains("recording rule failed") && log.contains("host:load:collide") { Ok(()) } else { Err(log) }
     });
 }
+
+#[test]
+fn the_documented_host_summaries_record_one_rounded_series_each_per_host() {
+    // deploy/host-summaries.toml as a regional appends it, evaluated every second here.
+    let documented = include_str!("../deploy/host-summaries.toml");
+    let summaries = documented.replace("interval = \"60s\"", "interval = \"1s\"");
+    assert_ne!(summaries, documented, "the recording interval is set in the file");
+    let fleet = Fleet::new();
+    let aggregator = fleet.start_aggregator_with("agg", free_addr(), free_addr(), &summaries);
+    fleet.issue_agent("web-1");
+    let _agent = fleet.start_agent("web-1", "web-1", aggregator.grpc, "1s");
+
+    let names = [
+        "host:cpu_busy:percent",
+        "host:memory_used:percent",
+        "host:filesystem_used:max_percent",
+        "host:disk_bytes:rate",
+        "host:network_receive_bytes:rate",
+        "host:network_transmit_bytes:rate",
+        "host:load1",
+    ];
+    let recorded = wait_for(Duration::from_secs(60), "the seven summaries", || {
+        let body = aggregator.get_json("/api/v1/query?query=%7B__name__%3D~%22host%3A.%2B%22%7D");
+        let result = body["data"]["result"].as_array().unwrap().clone();
+        if result.len() == names.len() { Ok(result) } else { Err(format!("{body}")) }
+    });
+    for name in names {
+        let series = recorded.iter().find(|s| s["metric"]["__name__"] == name).unwrap_or_else(|| panic!("{name}"));
+        // One series per host, with no label but the host's.
+        assert_eq!(series["metric"], serde_json::json!({"__name__": name, "host": "web-1"}), "{name}");
+        let text = series["value"][1].as_str().unwrap();
+        let value: f64 = text.parse().unwrap();
+        assert!(value.is_finite() && value >= 0.0, "{name} = {text}");
+        if name.ends_with("percent") {
+            // Rounded to 0.01, as recorded.
+            assert!(value <= 100.0 && text.split('.').nth(1).is_none_or(|d| d.len() <= 2), "{name} = {text}");
+        }
+        if name.ends_with(":rate") {
+            assert!(!text.contains('.'), "{name} = {text} is not rounded to 1");
+        }
+    }
+}
