@@ -157,6 +157,9 @@ labels = { tier = "summary" }
 [[recording.rules]]
 record = "host:load:collide"
 expr = '{__name__=~"node_load1|node_load5"}'
+[[recording.rules]]
+record = "host:load1:blinking"
+expr = 'max by (host) (node_load1) and on() (vector(time() % 4) < 2)'
 "#;
     let aggregator = fleet.start_aggregator_with("agg", free_addr(), free_addr(), rules);
     fleet.issue_agent("web-1");
@@ -189,6 +192,22 @@ expr = '{__name__=~"node_load1|node_load5"}'
         let log = aggregator.process.log();
         if log.contains("recording rule failed") && log.contains("host:load:collide") { Ok(()) } else { Err(log) }
     });
+    // A series that leaves a rule's answer (two seconds in, two out) gets a stale marker:
+    // an instant query stops finding it at once, not 5 minutes (the lookback) later.
+    let blinking = |present: bool| {
+        wait_for(
+            Duration::from_secs(20),
+            if present { "the blinking series" } else { "the blinking series gone" },
+            || {
+                let body = aggregator.get_json("/api/v1/query?query=host:load1:blinking");
+                let found = !body["data"]["result"].as_array().unwrap().is_empty();
+                if found == present { Ok(()) } else { Err(format!("{body}")) }
+            },
+        )
+    };
+    blinking(true);
+    blinking(false);
+    blinking(true);
 }
 
 #[test]

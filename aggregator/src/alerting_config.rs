@@ -136,9 +136,9 @@ impl AlertRuleSection {
         }
         for (field, map) in [("labels", &self.labels), ("annotations", &self.annotations)] {
             for (name, value) in map {
-                if let Some(problem) = rule_label_problem(rule, name) {
+                if let Some(problem) = rule_label_problem(rule, name, value) {
                     errors.push(ConfigError::key(&key(field), problem));
-                } else if field == "labels" && (name == "alertname" || value.contains('\0')) {
+                } else if field == "labels" && name == "alertname" {
                     errors.push(ConfigError::key(
                         &key(field),
                         format!("rule {rule:?}: label {name:?} may not be set here (alertname is the rule's name)"),
@@ -160,10 +160,16 @@ impl AlertRuleSection {
     }
 }
 
-/// What is wrong with `name` as a label a rule sets (`rule` names the rule), if anything.
-pub(crate) fn rule_label_problem(rule: &str, name: &str) -> Option<String> {
-    (!is_label_name(name) || name.starts_with("__"))
-        .then(|| format!("rule {rule:?}: {name:?} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not __*)"))
+/// What is wrong with `name = value` as a label a rule sets (`rule` names the rule), if
+/// anything.
+pub(crate) fn rule_label_problem(rule: &str, name: &str, value: &str) -> Option<String> {
+    if !is_label_name(name) || name.starts_with("__") {
+        Some(format!("rule {rule:?}: {name:?} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not __*)"))
+    } else if value.contains('\0') {
+        Some(format!("rule {rule:?}: the value of {name:?} holds a NUL character"))
+    } else {
+        None
+    }
 }
 
 /// Whether a rule's expression parses and gives an instant vector or a scalar (what a rule

@@ -1,15 +1,17 @@
 //! Recording rules (`[recording]`): every interval each rule runs as an instant query
 //! through the same engine, catalog and query slots as `/api/v1/query`, and its answer is
 //! stored in this aggregator's store as series named by the rule, stamped with the
-//! evaluation's time, as Prometheus's recording rules are. A rule that fails, or whose
-//! answer has two series with the same labels once named, stores nothing that interval and
-//! is logged when its error is new.
+//! evaluation's time, as Prometheus's recording rules are. A series that was in a rule's
+//! last answer and is not in this one gets a stale marker, as in Prometheus, so that it
+//! ends there rather than 5 minutes (the lookback) later. A rule that fails, or whose
+//! answer has two series with the same labels once named, stores nothing that interval
+//! (nor stale markers) and is logged when its error is new.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use sysmon_promql::Engine;
-use sysmon_tsdb::{Labels, METRIC_NAME};
+use sysmon_tsdb::{Labels, METRIC_NAME, STALE_MARKER_BITS};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -40,6 +42,7 @@ impl Recorder {
         }
         info!(rules = rules.len(), interval_ms = self.settings.interval.as_millis() as u64, "recording rules started");
         let mut last_errors = vec![None; rules.len()];
+        let mut last_answers = vec![BTreeSet::new(); rules.len()];
         let mut tick = tokio::time::interval(self.settings.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -58,6 +61,10 @@ impl Recorder {
                     Ok(recorded) => {
                         if last_errors[index].take().is_some() {
                             info!(record = %rule.record, "recording rule evaluates again");
+                        }
+                        for labels in gone_since(&mut last_answers[index], &recorded) {
+                            samples.push((series.len() as u32, now, f64::from_bits(STALE_MARKER_BITS)));
+                            series.push(labels);
                         }
                         for (labels, value) in recorded {
                             samples.push((series.len() as u32, now, value));
@@ -107,6 +114,15 @@ fn recorded(rule: &RecordingRule, values: Vec<(Labels, f64)>) -> Result<Vec<(Lab
     Ok(out)
 }
 
+/// The series of a rule's last answer (`last`) that are not in `now`'s; `last` becomes
+/// `now`'s.
+fn gone_since(last: &mut BTreeSet<Labels>, now: &[(Labels, f64)]) -> Vec<Labels> {
+    let now: BTreeSet<Labels> = now.iter().map(|(labels, _)| labels.clone()).collect();
+    let gone = last.difference(&now).cloned().collect();
+    *last = now;
+    gone
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -130,6 +146,16 @@ mod tests {
         let answer = vec![(labels(&[("__name__", "node_load1"), ("host", "a"), ("tier", "x")]), 1.5)];
         let got = recorded(&rule(&[("tier", "summary")]), answer).unwrap();
         assert_eq!(got, [(labels(&[("__name__", "host:load1:max"), ("host", "a"), ("tier", "summary")]), 1.5)]);
+    }
+
+    #[test]
+    fn series_that_leave_the_answer_are_the_ones_marked_stale() {
+        let (a, b, c) = (labels(&[("host", "a")]), labels(&[("host", "b")]), labels(&[("host", "c")]));
+        let mut last = BTreeSet::new();
+        assert!(gone_since(&mut last, &[(a.clone(), 1.0), (b.clone(), 1.0)]).is_empty());
+        assert_eq!(gone_since(&mut last, &[(b.clone(), 2.0), (c.clone(), 2.0)]), [a.clone()]);
+        assert_eq!(gone_since(&mut last, &[]), [b, c]);
+        assert!(gone_since(&mut last, &[(a, 3.0)]).is_empty());
     }
 
     #[test]

@@ -97,7 +97,7 @@ impl RecordingSection {
             if let Err(reason) = check_rule_expr(&rule.expr) {
                 errors.push(ConfigError::key(&key("expr"), format!("rule {name:?}: {reason}")));
             }
-            for problem in rule.labels.keys().filter_map(|label| rule_label_problem(name, label)) {
+            for problem in rule.labels.iter().filter_map(|(label, value)| rule_label_problem(name, label, value)) {
                 errors.push(ConfigError::key(&key("labels"), problem));
             }
             if errors.len() == problems {
@@ -154,6 +154,11 @@ mod tests {
                 "recording.rules[0].expr: rule \"host load\": must give an instant vector or a scalar, not a matrix",
                 "recording.rules[0].labels: rule \"host load\": \"__x\" is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not __*)",
             ]
+        );
+        let nul = check("[[recording.rules]]\nrecord = \"a\"\nexpr = \"1\"\nlabels = { tier = \"x\\u0000\" }\n");
+        assert_eq!(
+            nul.unwrap_err(),
+            ["recording.rules[0].labels: rule \"a\": the value of \"tier\" holds a NUL character"]
         );
         let unknown: Result<Doc, _> =
             sysmon_config::parse("[[recording.rules]]\nrecord = \"a\"\nexpr = \"1\"\nfor = \"1m\"\n", []);
