@@ -202,26 +202,20 @@ fn expire_rollups(shared: &Shared, tier: Tier, cutoff: i64) -> Result<()> {
     let packed = if tier == Tier::Hour { expire_packed_weeks(shared, cutoff)? } else { 0 };
     // A run expires when its last bucket ends at or before the cutoff.
     let partitions = &shared.rollup_partitions[tier.index()];
-    let expired = packed
-        + expire_partitions(
-            shared,
-            what,
-            tier.table(),
-            partitions,
-            cutoff,
-            Some(&|id, first, value| {
-                // Rows written into a packed week since it was packed go with its packs: they
-                // take the place of some of its points.
-                if tier == Tier::Hour && shared.hour_pack_weeks.contains(tier.partition_of(first)) {
-                    return false;
-                }
-                let last = run_last_start(tier, first, value).unwrap_or_else(|reason| {
-                warn!(series = id, tier = %tier, start_ms = first, reason, "corrupt rollup run; its start decides its age");
-                first
-            });
-                last.saturating_add(tier.width_ms()) <= cutoff
-            }),
-        )?;
+    let expired_row = |id: u64, first: i64, value: &[u8]| {
+        // Rows written into a packed week since it was packed go with its packs: they take
+        // the place of some of its points.
+        if tier == Tier::Hour && shared.hour_pack_weeks.contains(tier.partition_of(first)) {
+            return false;
+        }
+        let last = run_last_start(tier, first, value).unwrap_or_else(|reason| {
+            warn!(series = id, tier = %tier, start_ms = first, reason, "corrupt rollup run; its start decides its age");
+            first
+        });
+        last.saturating_add(tier.width_ms()) <= cutoff
+    };
+    let rows = expire_partitions(shared, what, tier.table(), partitions, cutoff, Some(&expired_row))?;
+    let expired = packed + rows;
     add(&shared.counters.expired_rollup_rows_total, expired);
     if expired > 0 {
         debug!(tier = %tier, rows = expired, cutoff_ms = cutoff, "tsdb expired rollup rows");
