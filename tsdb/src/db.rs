@@ -441,7 +441,7 @@ mod tests {
         let err = Tsdb::open(db.clone(), TsdbConfig::default()).err().unwrap();
         assert_eq!(
             err.to_string(),
-            "the store's tsdb tables are format 1, this build reads format 3 only; move the data directory aside to start a fresh store"
+            "the store's tsdb tables are format 1, this build reads format 4 (and upgrades the one before) only; move the data directory aside to start a fresh store"
         );
         // Format 2 (rollups at sealing time, open points) is refused too.
         let txn = db.begin_write().unwrap();
@@ -449,7 +449,7 @@ mod tests {
         txn.commit().unwrap();
         let err = Tsdb::open(db.clone(), TsdbConfig::default()).err().unwrap();
         assert!(
-            err.to_string().starts_with("the store's tsdb tables are format 2, this build reads format 3"),
+            err.to_string().starts_with("the store's tsdb tables are format 2, this build reads format 4"),
             "{err}"
         );
         let txn = db.begin_write().unwrap();

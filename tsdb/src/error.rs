@@ -31,10 +31,11 @@ pub enum Error {
         source: redb::Error,
     },
 
-    /// The file's tsdb tables were written by a build with another table layout. There is
-    /// no migration: the store must be moved aside.
+    /// The file's tsdb tables were written by a build with another table layout, neither
+    /// this build's nor the one before it (which is upgraded at open): the store must be
+    /// moved aside.
     #[error(
-        "the store's tsdb tables are format {found}, this build reads format {expected} only; move the data directory aside to start a fresh store"
+        "the store's tsdb tables are format {found}, this build reads format {expected} (and upgrades the one before) only; move the data directory aside to start a fresh store"
     )]
     UnsupportedFormat {
         /// The format the file holds (1: before the format was recorded).

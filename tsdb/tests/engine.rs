@@ -446,6 +446,6 @@ fn a_store_of_the_previous_format_is_upgraded_and_a_newer_one_refused() {
     let err = sysmon_tsdb::Tsdb::open(std::sync::Arc::new(db), small_config()).err().unwrap();
     assert_eq!(
         err.to_string(),
-        "the store's tsdb tables are format 5, this build reads format 4 only; move the data directory aside to start a fresh store"
+        "the store's tsdb tables are format 5, this build reads format 4 (and upgrades the one before) only; move the data directory aside to start a fresh store"
     );
 }
