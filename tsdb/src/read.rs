@@ -17,7 +17,7 @@ use crate::labels::Labels;
 use crate::matcher::Matcher;
 use crate::pack::{PACKS, index};
 use crate::rollup::{
-    HOUR_PACKS, RollupPoint, RunScratch, Tier, decode_run, latest_per_bucket, read_packed, run_extent,
+    HOUR_PACKS, RollupPoint, RunScratch, Tier, decode_packed, decode_run, latest_per_bucket, run_extent,
 };
 use crate::schema::CHUNKS;
 use crate::shared::Shared;
@@ -189,7 +189,9 @@ struct Partitions<'a> {
 }
 
 /// A walk over one partition's packs, for series in increasing id order: the pack that may
-/// hold the series (the last one keyed at or before it) and where its chunks lie.
+/// hold the series (the last one keyed at or before it) and where its chunks lie. The same
+/// walk reads the 1-hour tier's packed weeks (see `rollup/packed.rs`), whose entries are
+/// runs.
 ///
 /// The walk steps forward from pack to pack while the series asked for are close together,
 /// and seeks when they are not: a pack fills a B-tree leaf of its own, so stepping over a
@@ -198,6 +200,10 @@ struct Partitions<'a> {
 struct PackWalk<'a> {
     partition: i64,
     table: &'a PackTable,
+    /// What the table holds, for its read errors.
+    what: &'static str,
+    /// The error of a pack that does not parse: (first series, partition, reason).
+    corrupt: fn(u64, i64, String) -> Error,
     /// Where the packs after `current` are.
     next: NextPacks<'a>,
     current: Option<(u64, redb::AccessGuard<'a, &'static [u8]>)>,
@@ -227,13 +233,24 @@ enum NextPacks<'a> {
 const PACK_STEPS_BEFORE_SEEK: usize = 4;
 
 impl<'a> PackWalk<'a> {
-    fn new(partition: i64, table: &'a PackTable) -> PackWalk<'a> {
-        PackWalk { partition, table, next: NextPacks::Unsought, current: None, chunks: None }
+    fn new(
+        partition: i64,
+        table: &'a PackTable,
+        what: &'static str,
+        corrupt: fn(u64, i64, String) -> Error,
+    ) -> PackWalk<'a> {
+        PackWalk { partition, table, what, corrupt, next: NextPacks::Unsought, current: None, chunks: None }
+    }
+
+    /// A walk over the raw chunks' packs of `partition`.
+    fn of_chunks(partition: i64, table: &'a PackTable) -> PackWalk<'a> {
+        let corrupt = |series, start_ms, reason| Error::CorruptChunk { series, start_ms, reason };
+        PackWalk::new(partition, table, "chunks", corrupt)
     }
 
     /// The chunks of series `id` (not below any id asked before) in this partition's packs.
     fn chunks_of(&mut self, id: u64) -> Result<impl Iterator<Item = &[u8]>> {
-        let err = read_err("chunks");
+        let err = read_err(self.what);
         let at_or_before = |e: &redb::Result<(redb::AccessGuard<'_, (i64, u64)>, _), _>| {
             e.as_ref().map_or(true, |(key, _)| key.value().1 <= id)
         };
@@ -269,11 +286,10 @@ impl<'a> PackWalk<'a> {
             Some((first, pack)) => {
                 let chunks = match &mut self.chunks {
                     Some(chunks) => chunks,
-                    none => none.insert(index(*first, pack.value()).map_err(|reason| Error::CorruptChunk {
-                        series: *first,
-                        start_ms: self.partition,
-                        reason: format!("pack: {reason}"),
-                    })?),
+                    none => none.insert(
+                        index(*first, pack.value())
+                            .map_err(|reason| (self.corrupt)(*first, self.partition, format!("pack: {reason}")))?,
+                    ),
                 };
                 (pack.value(), chunks.as_slice())
             }
@@ -285,7 +301,7 @@ impl<'a> PackWalk<'a> {
     /// Makes the last pack keyed at or before series `id` the current one, and the packs
     /// after `id` (opened when a later series is asked for) the ones to step to.
     fn seek(&mut self, id: u64) -> Result<()> {
-        let err = read_err("chunks");
+        let err = read_err(self.what);
         let partition = self.partition;
         let current = self.table.range((partition, 0)..=(partition, id)).map_err(|e| err(e.into()))?.next_back();
         let current = current.transpose().map_err(|e| err(e.into()))?.map(|(key, pack)| (key.value().1, pack));
@@ -326,7 +342,7 @@ fn select_part<T>(
     let mut walks = Vec::with_capacity(partitions.packed.len());
     if let Some(packs) = &packs {
         for &partition in partitions.packed {
-            walks.push(PackWalk::new(partition, packs));
+            walks.push(PackWalk::of_chunks(partition, packs));
         }
     }
     for (id, labels, head) in series {
@@ -438,23 +454,30 @@ pub(crate) fn select_rollup(
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let table = txn.open_table(tier.table()).map_err(|e| err(e.into()))?;
     let packs = txn.open_table(HOUR_PACKS).map_err(|e| err(e.into()))?;
-    let partitions: Vec<(i64, bool)> = shared.rollup_partitions[tier.index()]
-        .within(start, end)
-        .into_iter()
-        .map(|p| (p, tier == Tier::Hour && shared.hour_pack_weeks.contains(p)))
+    let partitions = shared.rollup_partitions[tier.index()].within(start, end);
+    // Series come in id order (as the index selects them), as a walk over packs needs.
+    let corrupt_pack = |series, start_ms, reason| Error::CorruptRollup { tier: Tier::Hour, series, start_ms, reason };
+    let mut walks: Vec<PackWalk<'_>> = partitions
+        .iter()
+        .filter(|&&week| tier == Tier::Hour && shared.hour_pack_weeks.contains(week))
+        .map(|&week| PackWalk::new(week, &packs, "1-hour packs", corrupt_pack))
         .collect();
     let mut out = Vec::new();
     let mut scratch = RunScratch::default();
+    let mut packed = Vec::new();
     for (id, labels) in labels {
         let corrupt = |start_ms, reason| Error::CorruptRollup { tier, series: id, start_ms, reason };
         // A week's packed run comes before the runs written into it since: the later wins.
-        let mut packed = Vec::new();
-        for &(week, _) in partitions.iter().filter(|(_, packed)| *packed) {
-            read_packed(&packs, week, id, &mut scratch, &mut packed)?;
+        packed.clear();
+        for walk in &mut walks {
+            let week = walk.partition;
+            for entry in walk.chunks_of(id)? {
+                decode_packed(week, entry, &mut scratch, &mut packed).map_err(|(at, reason)| corrupt(at, reason))?;
+            }
         }
         // Every run lies within one partition; within it, runs are keyed by their first bucket.
         let mut runs = Vec::new();
-        for &(partition, _) in &partitions {
+        for &partition in &partitions {
             for entry in table.range((partition, id, i64::MIN)..=(partition, id, end)).map_err(|e| err(e.into()))? {
                 let (key, value) = entry.map_err(|e| err(e.into()))?;
                 let first = key.value().2;

@@ -30,7 +30,7 @@ use super::tier::Tier;
 use crate::codec::{get_uvarint, put_uvarint};
 use crate::config::millis;
 use crate::error::{Error, Result};
-use crate::pack::{PACK_MAX_BYTES, PackBuilder, entries};
+use crate::pack::{PACK_MAX_BYTES, PackBuilder};
 use crate::schema::DataKey;
 use crate::shared::Shared;
 use crate::stats::add;
@@ -147,30 +147,22 @@ fn pack_week(shared: &Shared, week: i64) -> Result<usize> {
     }
 }
 
-/// Appends to `out` the points series `id` has packed in `week` (nothing when it has none).
-pub(crate) fn read_packed(
-    packs: &impl ReadableTable<(i64, u64), &'static [u8]>,
+/// Appends to `out` the points of a packed run of `week` (an entry of one of its packs, see
+/// the module's doc). The error: the bucket start it is about, and why.
+pub(crate) fn decode_packed(
     week: i64,
-    id: u64,
+    entry: &[u8],
     scratch: &mut RunScratch,
     out: &mut Vec<crate::rollup::RollupPoint>,
-) -> Result<()> {
-    let read_err = |source: redb::StorageError| Error::ReadData { what: "1-hour packs", source: source.into() };
-    let corrupt = |start_ms, reason: String| Error::CorruptRollup { tier: Tier::Hour, series: id, start_ms, reason };
-    // The series' run is in the last pack keyed at or before it, if any.
-    let Some(found) = packs.range((week, 0)..=(week, id)).map_err(read_err)?.next_back() else { return Ok(()) };
-    let (key, pack) = found.map_err(read_err)?;
-    let pack = pack.value();
-    let all = entries(key.value().1, pack).map_err(|reason| corrupt(week, format!("pack: {reason}")))?;
-    let Some((_, entry)) = all.into_iter().find(|(entry_id, _)| *entry_id == id) else { return Ok(()) };
+) -> std::result::Result<(), (i64, String)> {
     let mut pos = 0;
-    let offset = get_uvarint(entry, &mut pos).ok_or_else(|| corrupt(week, "packed run ends early".into()))?;
+    let offset = get_uvarint(entry, &mut pos).ok_or_else(|| (week, "packed run ends early".to_string()))?;
     let first = i64::try_from(offset)
         .ok()
         .and_then(|o| o.checked_mul(Tier::Hour.width_ms()))
         .and_then(|o| week.checked_add(o))
-        .ok_or_else(|| corrupt(week, format!("packed run starts {offset} hours into its week")))?;
-    decode_run(Tier::Hour, first, &entry[pos..], scratch, out).map_err(|reason| corrupt(first, reason))
+        .ok_or_else(|| (week, format!("packed run starts {offset} hours into its week")))?;
+    decode_run(Tier::Hour, first, &entry[pos..], scratch, out).map_err(|reason| (first, reason))
 }
 
 /// Deletes the packs of every week wholly past `cutoff`; returns how many runs went.
