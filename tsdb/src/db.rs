@@ -307,7 +307,7 @@ impl Tsdb {
             return Ok((rows, 0));
         }
         let packs = txn.open_table(crate::rollup::HOUR_PACKS).map_err(|e| err(e.into()))?;
-        Ok((rows, crate::rollup::packed_runs(&packs).map_err(|e| err(e.into()))?))
+        Ok((rows, crate::pack::entries_in(&packs).map_err(|e| err(e.into()))?))
     }
 
     /// Before this time, the 1-hour points of received rollups ([`Tsdb::write_rollups`]) are

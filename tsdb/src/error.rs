@@ -148,8 +148,8 @@ pub enum Error {
         source: redb::Error,
     },
 
-    /// Moving a week's 1-hour runs into packs, or deleting them, failed.
-    #[error("cannot pack or expire the 1-hour runs of the week starting {week}")]
+    /// Moving a week's 1-hour runs into packs failed.
+    #[error("cannot pack the 1-hour runs of the week starting {week}")]
     PackRollups {
         /// The week's start, unix ms.
         week: i64,

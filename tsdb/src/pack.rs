@@ -31,8 +31,11 @@ use crate::partition::{PARTITION_MS, PartitionSet, partition_range};
 use crate::schema::CHUNKS;
 use crate::shared::Shared;
 
+/// A table of packs: (partition start, first series id) -> a pack.
+pub(crate) type PackTableDefinition = TableDefinition<'static, (i64, u64), &'static [u8]>;
+
 /// (partition start, first series id) -> a pack of chunks.
-pub(crate) const PACKS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("tsdb_packs");
+pub(crate) const PACKS: PackTableDefinition = TableDefinition::new("tsdb_packs");
 
 /// The largest pack (a single larger chunk is a pack alone): 32 KiB less room for redb's
 /// leaf header, key and offsets, so a pack fills one order-3 leaf.
@@ -79,6 +82,15 @@ pub(crate) fn load_partitions(
 /// The number of chunks a pack holds.
 pub(crate) fn pack_count(pack: &[u8]) -> u64 {
     get_uvarint(pack, &mut 0).unwrap_or(0)
+}
+
+/// The number of entries (chunks, or the 1-hour tier's runs) every pack of `table` holds.
+pub(crate) fn entries_in(table: &impl ReadableTable<(i64, u64), &'static [u8]>) -> Result<u64, StorageError> {
+    let mut entries = 0;
+    for pack in table.iter()? {
+        entries += pack_count(pack?.1.value());
+    }
+    Ok(entries)
 }
 
 /// Where the chunks of `pack` (keyed with `first` as its first series) lie in it, in order:

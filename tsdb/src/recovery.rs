@@ -14,7 +14,7 @@ use crate::config::{TsdbConfig, millis};
 use crate::error::{Error, Result};
 use crate::head::{HeadLimits, Heads};
 use crate::index::SeriesIndex;
-use crate::pack::{PACKS, load_partitions as load_pack_partitions, pack_count};
+use crate::pack::{PACKS, entries_in, load_partitions as load_pack_partitions};
 use crate::partition::{PARTITION_MS, PartitionSet};
 use crate::rollup::{HOUR_PACKS, Materialized, Tier};
 use crate::schema::{
@@ -94,9 +94,7 @@ pub(crate) fn recover(db: &redb::Database, config: &TsdbConfig) -> Result<Recove
     let chunk_partitions = PartitionSet::load(&chunks).map_err(|e| load("chunks")(e.into()))?;
     let loose_partitions = PartitionSet::from_set(chunk_partitions.before(i64::MAX).into_iter().collect());
     let packs = txn.open_table(PACKS).map_err(|e| load("packs")(e.into()))?;
-    for entry in packs.iter().map_err(|e| load("packs")(e.into()))? {
-        sealed_chunks += pack_count(entry.map_err(|e| load("packs")(e.into()))?.1.value());
-    }
+    sealed_chunks += entries_in(&packs).map_err(|e| load("packs")(e.into()))?;
     let pack_partitions = load_pack_partitions(&packs, PARTITION_MS).map_err(|e| load("packs")(e.into()))?;
     // Packed chunks are chunks of their partition too.
     for partition in pack_partitions.before(i64::MAX) {

@@ -19,11 +19,9 @@ use redb::{Durability, ReadableDatabase as _, ReadableTable as _, WriteTransacti
 use tracing::{debug, warn};
 
 use crate::error::{Error, Result};
-use crate::pack::{PACKS, pack_count, pack_range};
+use crate::pack::{PACKS, PackTableDefinition, pack_count, pack_range};
 use crate::partition::{PartitionSet, partition_of, partition_range};
-use crate::rollup::{
-    Tier, compact_received, expire_packed_weeks, materialize, pack_final_weeks, run_last_start, tier_bit,
-};
+use crate::rollup::{HOUR_PACKS, Tier, compact_received, materialize, pack_final_weeks, run_last_start, tier_bit};
 use crate::schema::{CHUNKS, DataTable, META, RAW_CUTOFF_APPLIED, ROLLUP_DONE};
 use crate::shared::Shared;
 use crate::stats::{add, sub};
@@ -129,8 +127,8 @@ fn raw_bound(shared: &Shared, raw_cutoff: i64) -> i64 {
 
 /// Deletes every partition of chunks before `bound` (a partition start).
 fn expire_chunks(shared: &Shared, bound: i64) -> Result<()> {
-    let expired =
-        expire_partitions(shared, "raw", CHUNKS, &shared.chunk_partitions, bound, None)? + expire_packs(shared, bound)?;
+    let expired = expire_partitions(shared, "raw", CHUNKS, &shared.chunk_partitions, bound, None)?
+        + expire_packs(shared, "raw", PACKS, &shared.pack_partitions, bound)?;
     // Recorded so that the next open knows what is gone (`tsdb_sealed` keeps each series'
     // first sealed sample as it was sealed) and refuses samples there; the done marks of
     // deleted partitions go with it.
@@ -158,17 +156,24 @@ fn expire_chunks(shared: &Shared, bound: i64) -> Result<()> {
     Ok(())
 }
 
-/// Deletes every pack of the partitions before `bound`; returns how many chunks they held.
-fn expire_packs(shared: &Shared, bound: i64) -> Result<u64> {
+/// Deletes every pack of `table` (raw chunks' or the 1-hour tier's) in the `partitions`
+/// before `bound`, and forgets those; returns how many entries they held.
+fn expire_packs(
+    shared: &Shared,
+    what: &'static str,
+    table: PackTableDefinition,
+    partitions: &PartitionSet,
+    bound: i64,
+) -> Result<u64> {
     let limit = shared.config.max_deletes_per_retention_txn;
-    let mut batcher = Batcher::new(shared, "raw");
+    let mut batcher = Batcher::new(shared, what);
     let mut chunks = 0;
-    for partition in shared.pack_partitions.before(bound) {
+    for partition in partitions.before(bound) {
         loop {
-            let err = |e: redb::Error| retention_err("raw", e);
+            let err = |e: redb::Error| retention_err(what, e);
             let txn = batcher.txn()?;
             let deleted = {
-                let mut table = txn.open_table(PACKS).map_err(|e| err(e.into()))?;
+                let mut table = txn.open_table(table).map_err(|e| err(e.into()))?;
                 let mut keys = Vec::new();
                 for entry in table.range(pack_range(partition)).map_err(|e| err(e.into()))?.take(limit) {
                     let (key, pack) = entry.map_err(|e| err(e.into()))?;
@@ -187,8 +192,8 @@ fn expire_packs(shared: &Shared, bound: i64) -> Result<u64> {
         }
     }
     batcher.commit()?;
-    for partition in shared.pack_partitions.before(bound) {
-        shared.pack_partitions.remove(partition);
+    for partition in partitions.before(bound) {
+        partitions.remove(partition);
     }
     Ok(chunks)
 }
@@ -198,8 +203,15 @@ fn expire_rollups(shared: &Shared, tier: Tier, cutoff: i64) -> Result<()> {
         Tier::Minute => "1m rollup",
         Tier::Hour => "1h rollup",
     };
-    // Packed weeks first: a partition is forgotten below once its rows are gone.
-    let packed = if tier == Tier::Hour { expire_packed_weeks(shared, cutoff)? } else { 0 };
+    // Packed weeks wholly past the cutoff first: a partition is forgotten below once its rows
+    // are gone.
+    let packed = match tier {
+        Tier::Hour => {
+            let after_last_week = cutoff.saturating_sub(tier.partition_ms()).saturating_add(1);
+            expire_packs(shared, what, HOUR_PACKS, &shared.hour_pack_weeks, after_last_week)?
+        }
+        Tier::Minute => 0,
+    };
     // A run expires when its last bucket ends at or before the cutoff.
     let partitions = &shared.rollup_partitions[tier.index()];
     let expired_row = |id: u64, first: i64, value: &[u8]| {

@@ -14,7 +14,7 @@ mod tier;
 pub(crate) use compact::compact_received;
 pub(crate) use done::{Materialized, complete_before, tier_bit};
 pub(crate) use materialize::materialize;
-pub(crate) use packed::{HOUR_PACKS, decode_packed, expire_packed_weeks, pack_final_weeks, packed_runs};
+pub(crate) use packed::{HOUR_PACKS, decode_packed, pack_final_weeks};
 pub use point::{RollupPoint, STALE_MARKER_BITS, fold_samples, is_stale_marker};
 pub(crate) use run::{RunScratch, corrupt_run, decode_run, latest_per_bucket, run_extent, run_last_start, split_runs};
 pub use tier::Tier;

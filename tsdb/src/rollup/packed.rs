@@ -30,13 +30,13 @@ use super::tier::Tier;
 use crate::codec::{get_uvarint, put_uvarint};
 use crate::config::millis;
 use crate::error::{Error, Result};
-use crate::pack::{PACK_MAX_BYTES, PackBuilder};
+use crate::pack::{PACK_MAX_BYTES, PackBuilder, PackTableDefinition};
 use crate::schema::DataKey;
 use crate::shared::Shared;
 use crate::stats::add;
 
 /// (week start, first series id) -> a pack of 1-hour runs.
-pub(crate) const HOUR_PACKS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("tsdb_rollup_1h_packs");
+pub(crate) const HOUR_PACKS: PackTableDefinition = TableDefinition::new("tsdb_rollup_1h_packs");
 
 /// Bytes of runs a packing transaction reads (whole series): about 64 packs, so that the
 /// transaction's last pack, which is rarely full, wastes little.
@@ -163,38 +163,4 @@ pub(crate) fn decode_packed(
         .and_then(|o| week.checked_add(o))
         .ok_or_else(|| (week, format!("packed run starts {offset} hours into its week")))?;
     decode_run(Tier::Hour, first, &entry[pos..], scratch, out).map_err(|reason| (first, reason))
-}
-
-/// Deletes the packs of every week wholly past `cutoff`; returns how many runs went.
-pub(crate) fn expire_packed_weeks(shared: &Shared, cutoff: i64) -> Result<u64> {
-    let weeks: Vec<i64> = shared
-        .hour_pack_weeks
-        .before(i64::MAX)
-        .into_iter()
-        .take_while(|week| week.saturating_add(Tier::Hour.partition_ms()) <= cutoff)
-        .collect();
-    let mut runs = 0;
-    for week in weeks {
-        let err = |source: redb::Error| Error::PackRollups { week, source };
-        let mut txn = shared.db.begin_write().map_err(|e| err(e.into()))?;
-        txn.set_durability(Durability::Immediate).map_err(|e| err(e.into()))?;
-        {
-            let mut packs = txn.open_table(HOUR_PACKS).map_err(|e| err(e.into()))?;
-            for gone in packs.extract_from_if((week, 0)..=(week, u64::MAX), |_, _| true).map_err(|e| err(e.into()))? {
-                runs += crate::pack::pack_count(gone.map_err(|e| err(e.into()))?.1.value());
-            }
-        }
-        txn.commit().map_err(|e| err(e.into()))?;
-        shared.hour_pack_weeks.remove(week);
-    }
-    Ok(runs)
-}
-
-/// How many runs the packs hold.
-pub(crate) fn packed_runs(packs: &impl ReadableTable<(i64, u64), &'static [u8]>) -> Result<u64, redb::StorageError> {
-    let mut runs = 0;
-    for entry in packs.iter()? {
-        runs += crate::pack::pack_count(entry?.1.value());
-    }
-    Ok(runs)
 }
