@@ -6,6 +6,7 @@
 mod catalog;
 mod ingest;
 mod region_alerts;
+mod region_table;
 mod regions;
 mod replicated;
 mod select;

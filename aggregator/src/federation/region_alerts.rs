@@ -7,17 +7,23 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use redb::{ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 use sysmon_proto::v1;
 
+use super::region_table::RegionTable;
 use crate::alerting::AlertState;
 use crate::config::Limits;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ingest::check_label;
 
 /// Region -> its alerts (JSON, a list of [`StoredAlert`]).
-const ALERTS: TableDefinition<&str, &[u8]> = TableDefinition::new("fed_alerts");
+const ALERTS: RegionTable = RegionTable {
+    table: TableDefinition::new("fed_alerts"),
+    record: "region alerts record",
+    read: "read region alerts",
+    write: "write region alerts",
+};
 
 /// The most alerts one batch may carry.
 pub(crate) const MAX_BATCH_ALERTS: usize = 10_000;
@@ -43,21 +49,11 @@ pub(crate) struct RegionAlerts {
 impl RegionAlerts {
     /// Loads the sets from the store. Blocking.
     pub(crate) fn open(db: Arc<redb::Database>) -> Result<RegionAlerts> {
-        let txn = db.begin_write().map_err(|e| Error::store("begin write")(e.into()))?;
-        txn.open_table(ALERTS).map_err(|e| Error::store("create tables")(e.into()))?;
-        txn.commit().map_err(|e| Error::store("commit")(e.into()))?;
-        let mut sets = BTreeMap::new();
-        {
-            let read = |e: redb::StorageError| Error::store("read region alerts")(e.into());
-            let txn = db.begin_read().map_err(|e| Error::store("begin read")(e.into()))?;
-            let table = txn.open_table(ALERTS).map_err(|e| Error::store("open table")(e.into()))?;
-            for entry in table.iter().map_err(read)? {
-                let (region, json) = entry.map_err(read)?;
-                let stored: Vec<StoredAlert> = serde_json::from_slice(json.value())
-                    .map_err(|e| Error::CorruptRecord { what: "region alerts record", reason: e.to_string() })?;
-                sets.insert(region.value().to_string(), stored.into_iter().map(StoredAlert::into_wire).collect());
-            }
-        }
+        let sets = ALERTS
+            .load::<Vec<StoredAlert>>(&db)?
+            .into_iter()
+            .map(|(region, stored)| (region, stored.into_iter().map(StoredAlert::into_wire).collect()))
+            .collect();
         Ok(RegionAlerts { db, sets: RwLock::new(sets) })
     }
 
@@ -77,17 +73,11 @@ impl RegionAlerts {
         if changed.is_empty() {
             return Ok(());
         }
-        let write = |e: redb::StorageError| Error::store("write region alerts")(e.into());
-        let txn = self.db.begin_write().map_err(|e| Error::store("begin write")(e.into()))?;
-        {
-            let mut table = txn.open_table(ALERTS).map_err(|e| Error::store("open table")(e.into()))?;
-            for (region, set) in changed {
-                let stored: Vec<StoredAlert> = set.iter().map(StoredAlert::from_wire).collect();
-                let json = serde_json::to_vec(&stored).expect("an alert record always serializes");
-                table.insert(region.as_str(), json.as_slice()).map_err(write)?;
-            }
-        }
-        txn.commit().map_err(|e| Error::store("commit")(e.into()))
+        let records = changed.into_iter().map(|(region, set)| {
+            let stored: Vec<StoredAlert> = set.iter().map(StoredAlert::from_wire).collect();
+            (region, stored)
+        });
+        ALERTS.store(&self.db, records)
     }
 
     /// Every region's alerts, by region.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::RwLock;
-use redb::{ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 use sysmon_federation::fanout::{RegionRoutes, Route};
 use sysmon_proto::v1;
@@ -18,10 +18,16 @@ use sysmon_tsdb::{MatchKind, Matcher};
 use tracing::warn;
 
 use super::ReplicationFilter;
-use crate::error::{Error, Result};
+use super::region_table::RegionTable;
+use crate::error::Result;
 
 /// Region -> its [`RegionState`] (JSON).
-const REGIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("fed_regions");
+const REGIONS: RegionTable = RegionTable {
+    table: TableDefinition::new("fed_regions"),
+    record: "region record",
+    read: "read regions",
+    write: "write regions",
+};
 
 /// What a master knows of one region.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,21 +73,8 @@ pub(crate) struct RegionDirectory {
 impl RegionDirectory {
     /// Loads the directory from the store. Blocking.
     pub(crate) fn open(db: Arc<redb::Database>, timeout: Duration) -> Result<RegionDirectory> {
-        let txn = db.begin_write().map_err(|e| Error::store("begin write")(e.into()))?;
-        txn.open_table(REGIONS).map_err(|e| Error::store("create tables")(e.into()))?;
-        txn.commit().map_err(|e| Error::store("commit")(e.into()))?;
-        let mut regions = BTreeMap::new();
-        {
-            let read = |e: redb::StorageError| Error::store("read regions")(e.into());
-            let txn = db.begin_read().map_err(|e| Error::store("begin read")(e.into()))?;
-            let table = txn.open_table(REGIONS).map_err(|e| Error::store("open table")(e.into()))?;
-            for entry in table.iter().map_err(read)? {
-                let (_, json) = entry.map_err(read)?;
-                let state: RegionState = serde_json::from_slice(json.value())
-                    .map_err(|e| Error::CorruptRecord { what: "region record", reason: e.to_string() })?;
-                regions.insert(state.region.clone(), state);
-            }
-        }
+        let regions: BTreeMap<String, RegionState> =
+            REGIONS.load::<RegionState>(&db)?.into_iter().map(|(_, state)| (state.region.clone(), state)).collect();
         let filters = regions.values().map(|s| (s.region.clone(), parse_filter(s))).collect();
         Ok(RegionDirectory {
             db,
@@ -129,16 +122,7 @@ impl RegionDirectory {
                 }
             }
         }
-        let write = |e: redb::StorageError| Error::store("write regions")(e.into());
-        let txn = self.db.begin_write().map_err(|e| Error::store("begin write")(e.into()))?;
-        {
-            let mut table = txn.open_table(REGIONS).map_err(|e| Error::store("open table")(e.into()))?;
-            for state in changed {
-                let json = serde_json::to_vec(&state).expect("a region record always serializes");
-                table.insert(state.region.as_str(), json.as_slice()).map_err(write)?;
-            }
-        }
-        txn.commit().map_err(|e| Error::store("commit")(e.into()))
+        REGIONS.store(&self.db, changed.into_iter().map(|state| (state.region.clone(), state)))
     }
 
     /// Every region with its reachability at `now_ms`, sorted by region.
