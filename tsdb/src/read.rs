@@ -453,15 +453,22 @@ pub(crate) fn select_rollup(
     let err = read_err("rollups");
     let txn = shared.db.begin_read().map_err(|e| err(e.into()))?;
     let table = txn.open_table(tier.table()).map_err(|e| err(e.into()))?;
-    let packs = txn.open_table(HOUR_PACKS).map_err(|e| err(e.into()))?;
     let partitions = shared.rollup_partitions[tier.index()].within(start, end);
+    let packed_weeks: Vec<i64> = match tier {
+        Tier::Hour => partitions.iter().copied().filter(|&week| shared.hour_pack_weeks.contains(week)).collect(),
+        Tier::Minute => Vec::new(),
+    };
+    // The pack table only when a week needs it, as for chunks.
+    let packs = (!packed_weeks.is_empty()).then(|| txn.open_table(HOUR_PACKS));
+    let packs = packs.transpose().map_err(|e| err(e.into()))?;
     // Series come in id order (as the index selects them), as a walk over packs needs.
     let corrupt_pack = |series, start_ms, reason| Error::CorruptRollup { tier: Tier::Hour, series, start_ms, reason };
-    let mut walks: Vec<PackWalk<'_>> = partitions
-        .iter()
-        .filter(|&&week| tier == Tier::Hour && shared.hour_pack_weeks.contains(week))
-        .map(|&week| PackWalk::new(week, &packs, "1-hour packs", corrupt_pack))
-        .collect();
+    let mut walks: Vec<PackWalk<'_>> = match &packs {
+        Some(packs) => {
+            packed_weeks.iter().map(|&week| PackWalk::new(week, packs, "1-hour packs", corrupt_pack)).collect()
+        }
+        None => Vec::new(),
+    };
     let mut out = Vec::new();
     let mut scratch = RunScratch::default();
     let mut packed = Vec::new();
